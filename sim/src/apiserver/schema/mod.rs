@@ -1,0 +1,8 @@
+//! Type knowledge the API server needs beyond raw JSON: list semantics for merging (strategic
+//! merge patch, server-side apply) and structural schemas for CRDs.
+//!
+//! Nothing here does I/O or touches the store.
+
+pub mod typenode;
+
+pub use typenode::{ListType, TypeNode};

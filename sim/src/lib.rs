@@ -1,0 +1,7 @@
+//! The embedded platform for idp-harness: a Kubernetes API server that kubectl and kube-rs use
+//! unchanged, plus (in later modules) simulated platform controllers.
+//!
+//! This crate must not know about scenarios or reports: it is usable alone, from tests or from
+//! `idp-harness sim up`.
+
+pub mod apiserver;
