@@ -3,6 +3,10 @@
 //!
 //! Nothing here does I/O or touches the store.
 
+pub mod structural;
+pub mod structural_check;
+pub mod structural_prune;
+pub mod structural_validate;
 pub mod typenode;
 
 pub use typenode::{ListType, TypeNode};
