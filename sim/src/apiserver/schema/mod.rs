@@ -10,3 +10,6 @@ pub mod structural_validate;
 pub mod typenode;
 
 pub use typenode::{ListType, TypeNode};
+
+#[cfg(test)]
+mod structural_tests;
