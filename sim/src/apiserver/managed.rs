@@ -1,0 +1,73 @@
+//! Bridges the request pipeline to server-side apply and managedFields bookkeeping
+//! (`apply`): who manages which fields after a create, an update or an apply.
+//!
+//! The field-set algebra lives in `apply`; this module only picks the manager, the operation
+//! and the shape, and must not reimplement merging.
+
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::resources::ResourceDef;
+
+/// The manager name kube-apiserver derives from a User-Agent (the part before the first `/`).
+pub fn manager_from_user_agent(ua: &str) -> String {
+    super::apply::manager_from_user_agent(ua)
+}
+
+fn entries(obj: &Value) -> Vec<super::apply::ManagedEntry> {
+    obj.pointer("/metadata/managedFields")
+        .map(|m| super::apply::decode_managed_fields(m).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn store_entries(obj: &mut Value, entries: &[super::apply::ManagedEntry]) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if entries.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".into(), super::apply::encode_managed_fields(entries));
+        }
+    }
+}
+
+fn without_managed(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    o
+}
+
+/// Records a create by `manager` (operation Update).
+pub fn on_create(def: &ResourceDef, obj: &mut Value, manager: &str, now: &str) {
+    let clean = without_managed(obj);
+    let e = super::apply::record_update(None, &clean, Vec::new(), manager, &def.api_version(), &def.shape, now, None);
+    store_entries(obj, &e);
+}
+
+/// Records an update, patch or status write by `manager` (operation Update).
+pub fn on_update(def: &ResourceDef, old: &Value, next: &mut Value, manager: &str, now: &str, sub: Option<&str>) {
+    let managed = entries(old);
+    let clean_old = without_managed(old);
+    let clean_new = without_managed(next);
+    let e = super::apply::record_update(Some(&clean_old), &clean_new, managed, manager, &def.api_version(), &def.shape, now, sub);
+    store_entries(next, &e);
+}
+
+/// Server-side apply of `config` by `manager` onto `live` (None: the object does not exist).
+pub fn apply(def: &ResourceDef, live: Option<&Value>, config: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApiError> {
+    let managed = live.map(entries).unwrap_or_default();
+    let clean_live = live.map(without_managed);
+    let req = super::apply::ApplyRequest {
+        manager: manager.to_string(),
+        api_version: def.api_version(),
+        force,
+        shape: &def.shape,
+        now: now.to_string(),
+        subresource: None,
+    };
+    let applied = super::apply::server_side_apply(clean_live.as_ref(), config, managed, &req).map_err(|c| c.to_api_error())?;
+    let mut obj = applied.object;
+    store_entries(&mut obj, &applied.managed);
+    Ok(obj)
+}
