@@ -2,6 +2,9 @@
 //! in-memory store with resourceVersions, watches, CRDs and an admission chain.
 
 pub mod error;
+pub mod jsonpath;
 pub mod schema;
+pub mod selectors;
+pub mod validation;
 
 pub use error::{ApiError, CauseType, FieldError};
