@@ -324,7 +324,9 @@ fn validate_pod_spec(spec: Option<&Value>, at: &str, errs: &mut Vec<FieldError>)
         if name.is_empty() {
             errs.push(FieldError::required(format!("{path}.name"), ""));
         } else {
-            errs.extend(names::validate_object_name(names::NameRule::Dns1123Label, name, &format!("{path}.name")));
+            for m in names::name_messages(names::NameRule::Label, name, false) {
+                errs.push(FieldError::invalid(format!("{path}.name"), &json!(name), &m));
+            }
             if seen.contains(&name) {
                 errs.push(FieldError::duplicate(format!("{path}.name"), &json!(name)));
             }

@@ -53,8 +53,16 @@ pub struct FieldError {
 impl FieldError {
     /// `Required value` (with an optional explanation).
     pub fn required(field: impl Into<String>, why: &str) -> Self {
-        let detail = if why.is_empty() { "Required value".to_string() } else { format!("Required value: {why}") };
-        FieldError { kind: CauseType::Required, field: field.into(), detail }
+        let detail = if why.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {why}")
+        };
+        FieldError {
+            kind: CauseType::Required,
+            field: field.into(),
+            detail,
+        }
     }
 
     /// `Invalid value: <value>: <why>`; the value is printed as Go's `%#v` would for JSON.
@@ -64,7 +72,11 @@ impl FieldError {
         } else {
             format!("Invalid value: {}: {why}", go_value(value))
         };
-        FieldError { kind: CauseType::Invalid, field: field.into(), detail }
+        FieldError {
+            kind: CauseType::Invalid,
+            field: field.into(),
+            detail,
+        }
     }
 
     /// `Unsupported value: <value>: supported values: "a", "b"`.
@@ -73,23 +85,39 @@ impl FieldError {
         FieldError {
             kind: CauseType::NotSupported,
             field: field.into(),
-            detail: format!("Unsupported value: {}: supported values: {}", go_value(value), list.join(", ")),
+            detail: format!(
+                "Unsupported value: {}: supported values: {}",
+                go_value(value),
+                list.join(", ")
+            ),
         }
     }
 
     /// `Invalid value: "<type>": <field> in body must be of type <expected>: "<got>"`.
     pub fn type_invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { kind: CauseType::TypeInvalid, field: field.into(), detail: detail.into() }
+        FieldError {
+            kind: CauseType::TypeInvalid,
+            field: field.into(),
+            detail: detail.into(),
+        }
     }
 
     /// `Forbidden: <why>`.
     pub fn forbidden(field: impl Into<String>, why: &str) -> Self {
-        FieldError { kind: CauseType::Forbidden, field: field.into(), detail: format!("Forbidden: {why}") }
+        FieldError {
+            kind: CauseType::Forbidden,
+            field: field.into(),
+            detail: format!("Forbidden: {why}"),
+        }
     }
 
     /// `Duplicate value: <value>`.
     pub fn duplicate(field: impl Into<String>, value: &Value) -> Self {
-        FieldError { kind: CauseType::Duplicate, field: field.into(), detail: format!("Duplicate value: {}", go_value(value)) }
+        FieldError {
+            kind: CauseType::Duplicate,
+            field: field.into(),
+            detail: format!("Duplicate value: {}", go_value(value)),
+        }
     }
 
     /// `Too long: may not be more than <n> bytes` style errors.
@@ -144,7 +172,13 @@ pub fn qualified(group: &str, plural: &str) -> String {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -154,20 +188,32 @@ impl ApiError {
 
     /// 404 `<resource>.<group> "<name>" not found`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        ApiError::new(404, "NotFound", format!("{} {name:?} not found", qualified(group, plural)))
-            .with_details(json!({"name": name, "group": group, "kind": plural}))
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} {name:?} not found", qualified(group, plural)),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
 
     /// 404 for a path or resource the server does not serve.
     pub fn no_resource() -> Self {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// 409 `<resource>.<group> "<name>" already exists`.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
-        ApiError::new(409, "AlreadyExists", format!("{} {name:?} already exists", qualified(group, plural)))
-            .with_details(json!({"name": name, "group": group, "kind": plural}))
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} {name:?} already exists", qualified(group, plural)),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
 
     /// 409 Conflict on a stale resourceVersion.
@@ -185,7 +231,10 @@ impl ApiError {
         ApiError::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} {name:?}: {why}", qualified(group, plural)),
+            format!(
+                "Operation cannot be fulfilled on {} {name:?}: {why}",
+                qualified(group, plural)
+            ),
         )
         .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
@@ -201,17 +250,31 @@ impl ApiError {
 
     /// 422 `<Kind>.<group> "<name>" is invalid: ...` with one cause per field error.
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
-        let what = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let what = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         let summary = match errors {
             [one] => one.line(),
-            many => format!("[{}]", many.iter().map(FieldError::line).collect::<Vec<_>>().join(", ")),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(FieldError::line)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         let causes: Vec<Value> = errors
             .iter()
             .map(|e| json!({"reason": e.kind.reason(), "message": e.detail, "field": e.field}))
             .collect();
-        ApiError::new(422, "Invalid", format!("{what} {name:?} is invalid: {summary}"))
-            .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("{what} {name:?} is invalid: {summary}"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
     /// 400 BadRequest.
@@ -226,12 +289,23 @@ impl ApiError {
 
     /// 403 for an admission webhook denial, worded as kube-apiserver wraps webhook answers.
     pub fn admission_denied(webhook: &str, message: &str) -> Self {
-        ApiError::new(403, "Forbidden", format!("admission webhook {webhook:?} denied the request: {message}"))
+        ApiError::new(
+            403,
+            "Forbidden",
+            format!("admission webhook {webhook:?} denied the request: {message}"),
+        )
     }
 
     /// 405 MethodNotAllowed.
     pub fn method_not_supported(group: &str, plural: &str, verb: &str) -> Self {
-        ApiError::new(405, "MethodNotAllowed", format!("{verb} is not supported on resources of kind {:?}", qualified(group, plural)))
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "{verb} is not supported on resources of kind {:?}",
+                qualified(group, plural)
+            ),
+        )
     }
 
     /// 406 NotAcceptable.
@@ -246,7 +320,11 @@ impl ApiError {
 
     /// 413 RequestEntityTooLarge.
     pub fn too_large() -> Self {
-        ApiError::new(413, "RequestEntityTooLarge", "the request body is too large: limit is 3145728 bytes")
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            "the request body is too large: limit is 3145728 bytes",
+        )
     }
 
     /// 415 UnsupportedMediaType.
@@ -261,7 +339,11 @@ impl ApiError {
 
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     /// The `Status` object sent on the wire.
@@ -291,7 +373,10 @@ mod tests {
         let e = ApiError::not_found("apps", "deployments", "web");
         assert_eq!(e.message, r#"deployments.apps "web" not found"#);
         assert_eq!(e.to_status()["code"], 404);
-        assert_eq!(ApiError::not_found("", "namespaces", "x").message, r#"namespaces "x" not found"#);
+        assert_eq!(
+            ApiError::not_found("", "namespaces", "x").message,
+            r#"namespaces "x" not found"#
+        );
     }
 
     #[test]
@@ -305,6 +390,9 @@ mod tests {
             e.message,
             r#"Pod "Bad" is invalid: [spec.containers: Required value, metadata.name: Invalid value: "Bad": must be lowercase]"#
         );
-        assert_eq!(e.to_status()["details"]["causes"][1]["reason"], "FieldValueInvalid");
+        assert_eq!(
+            e.to_status()["details"]["causes"][1]["reason"],
+            "FieldValueInvalid"
+        );
     }
 }

@@ -118,15 +118,12 @@ pub struct Filter {
 impl Filter {
     pub fn from_query(def: &ResourceDef, q: &Query) -> Result<Filter, ApiError> {
         let labels = q.get("labelSelector").map(selectors::parse_label_selector).transpose()?;
-        let fields = q.get("fieldSelector").map(selectors::parse_field_selector).transpose()?;
-        let f = Filter { labels, fields, group: def.group.clone(), plural: def.plural.clone() };
-        if let Some(fs) = &f.fields {
-            // Reject unsupported field labels up front, as kube-apiserver does.
-            for field in fs.field_names() {
-                selectors::field_value(&f.group, &f.plural, &json!({"metadata": {}}), &field)?;
-            }
-        }
-        Ok(f)
+        // Unsupported field labels are rejected up front, as kube-apiserver does.
+        let fields = match q.get("fieldSelector") {
+            Some(s) => Some(selectors::parse_field_selector(s)?.convert_for(&def.group, &def.plural, def.namespaced, &[])?),
+            None => None,
+        };
+        Ok(Filter { labels, fields, group: def.group.clone(), plural: def.plural.clone() })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -173,7 +170,7 @@ pub fn list(sh: &Shared, req: &Req, def: &ResourceDef, ns: Option<&str>) -> Resu
     }
     let gr = def.group_resource();
     let (all, rv) = sh.store.list(&gr, ns, after.as_ref().map(|(_, k)| k));
-    let mut items = Vec::new();
+    let mut items: Vec<Arc<Value>> = Vec::new();
     let mut next = None;
     let mut remaining = 0usize;
     for obj in all.iter() {
@@ -184,7 +181,6 @@ pub fn list(sh: &Shared, req: &Req, def: &ResourceDef, ns: Option<&str>) -> Resu
             remaining += 1;
             if next.is_none() {
                 if let Some(last) = items.last() {
-                    let last: &Value = last;
                     next = Some(encode_continue(rv, &(namespace_of(last).to_string(), name_of(last).to_string())));
                 }
             }
@@ -349,23 +345,28 @@ fn generate_name(obj: &mut Value) {
     }
 }
 
-/// Metadata checks common to every object.
-fn validate_metadata(def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>) {
+/// Metadata checks common to every object: name, labels, annotations, finalizers.
+fn validate_metadata(def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError>, warnings: &mut Vec<String>) {
     use super::validation::names;
-    let name = name_of(obj);
-    if name.is_empty() {
-        let has_generate = obj.pointer("/metadata/generateName").and_then(Value::as_str).is_some_and(|g| !g.is_empty());
-        if !has_generate {
-            errors.push(FieldError::required("metadata.name", "name or generateName is required"));
-        }
-    } else {
-        errors.extend(names::validate_object_name(names::name_rule(&def.group, &def.plural), name, "metadata.name"));
-    }
+    let rule = names::name_rule(&def.group, &def.plural);
+    errors.extend(names::validate_name(rule, name_of(obj)));
     if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
-        errors.extend(names::validate_labels(labels, "metadata.labels"));
+        errors.extend(names::validate_labels(labels));
     }
     if let Some(annotations) = obj.pointer("/metadata/annotations").and_then(Value::as_object) {
-        errors.extend(names::validate_annotations(annotations, "metadata.annotations"));
+        errors.extend(names::validate_annotations(annotations));
+    }
+    let finalizers: Vec<String> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    if !finalizers.is_empty() {
+        errors.extend(names::validate_finalizers(&finalizers));
+        match def.codec {
+            Codec::Builtin(_) => errors.extend(names::validate_builtin_finalizer_names(&finalizers)),
+            Codec::Custom(_) => warnings.extend(finalizers.iter().flat_map(|f| names::custom_resource_finalizer_warnings(f))),
+        }
     }
 }
 
@@ -435,7 +436,7 @@ pub fn create(sh: &Shared, req: &mut Req, def: &ResourceDef, url_ns: Option<&str
     }
     builtin_validation::default_object(def, &mut obj);
     let mut errors = Vec::new();
-    validate_metadata(def, &obj, &mut errors);
+    validate_metadata(def, &obj, &mut errors, &mut req.warnings);
     errors.extend(builtin_validation::validate(def, &obj, None));
     errors.extend(crd::validate_custom(def, &obj));
     if !errors.is_empty() {
@@ -571,7 +572,7 @@ pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
         let mut next = merge_system_fields(def, sub, &current, next)?;
         builtin_validation::default_object(def, &mut next);
         let mut errors = Vec::new();
-        validate_metadata(def, &next, &mut errors);
+        validate_metadata(def, &next, &mut errors, &mut req.warnings);
         errors.extend(builtin_validation::validate(def, &next, Some(&current)));
         errors.extend(crd::validate_custom(def, &next));
         errors.extend(lifecycle::check_finalizer_change(&current, &next));
@@ -611,7 +612,7 @@ fn create_applied(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, mut o
     init_metadata(def, &mut obj, ns);
     builtin_validation::default_object(def, &mut obj);
     let mut errors = Vec::new();
-    validate_metadata(def, &obj, &mut errors);
+    validate_metadata(def, &obj, &mut errors, &mut req.warnings);
     errors.extend(builtin_validation::validate(def, &obj, None));
     errors.extend(crd::validate_custom(def, &obj));
     if !errors.is_empty() {

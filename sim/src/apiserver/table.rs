@@ -143,7 +143,7 @@ fn cell(col: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
         }
         "event-last-seen" => {
             let ts = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"].iter().find_map(|p| ptr(obj, p).and_then(Value::as_str));
-            json!(ts.and_then(|t| t.parse::<jiff::Timestamp>().ok()).map_or("<unknown>".to_string(), |t| human_duration((now - t).get_seconds())))
+            json!(ts.and_then(|t| t.parse::<jiff::Timestamp>().ok()).map_or("<unknown>".to_string(), |t| super::jsonpath::human_duration((now - t).get_seconds())))
         }
         "event-object" => {
             let kind = ptr(obj, "/involvedObject/kind").and_then(Value::as_str).unwrap_or("");
@@ -179,57 +179,6 @@ fn age(obj: &Value, now: jiff::Timestamp) -> String {
     obj.pointer("/metadata/creationTimestamp")
         .and_then(Value::as_str)
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map_or("<unknown>".to_string(), |t| human_duration((now - t).get_seconds()))
+        .map_or("<unknown>".to_string(), |t| super::jsonpath::human_duration((now - t).get_seconds()))
 }
 
-/// kubectl's short age format (`5s`, `3m20s`, `4h`, `2d3h`, `1y20d`).
-pub fn human_duration(secs: i64) -> String {
-    if secs < -1 {
-        return "<invalid>".to_string();
-    }
-    let s = secs.max(0);
-    if s < 120 {
-        return format!("{s}s");
-    }
-    let m = s / 60;
-    if m < 10 {
-        return if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) };
-    }
-    if m < 180 {
-        return format!("{m}m");
-    }
-    let h = m / 60;
-    if h < 8 {
-        return if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) };
-    }
-    if h < 48 {
-        return format!("{h}h");
-    }
-    let d = h / 24;
-    if h < 24 * 8 {
-        return if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) };
-    }
-    if h < 24 * 365 * 2 {
-        return format!("{d}d");
-    }
-    let y = d / 365;
-    if h < 24 * 365 * 8 {
-        return if d % 365 == 0 { format!("{y}y") } else { format!("{y}y{}d", d % 365) };
-    }
-    format!("{y}y")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_read_like_kubectl() {
-        assert_eq!(human_duration(5), "5s");
-        assert_eq!(human_duration(200), "3m20s");
-        assert_eq!(human_duration(60 * 30), "30m");
-        assert_eq!(human_duration(3600 * 5 + 60 * 7), "5h7m");
-        assert_eq!(human_duration(3600 * 30), "30h");
-        assert_eq!(human_duration(3600 * 24 * 3 + 3600 * 2), "3d2h");
-    }
-}

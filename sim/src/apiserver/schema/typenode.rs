@@ -37,14 +37,19 @@ pub enum TypeNode {
         atomic: bool,
     },
     /// A list.
-    List { items: Arc<TypeNode>, list_type: ListType },
+    List {
+        items: Arc<TypeNode>,
+        list_type: ListType,
+    },
 }
 
 impl TypeNode {
     /// The shape of field `name` of this object (Unknown when not known).
     pub fn field(&self, name: &str) -> &TypeNode {
         match self {
-            TypeNode::Object { fields, additional, .. } => fields
+            TypeNode::Object {
+                fields, additional, ..
+            } => fields
                 .get(name)
                 .map(|t| t.as_ref())
                 .or(additional.as_deref())
@@ -77,7 +82,10 @@ impl TypeNode {
     /// An object node with the given fields and no additional-properties shape.
     pub fn object(fields: impl IntoIterator<Item = (&'static str, TypeNode)>) -> TypeNode {
         TypeNode::Object {
-            fields: fields.into_iter().map(|(k, v)| (k.to_string(), Arc::new(v))).collect(),
+            fields: fields
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Arc::new(v)))
+                .collect(),
             additional: None,
             atomic: false,
         }
@@ -85,7 +93,11 @@ impl TypeNode {
 
     /// A map whose values all have shape `values`.
     pub fn map_of(values: TypeNode) -> TypeNode {
-        TypeNode::Object { fields: BTreeMap::new(), additional: Some(Arc::new(values)), atomic: false }
+        TypeNode::Object {
+            fields: BTreeMap::new(),
+            additional: Some(Arc::new(values)),
+            atomic: false,
+        }
     }
 
     /// A list of objects merged by `keys`.
@@ -98,11 +110,17 @@ impl TypeNode {
 
     /// A set of scalars.
     pub fn set() -> TypeNode {
-        TypeNode::List { items: Arc::new(TypeNode::Scalar), list_type: ListType::Set }
+        TypeNode::List {
+            items: Arc::new(TypeNode::Scalar),
+            list_type: ListType::Set,
+        }
     }
 
     /// An atomic list.
     pub fn atomic_list(items: TypeNode) -> TypeNode {
-        TypeNode::List { items: Arc::new(items), list_type: ListType::Atomic }
+        TypeNode::List {
+            items: Arc::new(items),
+            list_type: ListType::Atomic,
+        }
     }
 }
