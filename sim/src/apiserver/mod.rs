@@ -2,6 +2,7 @@
 //! in-memory store with resourceVersions, watches, CRDs and an admission chain.
 
 pub mod error;
+pub mod patch;
 pub mod schema;
 
 pub use error::{ApiError, CauseType, FieldError};

@@ -3,6 +3,8 @@
 //!
 //! Nothing here does I/O or touches the store.
 
+pub mod builtin;
 pub mod typenode;
 
-pub use typenode::{ListType, TypeNode};
+pub use builtin::builtin_type;
+pub use typenode::{ListType, SmpStrategy, TypeNode};
