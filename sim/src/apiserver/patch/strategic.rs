@@ -29,7 +29,11 @@ type JsonMap = Map<String, Value>;
 
 /// Applies strategic merge patch `patch` to `original`, whose merge shape is `shape`.
 /// `TypeNode::Unknown` parts behave like a JSON merge patch (maps merge, lists are replaced).
-pub fn strategic_merge_patch(original: &Value, patch: &Value, shape: &TypeNode) -> Result<Value, PatchError> {
+pub fn strategic_merge_patch(
+    original: &Value,
+    patch: &Value,
+    shape: &TypeNode,
+) -> Result<Value, PatchError> {
     let patch = match patch {
         Value::Object(m) => m.clone(),
         // Go decodes `null` into an empty map.
@@ -98,13 +102,19 @@ fn go_fmt(v: &Value) -> String {
 }
 
 fn go_fmt_list(items: &[Value]) -> String {
-    format!("[{}]", items.iter().map(go_fmt).collect::<Vec<_>>().join(" "))
+    format!(
+        "[{}]",
+        items.iter().map(go_fmt).collect::<Vec<_>>().join(" ")
+    )
 }
 
 fn go_fmt_map(m: &JsonMap) -> String {
     let mut entries: Vec<(&String, &Value)> = m.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    let parts: Vec<String> = entries.iter().map(|(k, v)| format!("{k}:{}", go_fmt(v))).collect();
+    let parts: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| format!("{k}:{}", go_fmt(v)))
+        .collect();
     format!("map[{}]", parts.join(" "))
 }
 
@@ -119,15 +129,25 @@ fn go_fmt_s(v: &Value) -> String {
 }
 
 fn err_no_merge_key(m: &JsonMap, key: &str) -> PatchError {
-    PatchError::Strategic(format!("map: {} does not contain declared merge key: {key}", go_fmt_map(m)))
+    PatchError::Strategic(format!(
+        "map: {} does not contain declared merge key: {key}",
+        go_fmt_map(m)
+    ))
 }
 
 fn err_bad_arg_type(expected: &str, actual: &Value) -> PatchError {
-    PatchError::Strategic(format!("expected a {expected}, but received a {}", go_type(actual)))
+    PatchError::Strategic(format!(
+        "expected a {expected}, but received a {}",
+        go_type(actual)
+    ))
 }
 
 fn err_bad_patch_type(t: &Value, m: &JsonMap) -> PatchError {
-    PatchError::Strategic(format!("unknown patch type: {} in map: {}", go_fmt_s(t), go_fmt_map(m)))
+    PatchError::Strategic(format!(
+        "unknown patch type: {} in map: {}",
+        go_fmt_s(t),
+        go_fmt_map(m)
+    ))
 }
 
 const MAP_TYPE: &str = "map[string]interface {}";
@@ -187,13 +207,22 @@ fn extract_key(key: &str, prefix: &str) -> Result<String, PatchError> {
     match key.split_once('/') {
         Some((p, rest)) if p == prefix => Ok(rest.to_string()),
         _ => Err(PatchError::BadRequest(
-            if prefix == DELETE_FROM_PRIMITIVE_LIST { ERR_PRIMITIVE_LIST } else { ERR_SET_ELEMENT_ORDER }.to_string(),
+            if prefix == DELETE_FROM_PRIMITIVE_LIST {
+                ERR_PRIMITIVE_LIST
+            } else {
+                ERR_SET_ELEMENT_ORDER
+            }
+            .to_string(),
         )),
     }
 }
 
 /// `mergeMap`.
-fn merge_map(mut original: JsonMap, mut patch: JsonMap, shape: &TypeNode) -> Result<JsonMap, PatchError> {
+fn merge_map(
+    mut original: JsonMap,
+    mut patch: JsonMap,
+    shape: &TypeNode,
+) -> Result<JsonMap, PatchError> {
     if let Some(directive) = patch.get(DIRECTIVE_MARKER) {
         return match directive.as_str() {
             Some("replace") => {
@@ -251,7 +280,8 @@ fn merge_map(mut original: JsonMap, mut patch: JsonMap, shape: &TypeNode) -> Res
                 };
             }
             (Value::Array(o), Value::Array(p)) => {
-                *slot = Value::Array(merge_slice_handler(o, p, field_shape, &key, is_delete_list)?);
+                *slot =
+                    Value::Array(merge_slice_handler(o, p, field_shape, &key, is_delete_list)?.0);
             }
             (_, p) => match clean(p) {
                 Some(v) => *slot = v,
@@ -265,18 +295,26 @@ fn merge_map(mut original: JsonMap, mut patch: JsonMap, shape: &TypeNode) -> Res
 }
 
 /// `mergeSliceHandler`: merge when the field merges (or for a deletion list), else replace.
+/// Also returns what the caller's view of `original` reads afterwards (see [`merge_slice`]).
 fn merge_slice_handler(
     original: Vec<Value>,
     patch: Vec<Value>,
     shape: &TypeNode,
     name: &str,
     is_delete_list: bool,
-) -> Result<Vec<Value>, PatchError> {
+) -> Result<(Vec<Value>, Option<Vec<Value>>), PatchError> {
     let strategy = list_strategy(shape);
     if strategy == SmpStrategy::Replace && !is_delete_list {
-        return Ok(clean_list(patch));
+        return Ok((clean_list(patch), None));
     }
-    merge_slice(original, patch, shape.items(), merge_key_of(&strategy), name, is_delete_list)
+    merge_slice(
+        original,
+        patch,
+        shape.items(),
+        merge_key_of(&strategy),
+        name,
+        is_delete_list,
+    )
 }
 
 /// `applyRetainKeysDirective`.
@@ -289,7 +327,10 @@ fn apply_retain_keys(original: &mut JsonMap, patch: &mut JsonMap) -> Result<(), 
     };
     let retained = |k: &str| retain.iter().any(|r| r.as_str() == Some(k));
     for (k, v) in patch.iter() {
-        if v.is_null() || k.starts_with(DELETE_FROM_PRIMITIVE_LIST) || k.starts_with(SET_ELEMENT_ORDER) {
+        if v.is_null()
+            || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
+            || k.starts_with(SET_ELEMENT_ORDER)
+        {
             continue;
         }
         if !retained(k) {
@@ -300,7 +341,7 @@ fn apply_retain_keys(original: &mut JsonMap, patch: &mut JsonMap) -> Result<(), 
     Ok(())
 }
 
-fn as_list<'a>(v: Option<&'a Value>) -> Result<Option<&'a Vec<Value>>, PatchError> {
+fn as_list(v: Option<&Value>) -> Result<Option<&Vec<Value>>, PatchError> {
     match v {
         None => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a)),
@@ -310,10 +351,20 @@ fn as_list<'a>(v: Option<&'a Value>) -> Result<Option<&'a Vec<Value>>, PatchErro
 
 /// `mergePatchIntoOriginal`: handles every `$setElementOrder/<field>` directive together with
 /// the patch's `<field>` list.
-fn merge_set_element_order(original: &mut JsonMap, patch: &mut JsonMap, shape: &TypeNode) -> Result<(), PatchError> {
-    let directive_keys: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER)).cloned().collect();
+fn merge_set_element_order(
+    original: &mut JsonMap,
+    patch: &mut JsonMap,
+    shape: &TypeNode,
+) -> Result<(), PatchError> {
+    let directive_keys: Vec<String> = patch
+        .keys()
+        .filter(|k| k.starts_with(SET_ELEMENT_ORDER))
+        .cloned()
+        .collect();
     for directive_key in directive_keys {
-        let Some(order) = patch.shift_remove(&directive_key) else { continue };
+        let Some(order) = patch.shift_remove(&directive_key) else {
+            continue;
+        };
         let Value::Array(order) = order else {
             return Err(err_bad_arg_type(SLICE_TYPE, &order));
         };
@@ -326,10 +377,18 @@ fn merge_set_element_order(original: &mut JsonMap, patch: &mut JsonMap, shape: &
 
         validate_patch_with_set_order(patch_list.as_deref().unwrap_or(&[]), &order, &merge_key)?;
 
+        let mut server_order = original_list.clone().unwrap_or_default();
         let merged = match (&original_list, &patch_list) {
             (Some(o), None) => o.clone(),
             (None, Some(p)) => clean_list(p.clone()),
-            (Some(o), Some(p)) => merge_slice_handler(o.clone(), p.clone(), field_shape, &field, false)?,
+            (Some(o), Some(p)) => {
+                let (merged, view) =
+                    merge_slice_handler(o.clone(), p.clone(), field_shape, &field, false)?;
+                if let Some(view) = view {
+                    server_order = view;
+                }
+                merged
+            }
             (None, None) => continue,
         };
 
@@ -340,7 +399,14 @@ fn merge_set_element_order(original: &mut JsonMap, patch: &mut JsonMap, shape: &
         };
         let original_list = original_list.unwrap_or_default();
         let kind = slice_element_type(&[&original_list, patch_list.as_deref().unwrap_or(&[])])?;
-        let both = normalize_element_order(patch_items, server_only, &order, &original_list, &merge_key, kind)?;
+        let both = normalize_element_order(
+            patch_items,
+            server_only,
+            &order,
+            &server_order,
+            &merge_key,
+            kind,
+        )?;
         original.insert(field.clone(), Value::Array(both));
         patch.shift_remove(&field);
     }
@@ -348,7 +414,8 @@ fn merge_set_element_order(original: &mut JsonMap, patch: &mut JsonMap, shape: &
 }
 
 fn contains_directive_marker(v: &Value) -> bool {
-    v.as_object().is_some_and(|m| m.contains_key(DIRECTIVE_MARKER))
+    v.as_object()
+        .is_some_and(|m| m.contains_key(DIRECTIVE_MARKER))
 }
 
 /// `mergeKeyValueEqual`.
@@ -356,16 +423,28 @@ fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str) -> Result
     if merge_key.is_empty() {
         return Ok(left == right);
     }
-    let l = left.as_object().ok_or_else(|| err_bad_arg_type(MAP_TYPE, left))?;
-    let r = right.as_object().ok_or_else(|| err_bad_arg_type(MAP_TYPE, right))?;
-    let lv = l.get(merge_key).ok_or_else(|| err_no_merge_key(l, merge_key))?;
-    let rv = r.get(merge_key).ok_or_else(|| err_no_merge_key(r, merge_key))?;
+    let l = left
+        .as_object()
+        .ok_or_else(|| err_bad_arg_type(MAP_TYPE, left))?;
+    let r = right
+        .as_object()
+        .ok_or_else(|| err_bad_arg_type(MAP_TYPE, right))?;
+    let lv = l
+        .get(merge_key)
+        .ok_or_else(|| err_no_merge_key(l, merge_key))?;
+    let rv = r
+        .get(merge_key)
+        .ok_or_else(|| err_no_merge_key(r, merge_key))?;
     Ok(lv == rv)
 }
 
 /// `validatePatchWithSetOrderList`: the patch list's items (deletions aside) must appear in the
 /// `$setElementOrder` list, in the same relative order.
-fn validate_patch_with_set_order(patch_list: &[Value], order: &[Value], merge_key: &str) -> Result<(), PatchError> {
+fn validate_patch_with_set_order(
+    patch_list: &[Value],
+    order: &[Value],
+    merge_key: &str,
+) -> Result<(), PatchError> {
     if order.is_empty() || patch_list.is_empty() {
         return Ok(());
     }
@@ -438,11 +517,17 @@ fn slice_element_type(lists: &[&[Value]]) -> Result<bool, PatchError> {
     }
     match prev {
         Some(kind) => Ok(kind == GoKind::Map),
-        None => Err(PatchError::Strategic("no elements in any of the given slices".to_string())),
+        None => Err(PatchError::Strategic(
+            "no elements in any of the given slices".to_string(),
+        )),
     }
 }
 
-/// `mergeSlice`.
+/// `mergeSlice`. Besides the merged list, returns what the caller's view of `original` reads
+/// afterwards when that differs: upstream deletes and appends in place, so the caller's slice
+/// (which `$setElementOrder` handling then uses as the live order) sees those writes. This is
+/// emulated assuming the live list's capacity is the next power of two of its length, as Go's
+/// decoders leave it.
 fn merge_slice(
     original: Vec<Value>,
     patch: Vec<Value>,
@@ -450,26 +535,42 @@ fn merge_slice(
     merge_key: &str,
     name: &str,
     is_delete_list: bool,
-) -> Result<Vec<Value>, PatchError> {
+) -> Result<(Vec<Value>, Option<Vec<Value>>), PatchError> {
     if original.is_empty() && patch.is_empty() {
-        return Ok(original);
+        return Ok((original, None));
     }
     let is_map = slice_element_type(&[&original, &patch])?;
 
-    let (merged, original, patch) = if !is_map {
+    let (merged, original, patch, view) = if !is_map {
         if is_delete_list {
-            return Ok(original.into_iter().filter(|v| !patch.contains(v)).collect());
+            return Ok((
+                original
+                    .into_iter()
+                    .filter(|v| !patch.contains(v))
+                    .collect(),
+                None,
+            ));
         }
         let mut both = original.clone();
         both.extend(patch.iter().cloned());
-        (deduplicate_scalars(both), original, patch)
+        (deduplicate_scalars(both), original, patch, None)
     } else {
         if merge_key.is_empty() {
-            return Err(PatchError::Strategic(format!("cannot merge lists without merge key for {name}")));
+            return Err(PatchError::Strategic(format!(
+                "cannot merge lists without merge key for {name}"
+            )));
         }
-        let (original, patch) = merge_slice_with_special_elements(original, patch, merge_key)?;
-        let merged = merge_slice_without_special_elements(original.clone(), &patch, merge_key, item_shape)?;
-        (merged, original, patch)
+        let mut view = AliasedView::new(&original);
+        let (original, patch, replaced) =
+            merge_slice_with_special_elements(original, patch, merge_key, &mut view)?;
+        let merged = merge_slice_without_special_elements(
+            original.clone(),
+            &patch,
+            merge_key,
+            item_shape,
+            if replaced { None } else { Some(&mut view) },
+        )?;
+        (merged, original, patch, Some(view.into_view()))
     };
 
     let (patch_items, server_only) = if merge_key.is_empty() {
@@ -477,7 +578,75 @@ fn merge_slice(
     } else {
         partition_maps(merged, &patch, merge_key)?
     };
-    normalize_element_order(patch_items, server_only, &patch, &original, merge_key, is_map)
+    let out = normalize_element_order(
+        patch_items,
+        server_only,
+        &patch,
+        &original,
+        merge_key,
+        is_map,
+    )?;
+    Ok((out, view))
+}
+
+/// The backing array of a Go slice shared between the caller's view (the first `view_len`
+/// slots) and the slice being edited in place (the first `len` slots).
+struct AliasedView {
+    backing: Vec<Value>,
+    view_len: usize,
+    len: usize,
+    cap: usize,
+    /// False once an append outgrew the capacity (Go reallocated: no more shared writes).
+    shared: bool,
+}
+
+impl AliasedView {
+    fn new(original: &[Value]) -> Self {
+        let len = original.len();
+        let cap = if len == 0 { 0 } else { len.next_power_of_two() };
+        AliasedView {
+            backing: original.to_vec(),
+            view_len: len,
+            len,
+            cap,
+            shared: true,
+        }
+    }
+
+    /// `append(s[:k], s[k+1:]...)`: shifts the tail down; the old last slot keeps its value.
+    fn remove(&mut self, k: usize) {
+        if !self.shared || k >= self.len {
+            return;
+        }
+        for i in k..self.len - 1 {
+            let next = self.backing.get(i + 1).cloned();
+            if let (Some(next), Some(slot)) = (next, self.backing.get_mut(i)) {
+                *slot = next;
+            }
+        }
+        self.len -= 1;
+    }
+
+    /// `s = append(s, v)`.
+    fn push(&mut self, v: &Value) {
+        if !self.shared {
+            return;
+        }
+        if self.len < self.cap {
+            match self.backing.get_mut(self.len) {
+                Some(slot) => *slot = v.clone(),
+                None => self.backing.push(v.clone()),
+            }
+            self.len += 1;
+        } else {
+            self.shared = false;
+        }
+    }
+
+    fn into_view(mut self) -> Vec<Value> {
+        self.backing.truncate(self.view_len);
+        self.backing
+    }
 }
 
 /// `deduplicateScalars`, including the order it leaves behind (a duplicate's slot is filled
@@ -504,7 +673,8 @@ fn merge_slice_with_special_elements(
     mut original: Vec<Value>,
     patch: Vec<Value>,
     merge_key: &str,
-) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+    view: &mut AliasedView,
+) -> Result<(Vec<Value>, Vec<Value>, bool), PatchError> {
     let mut plain = Vec::new();
     let mut replace = false;
     for v in patch {
@@ -519,30 +689,46 @@ fn merge_slice_with_special_elements(
                         return Err(err_no_merge_key(m, merge_key));
                     };
                     if let Some(idx) = original.iter().position(|o| !o.is_object()) {
-                        return Err(PatchError::Strategic(format!("value for key {idx} is not a map")));
+                        return Err(PatchError::Strategic(format!(
+                            "value for key {idx} is not a map"
+                        )));
                     }
-                    original.retain(|o| o.get(merge_key) != Some(value));
+                    while let Some(k) = original
+                        .iter()
+                        .position(|o| o.get(merge_key) == Some(value))
+                    {
+                        original.remove(k);
+                        view.remove(k);
+                    }
                 }
                 Some("replace") => replace = true,
                 Some("merge") => {
-                    return Err(PatchError::Strategic("merging lists cannot yet be specified in the patch".to_string()))
+                    return Err(PatchError::Strategic(
+                        "merging lists cannot yet be specified in the patch".to_string(),
+                    ))
                 }
                 _ => return Err(err_bad_patch_type(directive, m)),
             },
         }
     }
     if replace {
-        Ok((plain, Vec::new()))
+        Ok((plain, Vec::new(), true))
     } else {
-        Ok((original, plain))
+        Ok((original, plain, false))
     }
 }
 
 /// `findMapInSliceBasedOnKeyValue`.
-fn find_by_key(list: &[Value], merge_key: &str, value: &Value) -> Result<Option<usize>, PatchError> {
+fn find_by_key(
+    list: &[Value],
+    merge_key: &str,
+    value: &Value,
+) -> Result<Option<usize>, PatchError> {
     for (idx, v) in list.iter().enumerate() {
         let Some(m) = v.as_object() else {
-            return Err(PatchError::Strategic(format!("value for key {idx} is not a map")));
+            return Err(PatchError::Strategic(format!(
+                "value for key {idx} is not a map"
+            )));
         };
         if m.get(merge_key) == Some(value) {
             return Ok(Some(idx));
@@ -557,6 +743,7 @@ fn merge_slice_without_special_elements(
     patch: &[Value],
     merge_key: &str,
     item_shape: &TypeNode,
+    mut view: Option<&mut AliasedView>,
 ) -> Result<Vec<Value>, PatchError> {
     for v in patch {
         let Some(m) = v.as_object() else {
@@ -569,12 +756,17 @@ fn merge_slice_without_special_elements(
             Some(idx) => {
                 if let Some(slot) = original.get_mut(idx) {
                     let Value::Object(o) = std::mem::take(slot) else {
-                        return Err(PatchError::Strategic(format!("value for key {idx} is not a map")));
+                        return Err(PatchError::Strategic(format!(
+                            "value for key {idx} is not a map"
+                        )));
                     };
                     *slot = Value::Object(merge_map(o, m.clone(), item_shape)?);
                 }
             }
             None => {
+                if let Some(view) = view.as_deref_mut() {
+                    view.push(v);
+                }
                 if let Some(item) = clean(v.clone()) {
                     original.push(item);
                 }
@@ -590,7 +782,11 @@ fn partition_primitives(list: Vec<Value>, by: &[Value]) -> (Vec<Value>, Vec<Valu
 }
 
 /// `partitionMapsByPresentInList`: (items whose key is present in `by`, the others).
-fn partition_maps(list: Vec<Value>, by: &[Value], merge_key: &str) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+fn partition_maps(
+    list: Vec<Value>,
+    by: &[Value],
+    merge_key: &str,
+) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut present = Vec::new();
     let mut absent = Vec::new();
     for v in list {
@@ -634,7 +830,13 @@ fn normalize_element_order(
 ) -> Result<Vec<Value>, PatchError> {
     let patch = normalize_slice_order(patch, patch_order, merge_key, is_map)?;
     let server_only = normalize_slice_order(server_only, server_order, merge_key, is_map)?;
-    Ok(merge_sorted_slice(server_only, patch, server_order, merge_key, is_map))
+    Ok(merge_sorted_slice(
+        server_only,
+        patch,
+        server_order,
+        merge_key,
+        is_map,
+    ))
 }
 
 /// `normalizeSliceOrder`.
