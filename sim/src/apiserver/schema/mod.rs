@@ -3,13 +3,15 @@
 //!
 //! Nothing here does I/O or touches the store.
 
+pub mod builtin;
 pub mod structural;
 pub mod structural_check;
 pub mod structural_prune;
 pub mod structural_validate;
 pub mod typenode;
 
-pub use typenode::{ListType, TypeNode};
+pub use builtin::builtin_type;
+pub use typenode::{ListType, SmpStrategy, TypeNode};
 
 #[cfg(test)]
 mod structural_tests;
