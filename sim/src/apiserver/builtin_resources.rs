@@ -4,13 +4,11 @@
 //!
 //! Only data lives here; behaviour (defaulting, validation) is in `builtin_validation`.
 
-use std::sync::Arc;
 
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use super::resources::{BuiltinCodec, Codec, PrinterColumn, ResourceDef, ScaleSpec, ALL_VERBS};
-use super::schema::TypeNode;
 use k8s_openapi::api as k;
 
 /// Decodes `v` as the typed struct `K` and encodes it back: wrong types fail with the field
@@ -131,7 +129,7 @@ fn to_def(b: B) -> ResourceDef {
         deprecation_warning: None,
         storage: true,
         codec: Codec::Builtin(b.codec),
-        shape: Arc::new(TypeNode::Unknown),
+        shape: super::schema::builtin_type(b.group, b.kind),
         verbs: b.verbs,
     }
 }

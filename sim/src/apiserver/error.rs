@@ -332,6 +332,11 @@ impl ApiError {
         ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type:?})"))
     }
 
+    /// 415 UnsupportedMediaType with a given message.
+    pub fn unsupported_media_type_msg(message: String) -> Self {
+        ApiError::new(415, "UnsupportedMediaType", message)
+    }
+
     /// 401 Unauthorized.
     pub fn unauthorized() -> Self {
         ApiError::new(401, "Unauthorized", "Unauthorized")

@@ -539,7 +539,7 @@ pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
                 user_rv = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
                 let base = if sub == Some("scale") { scale_of(def, &current)? } else { present(def, &current) };
                 let shape = def.shape.clone();
-                let mut patched = super::patch::apply_patch(*kind, &base, patch, &shape).map_err(|e| e.to_api_error(&def.group, &def.plural, name))?;
+                let mut patched = super::patch::apply_patch(*kind, &base, patch, &shape).map_err(|e| e.to_api_error())?;
                 if sub == Some("scale") {
                     let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
                     let mut n = current.as_ref().clone();

@@ -120,3 +120,29 @@ pub fn document(reg: &Registry, group: &str, version: &str) -> Value {
         "components": {"schemas": schemas},
     })
 }
+
+/// `/openapi/v2`: a Swagger 2.0 document without definitions. client-go asks for it in the
+/// gnostic protobuf encoding only, to validate kinds the v3 documents do not describe; an
+/// empty one makes kubectl skip client-side validation, so the server's answer (or kubectl's
+/// own "no matches for kind") is what the user sees.
+pub fn v2(accept: Option<&str>) -> (Vec<u8>, &'static str) {
+    let title = b"Kubernetes (idp-harness simulator)";
+    let version = format!("v{}.{}.0", super::discovery::KUBE_VERSION.0, super::discovery::KUBE_VERSION.1);
+    if accept.is_some_and(|a| a.contains("protobuf")) {
+        // Document { swagger = 1: "2.0", info = 2: Info { title = 1, version = 2 } }
+        let mut info = vec![0x0a, title.len() as u8];
+        info.extend_from_slice(title);
+        info.push(0x12);
+        info.push(version.len() as u8);
+        info.extend_from_slice(version.as_bytes());
+        let mut doc = vec![0x0a, 3];
+        doc.extend_from_slice(b"2.0");
+        doc.push(0x12);
+        doc.push(info.len() as u8);
+        doc.extend(info);
+        (doc, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+    } else {
+        let doc = json!({"swagger": "2.0", "info": {"title": String::from_utf8_lossy(title), "version": version}, "paths": {}, "definitions": {}});
+        (doc.to_string().into_bytes(), "application/json")
+    }
+}

@@ -205,6 +205,18 @@ impl ApiServer {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = req.into_parts();
+        let method = parts.method.clone();
+        let uri = parts.uri.clone();
+        let resp = self.handle_parts(parts, body).await;
+        tracing::debug!(target: "sim::apiserver::requests", "{method} {uri} -> {}", resp.status().as_u16());
+        resp
+    }
+
+    async fn handle_parts<B>(&self, parts: http::request::Parts, body: B) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let hdr = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         if let Some(token) = &self.shared.config.token {
             let ok = hdr(header::AUTHORIZATION).is_some_and(|a| a.strip_prefix("Bearer ").is_some_and(|t| t == token));
@@ -246,7 +258,13 @@ impl ApiServer {
                     Ok(h::text_response(404, "404 page not found\n"))
                 }
             }
-            Route::OpenApiV2 | Route::NotFound => Ok(h::text_response(404, "404 page not found\n")),
+            Route::OpenApiV2 => {
+                let (bytes, ctype) = openapi::v2(accept.as_deref());
+                let mut resp = Response::new(h::full(bytes));
+                resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
+                Ok(resp)
+            }
+            Route::NotFound => Ok(h::text_response(404, "404 page not found\n")),
             Route::Resource(path) => {
                 let format = match h::negotiate(accept.as_deref()) {
                     Ok(f) => f,
@@ -300,6 +318,11 @@ impl ApiServer {
         } else {
             Bytes::new()
         };
+        if req.content_type.starts_with("application/vnd.kubernetes.protobuf") {
+            return Err(ApiError::unsupported_media_type_msg(
+                "the simulator does not decode protobuf request bodies (typed clients such as `kubectl create namespace` send them); send JSON or YAML instead, e.g. `kubectl create -f` or `kubectl apply -f`".into(),
+            ));
+        }
         let decode = |req: &Req| h::decode_body(&bytes, &req.content_type);
         let respond = |req: &Req, code: u16, v: Value| h::object_response(code, &v, if req.format == Format::Yaml { Format::Yaml } else { Format::Json }, &req.warnings);
         match (&method, p.name.as_deref()) {
@@ -341,6 +364,12 @@ impl ApiServer {
                     Intent::Apply { config: decode(req)?, force }
                 } else {
                     let kind = PatchType::from_content_type(&media).ok_or_else(|| ApiError::unsupported_media_type(&req.content_type))?;
+                    if kind == PatchType::Strategic && matches!(def.codec, super::resources::Codec::Custom(_)) {
+                        // kube-apiserver: custom resources take no strategic merge patches.
+                        return Err(ApiError::unsupported_media_type_msg(format!(
+                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/apply-patch+cbor"
+                        )));
+                    }
                     let patch = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
                     Intent::Patch(kind, patch)
                 };

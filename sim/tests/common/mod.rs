@@ -1,0 +1,98 @@
+//! Test support: a simulator API server on a loopback port, and the real kubectl from the
+//! set-up's venv pointed at it. No mocks: every test talks to the server over HTTP.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use sim::apiserver::{kubeconfig, ApiServer, ApiServerConfig, RunningServer};
+
+/// A server running on its own runtime, with a kubeconfig in a temp dir.
+pub struct TestServer {
+    pub api: ApiServer,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    running: Option<RunningServer>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(ApiServerConfig::default())
+    }
+
+    pub fn start_with(config: ApiServerConfig) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let api = ApiServer::new(config.clone());
+        let running = rt.block_on(api.serve("127.0.0.1:0".parse().expect("addr"))).expect("serve");
+        let url = running.url();
+        let dir = tempfile::tempdir().expect("tempdir");
+        kubeconfig::write(&dir.path().join("kubeconfig"), &url, config.token.as_deref()).expect("kubeconfig");
+        TestServer { api, url, dir, running: Some(running), rt }
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Runs kubectl with `args`, optional stdin, against this server.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        let mut cmd = Command::new(kubectl_path());
+        cmd.args(args)
+            .arg(format!("--cache-dir={}", self.dir.path().join("cache").display()))
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .env("HOME", self.dir.path())
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn kubectl");
+        if let Some(input) = stdin {
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        Out(child.wait_with_output().expect("kubectl output"))
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl(args, stdin);
+        assert!(out.0.status.success(), "kubectl {args:?} failed:\n{}{}", out.stdout(), out.stderr());
+        out.stdout()
+    }
+
+    /// kubectl that must fail; returns stderr.
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl(args, stdin);
+        assert!(!out.0.status.success(), "kubectl {args:?} unexpectedly succeeded:\n{}", out.stdout());
+        out.stderr()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.shutdown());
+        }
+    }
+}
+
+pub struct Out(pub Output);
+
+impl Out {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+}
+
+/// The kubectl the set-up installed (`.venv/bin/kubectl`), or `IDP_HARNESS_KUBECTL`.
+pub fn kubectl_path() -> PathBuf {
+    if let Ok(p) = std::env::var("IDP_HARNESS_KUBECTL") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/kubectl");
+    assert!(p.exists(), "kubectl not found at {}: run `make setup` first", p.display());
+    p
+}
