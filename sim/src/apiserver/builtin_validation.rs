@@ -287,9 +287,9 @@ fn validate_workload(obj: &Value, old: Option<&Value>, errs: &mut Vec<FieldError
             if empty {
                 errs.push(FieldError::invalid("spec.selector", sel, "empty selector is invalid for deployment"));
             } else if !matches {
-                errs.push(FieldError::invalid(
+                errs.push(FieldError::invalid_rendered(
                     "spec.template.metadata.labels",
-                    &json!(go_map(labels)),
+                    &go_map(labels),
                     "`selector` does not match template `labels`",
                 ));
             }

@@ -79,6 +79,12 @@ impl FieldError {
         }
     }
 
+    /// `Invalid value: <rendered>: <why>` with the value already rendered as Go prints it
+    /// (e.g. `map[string]string{"app":"web"}`).
+    pub fn invalid_rendered(field: impl Into<String>, rendered: &str, why: &str) -> Self {
+        FieldError { kind: CauseType::Invalid, field: field.into(), detail: format!("Invalid value: {rendered}: {why}") }
+    }
+
     /// `Unsupported value: <value>: supported values: "a", "b"`.
     pub fn not_supported(field: impl Into<String>, value: &Value, allowed: &[String]) -> Self {
         let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
