@@ -1,0 +1,1 @@
+//! Tests of server-side apply and managedFields bookkeeping.
