@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 pub use fieldset::{path_string, FieldSet, FieldSetError, Path, PathElement};
 pub use managed::{
-    decode_managed_fields, encode_managed_fields, manager_from_user_agent, record_update, ManagedEntry,
-    ManagedFieldsError, Operation,
+    decode_managed_fields, encode_managed_fields, manager_from_user_agent, record_update,
+    ManagedEntry, ManagedFieldsError, Operation,
 };
 pub use merge::fields_of;
 
@@ -97,7 +97,11 @@ impl ApplyConflicts {
             }
             lines.push(format!("- {}", path_string(&c.path)));
         }
-        format!("Apply failed with {} conflicts: {}", self.conflicts.len(), lines.join("\n"))
+        format!(
+            "Apply failed with {} conflicts: {}",
+            self.conflicts.len(),
+            lines.join("\n")
+        )
     }
 
     /// `details.causes`: (field path, `conflict with "mgr" using apps/v1`).
@@ -143,7 +147,9 @@ pub fn server_side_apply(
     req: &ApplyRequest,
 ) -> Result<Applied, ApplyConflicts> {
     let shape = req.shape;
-    let live = live.map(without_managed_fields).unwrap_or_else(|| Value::Object(Map::new()));
+    let live = live
+        .map(without_managed_fields)
+        .unwrap_or_else(|| Value::Object(Map::new()));
     let config = without_managed_fields(config);
     let subresource = req.subresource.filter(|s| !s.is_empty());
 
@@ -155,7 +161,9 @@ pub fn server_side_apply(
 
     let mut merged = merge(Some(&live), &config, shape);
     if let Some(prev) = previous.as_ref().filter(|p| !p.fields.is_empty()) {
-        let owned = others.iter().fold(config_set.clone(), |acc, e| acc.union(&e.fields));
+        let owned = others
+            .iter()
+            .fold(config_set.clone(), |acc, e| acc.union(&e.fields));
         prune(&mut merged, shape, &prev.fields, &owned);
     }
 
@@ -166,7 +174,11 @@ pub fn server_side_apply(
     for other in &others {
         let clash = other.fields.intersection(&changed_paths);
         for path in clash.paths() {
-            conflicts.push(Conflict { manager: other.describe(), identifier: other.identifier(), path });
+            conflicts.push(Conflict {
+                manager: other.describe(),
+                identifier: other.identifier(),
+                path,
+            });
         }
         taken.push(clash);
     }
@@ -198,7 +210,11 @@ pub fn server_side_apply(
 
     let mut object = merged;
     set_managed_fields(&mut object, &entries);
-    Ok(Applied { object, managed: entries, changed })
+    Ok(Applied {
+        object,
+        managed: entries,
+        changed,
+    })
 }
 
 /// Writes `entries` into `metadata.managedFields` (removing it when there are none).
@@ -212,7 +228,9 @@ pub fn set_managed_fields(object: &mut Value, entries: &[ManagedEntry]) {
         }
         return;
     }
-    let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let meta = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(meta) = meta {
         meta.insert("managedFields".to_string(), encoded);
     }
