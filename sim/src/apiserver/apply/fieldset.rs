@@ -293,6 +293,13 @@ fn write_go_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Compact JSON as Go's `encoding/json` writes it: object keys sorted, `<`, `>`, `&` escaped.
+pub fn go_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_go_json(&mut out, v);
+    out
+}
+
 /// Writes compact JSON as Go's `encoding/json` does: object keys sorted, HTML escaped.
 fn write_go_json(out: &mut String, v: &Value) {
     match v {

@@ -303,8 +303,73 @@ pub fn record_update(
         }
     }
     entries.retain(|e| !e.fields.is_empty());
+    cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
     sort_entries(&mut entries);
     entries
+}
+
+/// How many Update entries kube-apiserver keeps before merging the oldest.
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// The manager the oldest updates are merged into, one entry per apiVersion.
+pub const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Merges the oldest Update entries into `ancient-changes` entries (one per apiVersion) until
+/// at most `max` Update entries remain, as kube-apiserver does after every update.
+pub fn cap_update_managers(entries: &mut Vec<ManagedEntry>, max: usize) {
+    let mut updaters: Vec<usize> = (0..entries.len())
+        .filter(|&i| {
+            entries
+                .get(i)
+                .is_some_and(|e| e.operation == Operation::Update)
+        })
+        .collect();
+    if updaters.len() <= max {
+        return;
+    }
+    let key = |i: &usize| entries.get(*i).map(|e| (seconds(&e.time), e.identifier()));
+    updaters.sort_by_key(key);
+    let mut slots: Vec<Option<ManagedEntry>> =
+        std::mem::take(entries).into_iter().map(Some).collect();
+    let mut first_of_version: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut remaining = updaters.len();
+    for i in updaters {
+        if remaining <= max {
+            break;
+        }
+        let Some(Some(current)) = slots.get(i).cloned() else {
+            continue;
+        };
+        let version = current.api_version.clone();
+        let Some(&first) = first_of_version.get(&version) else {
+            first_of_version.insert(version, i);
+            continue;
+        };
+        let is_bucket = |e: &ManagedEntry| e.is(ANCIENT_CHANGES, Operation::Update, &version, None);
+        let bucket = match slots.iter().position(|s| s.as_ref().is_some_and(is_bucket)) {
+            Some(b) => b,
+            None => {
+                if let Some(Some(e)) = slots.get_mut(first) {
+                    e.manager = ANCIENT_CHANGES.to_string();
+                    e.subresource = None;
+                }
+                first
+            }
+        };
+        if bucket == i {
+            // The bucket itself is among the oldest: nothing to merge it into.
+            continue;
+        }
+        if let Some(Some(b)) = slots.get_mut(bucket) {
+            b.fields = current.fields.union(&b.fields);
+            b.time = current.time.clone();
+        }
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = None;
+        }
+        remaining -= 1;
+    }
+    *entries = slots.into_iter().flatten().collect();
 }
 
 /// The manager name kube-apiserver uses when a request gives no `fieldManager`: the

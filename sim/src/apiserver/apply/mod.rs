@@ -146,20 +146,138 @@ pub fn server_side_apply(
     managed: Vec<ManagedEntry>,
     req: &ApplyRequest,
 ) -> Result<Applied, ApplyConflicts> {
-    let shape = req.shape;
+    let subresource = req.subresource.filter(|s| !s.is_empty());
+    let config = without_managed_fields(config);
+    let live_exists = live.is_some();
     let live = live
         .map(without_managed_fields)
         .unwrap_or_else(|| Value::Object(Map::new()));
-    let config = without_managed_fields(config);
+    let mut managed = managed;
+    if live_exists && managed.is_empty() {
+        // An object nobody owns yet: its fields go to "before-first-apply" first, so the
+        // first applier conflicts with values it would change.
+        managed = record_update(
+            None,
+            &live,
+            Vec::new(),
+            BEFORE_FIRST_APPLY,
+            req.api_version,
+            req.shape,
+            req.now,
+            subresource,
+        );
+    }
+    let mut result = match apply_once(&live, &config, managed.clone(), req, req.force) {
+        Err(conflicts) if req.manager == KUBECTL && !req.force => {
+            match allowed_by_last_applied(&live, req) {
+                Some(allowed) => {
+                    let remaining: Vec<Conflict> = conflicts
+                        .conflicts
+                        .into_iter()
+                        .filter(|c| !allowed.contains(&c.path))
+                        .collect();
+                    if remaining.is_empty() {
+                        apply_once(&live, &config, managed, req, true)
+                    } else {
+                        Err(ApplyConflicts {
+                            conflicts: remaining,
+                        })
+                    }
+                }
+                None => Err(conflicts),
+            }
+        }
+        other => other,
+    }?;
+    if req.manager == KUBECTL {
+        update_last_applied(&mut result.object, &config);
+    }
+    let entries = result.managed.clone();
+    set_managed_fields(&mut result.object, &entries);
+    Ok(result)
+}
+
+/// The manager kube-apiserver gives the fields of an object that had no managedFields when
+/// it was first applied to.
+pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
+/// `kubectl apply --server-side`'s default manager, which kube-apiserver lets take over the
+/// fields of `kubectl.kubernetes.io/last-applied-configuration`.
+const KUBECTL: &str = "kubectl";
+
+/// The client-side apply annotation.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn last_applied(obj: &Value) -> Option<&str> {
+    obj.get("metadata")?
+        .get("annotations")?
+        .get(LAST_APPLIED_ANNOTATION)?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+/// Fields of the last client-side apply whose values are still live: `kubectl` may take them
+/// over without conflict when it first applies server-side.
+fn allowed_by_last_applied(live: &Value, req: &ApplyRequest) -> Option<FieldSet> {
+    let last: Value = serde_json::from_str(last_applied(live)?).ok()?;
+    if last.get("apiVersion").and_then(Value::as_str) != Some(req.api_version) {
+        return None;
+    }
+    let set = merge::raw_fields_of(&last, req.shape);
+    let cmp = compare(&last, live, req.shape, Markers::All);
+    Some(
+        set.difference(&cmp.modified)
+            .difference(&cmp.added)
+            .difference(&cmp.removed),
+    )
+}
+
+/// After an apply by `kubectl`, an existing last-applied annotation is rewritten to the new
+/// configuration (as Go encodes it, without the annotation itself, newline-terminated).
+fn update_last_applied(object: &mut Value, config: &Value) {
+    if last_applied(object).is_none() {
+        return;
+    }
+    let mut cfg = config.clone();
+    if let Some(Value::Object(meta)) = cfg.get_mut("metadata") {
+        let now_empty = match meta.get_mut("annotations") {
+            Some(Value::Object(ann)) => {
+                ann.remove(LAST_APPLIED_ANNOTATION);
+                ann.is_empty()
+            }
+            _ => false,
+        };
+        if now_empty {
+            meta.remove("annotations");
+        }
+    }
+    let text = format!("{}\n", fieldset::go_json(&cfg));
+    if let Some(Value::Object(ann)) = object
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+    {
+        ann.insert(LAST_APPLIED_ANNOTATION.to_string(), Value::String(text));
+    }
+}
+
+/// One apply attempt on a live object without managedFields.
+fn apply_once(
+    live: &Value,
+    config: &Value,
+    managed: Vec<ManagedEntry>,
+    req: &ApplyRequest,
+    force: bool,
+) -> Result<Applied, ApplyConflicts> {
+    let shape = req.shape;
     let subresource = req.subresource.filter(|s| !s.is_empty());
 
-    let config_set = fields_of(&config, shape);
+    let config_set = fields_of(config, shape);
     let (mine, mut others): (Vec<ManagedEntry>, Vec<ManagedEntry>) = managed
         .into_iter()
         .partition(|e| e.is(req.manager, Operation::Apply, req.api_version, subresource));
     let previous = mine.into_iter().last();
 
-    let mut merged = merge(Some(&live), &config, shape);
+    let mut merged = merge(Some(live), config, shape);
     if let Some(prev) = previous.as_ref().filter(|p| !p.fields.is_empty()) {
         let owned = others
             .iter()
@@ -167,7 +285,7 @@ pub fn server_side_apply(
         prune(&mut merged, shape, &prev.fields, &owned);
     }
 
-    let cmp = compare(&live, &merged, shape, Markers::All);
+    let cmp = compare(live, &merged, shape, Markers::All);
     let changed_paths = cmp.modified.union(&cmp.added);
     let mut conflicts = Vec::new();
     let mut taken: Vec<FieldSet> = Vec::with_capacity(others.len());
@@ -182,7 +300,7 @@ pub fn server_side_apply(
         }
         taken.push(clash);
     }
-    if !req.force && !conflicts.is_empty() {
+    if !force && !conflicts.is_empty() {
         // Stable: field-set order within a manager, managers by identifier.
         conflicts.sort_by(|a, b| a.identifier.cmp(&b.identifier));
         return Err(ApplyConflicts { conflicts });
@@ -191,7 +309,7 @@ pub fn server_side_apply(
         other.fields = other.fields.difference(clash).difference(&cmp.removed);
     }
 
-    let changed = live != merged;
+    let changed = *live != merged;
     let time = match &previous {
         Some(prev) if !changed => prev.time.clone(),
         _ => req.now.to_string(),
@@ -208,10 +326,8 @@ pub fn server_side_apply(
     entries.retain(|e| !e.fields.is_empty());
     sort_entries(&mut entries);
 
-    let mut object = merged;
-    set_managed_fields(&mut object, &entries);
     Ok(Applied {
-        object,
+        object: merged,
         managed: entries,
         changed,
     })

@@ -823,6 +823,143 @@ fn null_in_the_config_removes_the_field() {
         .contains(&[f("spec"), f("replicas")]));
 }
 
+#[test]
+fn first_apply_to_an_unowned_object_conflicts_with_before_first_apply() {
+    let shape = deployment_shape();
+    let live = deployment(1, "nginx:1.25");
+    let err = server_side_apply(
+        Some(&live),
+        &deployment(2, "nginx:1.25"),
+        vec![],
+        &req("platform", &shape, false, T1),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message(),
+        r#"Apply failed with 1 conflict: conflict with "before-first-apply" using apps/v1: .spec.replicas"#
+    );
+    let out = server_side_apply(
+        Some(&live),
+        &deployment(1, "nginx:1.25"),
+        vec![],
+        &req("platform", &shape, false, T1),
+    )
+    .unwrap();
+    assert!(entry(&out.managed, "before-first-apply")
+        .fields
+        .contains(&[f("spec"), f("replicas")]));
+}
+
+fn csa_live(replicas_live: i64) -> (Value, Vec<ManagedEntry>) {
+    let shape = deployment_shape();
+    let mut obj = deployment(1, "nginx:1.25");
+    let last = format!("{}\n", deployment(1, "nginx:1.25"));
+    obj["metadata"]["annotations"] = json!({ LAST_APPLIED_ANNOTATION: last });
+    let managed = record_update(
+        None,
+        &obj,
+        vec![],
+        "kubectl-client-side-apply",
+        "apps/v1",
+        &shape,
+        T0,
+        None,
+    );
+    let mut scaled = obj.clone();
+    scaled["spec"]["replicas"] = json!(replicas_live);
+    let managed = record_update(
+        Some(&obj),
+        &scaled,
+        managed,
+        "kubectl-scale",
+        "apps/v1",
+        &shape,
+        T1,
+        None,
+    );
+    (scaled, managed)
+}
+
+#[test]
+fn kubectl_takes_over_client_side_applied_fields_without_conflict() {
+    let shape = deployment_shape();
+    let (live, managed) = csa_live(1);
+    let out = server_side_apply(
+        Some(&live),
+        &deployment(3, "nginx:1.26"),
+        managed,
+        &req("kubectl", &shape, false, T2),
+    )
+    .unwrap();
+    assert_eq!(out.object["spec"]["replicas"], 3);
+    let csa = entry(&out.managed, "kubectl-client-side-apply");
+    assert!(!csa.fields.contains(&[f("spec"), f("replicas")]));
+    // The annotation now holds the new configuration, as Go encodes it.
+    assert_eq!(
+        out.object["metadata"]["annotations"][LAST_APPLIED_ANNOTATION],
+        format!("{}\n", fieldset::go_json(&deployment(3, "nginx:1.26")))
+    );
+    // Another manager name gets no such leniency.
+    let (live, managed) = csa_live(1);
+    assert!(server_side_apply(
+        Some(&live),
+        &deployment(3, "nginx:1.25"),
+        managed,
+        &req("other", &shape, false, T2)
+    )
+    .is_err());
+}
+
+#[test]
+fn kubectl_still_conflicts_on_fields_changed_since_the_last_client_side_apply() {
+    let shape = deployment_shape();
+    let (live, managed) = csa_live(5);
+    let err = server_side_apply(
+        Some(&live),
+        &deployment(3, "nginx:1.26"),
+        managed,
+        &req("kubectl", &shape, false, T2),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message(),
+        r#"Apply failed with 1 conflict: conflict with "kubectl-scale" using apps/v1: .spec.replicas"#
+    );
+}
+
+#[test]
+fn apply_to_a_subresource_is_a_separate_manager() {
+    let shape = TypeNode::object([("status", TypeNode::object([("phase", TypeNode::Scalar)]))]);
+    let live = json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "a"}, "status": {"phase": "A"}});
+    let managed = record_update(
+        None,
+        &live,
+        vec![],
+        "ctrl",
+        "v1",
+        &shape,
+        T0,
+        Some("status"),
+    );
+    assert_eq!(managed[0].subresource.as_deref(), Some("status"));
+    let config = json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "a"}, "status": {"phase": "B"}});
+    let r = ApplyRequest {
+        manager: "ctrl",
+        api_version: "v1",
+        force: false,
+        shape: &shape,
+        now: T1,
+        subresource: Some("status"),
+    };
+    let err = server_side_apply(Some(&live), &config, managed.clone(), &r).unwrap_err();
+    assert_eq!(
+        err.message(),
+        r#"Apply failed with 1 conflict: conflict with "ctrl" with subresource "status" using v1: .status.phase"#
+    );
+    let encoded = encode_managed_fields(&managed);
+    assert_eq!(encoded[0]["subresource"], "status");
+}
+
 // ---------------------------------------------------------------- updates ----------------
 
 #[test]
@@ -935,6 +1072,45 @@ fn create_with_only_server_metadata_records_nothing() {
         None,
     );
     assert!(managed.is_empty());
+}
+
+#[test]
+fn more_than_ten_update_managers_are_merged_into_ancient_changes() {
+    let shape = TypeNode::Unknown;
+    let mut obj =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}});
+    let mut managed = Vec::new();
+    for i in 0..12 {
+        let mut next = obj.clone();
+        next["data"][format!("k{i:02}")] = json!("v");
+        let now = format!("2024-05-01T10:00:{i:02}Z");
+        managed = record_update(
+            Some(&obj),
+            &next,
+            managed,
+            &format!("m{i:02}"),
+            "v1",
+            &shape,
+            &now,
+            None,
+        );
+        obj = next;
+    }
+    assert_eq!(managed.len(), 10);
+    let ancient = entry(&managed, "ancient-changes");
+    for i in 0..3 {
+        assert!(
+            ancient
+                .fields
+                .contains(&[f("data"), f(&format!("k{i:02}"))]),
+            "k{i:02}"
+        );
+    }
+    assert_eq!(ancient.time, "2024-05-01T10:00:02Z");
+    assert!(managed
+        .iter()
+        .all(|e| e.manager != "m00" && e.manager != "m01" && e.manager != "m02"));
+    assert!(managed.iter().any(|e| e.manager == "m03"));
 }
 
 // ---------------------------------------------------------------- managedFields ----------
