@@ -499,3 +499,74 @@ pub fn prune(value: &mut Value, shape: &TypeNode, last: &FieldSet, owned: &Field
         }
     }
 }
+
+/// Checks that a configuration can be applied: list-map items are objects carrying at least
+/// one key field, set members are scalars, and no item appears twice. The error reads as
+/// structured-merge-diff's (`.spec.containers: element 0: associative list with keys has an
+/// element that omits all key fields ["name"] (and doesn't have default values for any key
+/// fields)`); kube-apiserver prefixes it with `failed to create typed patch object (<gvk>): `.
+pub fn validate_apply_config(config: &Value, shape: &TypeNode) -> Result<(), String> {
+    let mut errors = Vec::new();
+    validate_at(config, shape, &mut Vec::new(), &mut errors);
+    match errors.as_slice() {
+        [] => Ok(()),
+        [one] => Err(one.clone()),
+        many => Err(format!("errors:\n  {}", many.join("\n  "))),
+    }
+}
+
+fn validate_at(value: &Value, shape: &TypeNode, path: &mut Path, errors: &mut Vec<String>) {
+    match node(value, shape) {
+        Node::Leaf => {}
+        Node::Object(map) => {
+            for (key, child) in map {
+                path.push(PathElement::Field(key.clone()));
+                validate_at(child, shape.field(key), path, errors);
+                path.pop();
+            }
+        }
+        Node::List(items, lt) => {
+            let at = super::fieldset::path_string(path);
+            let mut seen = BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                let problem = match (lt, item) {
+                    (ListType::Map(_), Value::Null) => {
+                        Some("associative list with keys may not have a null element".to_string())
+                    }
+                    (ListType::Map(_), v) if !v.is_object() => {
+                        Some("associative list with keys may not have non-map elements".to_string())
+                    }
+                    (ListType::Map(keys), _) => match item_element(item, lt, i) {
+                        PathElement::Index(_) => Some(format!(
+                            "associative list with keys has an element that omits all key fields [{}] (and doesn't have default values for any key fields)",
+                            keys.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(" ")
+                        )),
+                        _ => None,
+                    },
+                    (ListType::Set, Value::Object(_)) => {
+                        Some("associative list without keys has an element that's a map type".to_string())
+                    }
+                    (ListType::Set, Value::Array(_)) => {
+                        Some("not supported: associative list with lists as elements".to_string())
+                    }
+                    (ListType::Set, Value::Null) => Some(
+                        "associative list without keys has an element that's an explicit null".to_string(),
+                    ),
+                    _ => None,
+                };
+                if let Some(problem) = problem {
+                    errors.push(format!("{at}: element {i}: {problem}"));
+                    continue;
+                }
+                let pe = item_element(item, lt, i);
+                if !seen.insert(pe.clone()) {
+                    errors.push(format!("{at}: duplicate entries for key {pe}"));
+                    continue;
+                }
+                path.push(pe);
+                validate_at(item, shape.items(), path, errors);
+                path.pop();
+            }
+        }
+    }
+}

@@ -20,7 +20,7 @@ pub use managed::{
     decode_managed_fields, encode_managed_fields, manager_from_user_agent, record_update,
     ManagedEntry, ManagedFieldsError, Operation,
 };
-pub use merge::fields_of;
+pub use merge::{fields_of, validate_apply_config};
 
 use crate::apiserver::error::ApiError;
 use crate::apiserver::schema::typenode::TypeNode;

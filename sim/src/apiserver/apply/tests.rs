@@ -960,6 +960,24 @@ fn apply_to_a_subresource_is_a_separate_manager() {
     assert_eq!(encoded[0]["subresource"], "status");
 }
 
+#[test]
+fn invalid_apply_configurations_are_reported_like_structured_merge_diff() {
+    let shape = deployment_shape();
+    assert_eq!(validate_apply_config(&deployment(1, "x"), &shape), Ok(()));
+    let mut config = deployment(1, "x");
+    config["spec"]["template"]["spec"]["containers"] = json!([{"image": "x"}]);
+    assert_eq!(
+        validate_apply_config(&config, &shape),
+        Err(r#".spec.template.spec.containers: element 0: associative list with keys has an element that omits all key fields ["name"] (and doesn't have default values for any key fields)"#.to_string())
+    );
+    config["spec"]["template"]["spec"]["containers"] = json!([{"name": "a"}, {"name": "a"}]);
+    config["metadata"]["finalizers"] = json!([{"x": 1}]);
+    assert_eq!(
+        validate_apply_config(&config, &shape),
+        Err("errors:\n  .metadata.finalizers: element 0: associative list without keys has an element that's a map type\n  .spec.template.spec.containers: duplicate entries for key [name=\"a\"]".to_string())
+    );
+}
+
 // ---------------------------------------------------------------- updates ----------------
 
 #[test]
@@ -1311,6 +1329,9 @@ proptest! {
                 prop_assert!(conflicts.message().starts_with("Apply failed with "));
             }
             Ok(_) => {}
+        }
+        if validate_apply_config(&config, &shape).is_ok() {
+            prop_assert!(server_side_apply(None, &config, vec![], &req("p", &shape, false, T2)).is_ok());
         }
         let again = server_side_apply(None, &config, vec![], &req("p", &TypeNode::Unknown, force, T2));
         prop_assert!(again.is_ok(), "no managers, no conflicts");
