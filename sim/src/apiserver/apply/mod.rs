@@ -140,6 +140,13 @@ impl From<ApplyConflicts> for ApiError {
 /// another manager owns is a conflict unless `req.force`, which takes it from them; fields
 /// set to an equal value become shared. The applier's entry holds exactly the fields of
 /// `config`; entries left empty are dropped.
+///
+/// As kube-apiserver: a live object without managedFields first has all its fields recorded
+/// for `before-first-apply`; the manager `kubectl` may take over, without conflict, fields of
+/// the `kubectl.kubernetes.io/last-applied-configuration` annotation whose values are still
+/// live, and rewrites that annotation when it exists. Callers should run
+/// [`validate_apply_config`] first, reset fields the subresource may not change, and keep
+/// `metadata.name`/`uid`/... checks to themselves.
 pub fn server_side_apply(
     live: Option<&Value>,
     config: &Value,
