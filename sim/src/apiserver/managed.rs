@@ -55,19 +55,12 @@ pub fn on_update(def: &ResourceDef, old: &Value, next: &mut Value, manager: &str
 }
 
 /// Server-side apply of `config` by `manager` onto `live` (None: the object does not exist).
+/// The result carries its `metadata.managedFields`.
 pub fn apply(def: &ResourceDef, live: Option<&Value>, config: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApiError> {
     let managed = live.map(entries).unwrap_or_default();
     let clean_live = live.map(without_managed);
-    let req = super::apply::ApplyRequest {
-        manager: manager.to_string(),
-        api_version: def.api_version(),
-        force,
-        shape: &def.shape,
-        now: now.to_string(),
-        subresource: None,
-    };
+    let api_version = def.api_version();
+    let req = super::apply::ApplyRequest { manager, api_version: &api_version, force, shape: &def.shape, now, subresource: None };
     let applied = super::apply::server_side_apply(clean_live.as_ref(), config, managed, &req).map_err(|c| c.to_api_error())?;
-    let mut obj = applied.object;
-    store_entries(&mut obj, &applied.managed);
-    Ok(obj)
+    Ok(applied.object)
 }
