@@ -18,7 +18,12 @@ use sim::apiserver::ApiServer;
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -63,7 +68,11 @@ async fn ready_time() {
         running.shutdown().await;
     }
     times.sort();
-    println!("ready to serve (new server, first /version answered): median {:.2} ms, max {:.2} ms", percentile(&times, 0.5).as_secs_f64() * 1e3, percentile(&times, 1.0).as_secs_f64() * 1e3);
+    println!(
+        "ready to serve (new server, first /version answered): median {:.2} ms, max {:.2} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 1.0).as_secs_f64() * 1e3
+    );
 }
 
 async fn creates_and_gets() {
@@ -124,7 +133,8 @@ async fn watch_latency() {
             let mut got = 0;
             while let Some(Ok(ev)) = s.next().await {
                 if let WatchEvent::Added(c) = ev {
-                    let sent: u64 = c.data.as_ref().and_then(|d| d.get("sent")).and_then(|s| s.parse().ok()).unwrap_or(0);
+                    let sent: u64 =
+                        c.data.as_ref().and_then(|d| d.get("sent")).and_then(|s| s.parse().ok()).unwrap_or(0);
                     let now = start.elapsed().as_nanos() as u64;
                     let _ = tx.send(Duration::from_nanos(now.saturating_sub(sent)));
                     got += 1;
@@ -173,13 +183,20 @@ fn memory() {
     }
     let elapsed = t.elapsed();
     let after = rss_mib();
-    println!("100,000 ConfigMaps held: RSS {after:.0} MiB (+{:.0} MiB over an empty server), created in-process at {}", after - before, rate(n, elapsed).trim());
+    println!(
+        "100,000 ConfigMaps held: RSS {after:.0} MiB (+{:.0} MiB over an empty server), created in-process at {}",
+        after - before,
+        rate(n, elapsed).trim()
+    );
 }
 
 fn main() {
     // `cargo bench` passes --bench; nothing else is taken.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!("idp-harness simulator API server benchmarks ({} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "idp-harness simulator API server benchmarks ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     rt.block_on(ready_time());
     rt.block_on(creates_and_gets());
     rt.block_on(watch_latency());

@@ -18,7 +18,8 @@ struct Resp {
 
 impl Resp {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     fn message(&self) -> String {
         self.json()["message"].as_str().unwrap_or_default().to_string()
@@ -95,7 +96,8 @@ async fn list_pages_with_limit_and_continue() {
     assert_eq!(page1["metadata"]["remainingItemCount"], 3);
     let token = page1["metadata"]["continue"].as_str().expect("continue token").to_string();
     let page2 = get(&s, &format!("{CMS}?limit=2&continue={token}")).await.json();
-    let names: Vec<&str> = page2["items"].as_array().into_iter().flatten().filter_map(|i| i["metadata"]["name"].as_str()).collect();
+    let names: Vec<&str> =
+        page2["items"].as_array().into_iter().flatten().filter_map(|i| i["metadata"]["name"].as_str()).collect();
     assert_eq!(names, vec!["c2", "c3"]);
     let r = get(&s, &format!("{CMS}?limit=2&continue=not-a-token")).await;
     assert_eq!(r.code, 400);
@@ -168,7 +170,12 @@ async fn watch_resumes_from_a_resource_version_and_expires_old_ones() {
 async fn watch_with_streaming_list_ends_initial_events_with_a_bookmark() {
     let s = ApiServer::default();
     post(&s, CMS, cm("x")).await;
-    let events = watch_lines(&s, &format!("{CMS}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan"), 2).await;
+    let events = watch_lines(
+        &s,
+        &format!("{CMS}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan"),
+        2,
+    )
+    .await;
     assert_eq!(events[0]["type"], "ADDED");
     assert_eq!(events[1]["type"], "BOOKMARK");
     assert_eq!(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
@@ -178,9 +185,11 @@ async fn watch_with_streaming_list_ends_initial_events_with_a_bookmark() {
 async fn label_changes_move_objects_in_and_out_of_a_watch() {
     let s = ApiServer::default();
     let s2 = s.clone();
-    let watcher = tokio::spawn(async move { watch_lines(&s2, &format!("{CMS}?watch=1&labelSelector=team%3Da"), 2).await });
+    let watcher =
+        tokio::spawn(async move { watch_lines(&s2, &format!("{CMS}?watch=1&labelSelector=team%3Da"), 2).await });
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m", "labels": {"team": "b"}}})).await;
+    post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m", "labels": {"team": "b"}}}))
+        .await;
     let patch = |team: &str| json!({"metadata": {"labels": {"team": team}}}).to_string();
     call(&s, Method::PATCH, &format!("{CMS}/m"), "application/merge-patch+json", patch("a")).await;
     call(&s, Method::PATCH, &format!("{CMS}/m"), "application/merge-patch+json", patch("c")).await;
@@ -200,7 +209,9 @@ impl ValidatingPlugin for DenyImages {
             return Verdict::allow();
         }
         match req.object.and_then(|o| o.pointer("/data/image")).and_then(Value::as_str) {
-            Some(img) if img.starts_with("docker.io/") => Verdict::deny_webhook("validation.example.com", "[only-ecr] image from docker.io"),
+            Some(img) if img.starts_with("docker.io/") => {
+                Verdict::deny_webhook("validation.example.com", "[only-ecr] image from docker.io")
+            }
             Some(_) => Verdict { warnings: vec!["[audit] image checked".into()], denial: None },
             None => Verdict::allow(),
         }
@@ -213,7 +224,10 @@ async fn admission_denials_and_warnings_read_like_webhooks() {
     s.admission().add_validating(Arc::new(DenyImages));
     let denied = post(&s, CMS, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {"image": "docker.io/nginx"}})).await;
     assert_eq!(denied.code, 403);
-    assert_eq!(denied.message(), "admission webhook \"validation.example.com\" denied the request: [only-ecr] image from docker.io");
+    assert_eq!(
+        denied.message(),
+        "admission webhook \"validation.example.com\" denied the request: [only-ecr] image from docker.io"
+    );
     // Denied on a dry run too, and nothing stored either way.
     let dry = call(&s, Method::POST, &format!("{CMS}?dryRun=All"), "application/json", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, "data": {"image": "docker.io/nginx"}}).to_string()).await;
     assert_eq!(dry.code, 403);
@@ -234,10 +248,12 @@ async fn dry_run_delete_and_deletecollection() {
     let r = call(&s, Method::DELETE, &format!("{CMS}/a?dryRun=All"), "application/json", Bytes::new()).await;
     assert_eq!(r.code, 200);
     assert_eq!(get(&s, &format!("{CMS}/a")).await.code, 200, "dry-run delete keeps the object");
-    let r = call(&s, Method::DELETE, &format!("{CMS}?labelSelector=n%20in%20(a,b)"), "application/json", Bytes::new()).await;
+    let r = call(&s, Method::DELETE, &format!("{CMS}?labelSelector=n%20in%20(a,b)"), "application/json", Bytes::new())
+        .await;
     assert_eq!(r.code, 200);
     let left = get(&s, CMS).await.json();
-    let names: Vec<&str> = left["items"].as_array().into_iter().flatten().filter_map(|i| i["metadata"]["name"].as_str()).collect();
+    let names: Vec<&str> =
+        left["items"].as_array().into_iter().flatten().filter_map(|i| i["metadata"]["name"].as_str()).collect();
     assert_eq!(names, vec!["c"]);
 }
 
@@ -247,16 +263,35 @@ async fn discovery_legacy_and_aggregated() {
     let v = get(&s, "/version").await.json();
     assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("37")));
     let apps = get(&s, "/apis/apps/v1").await.json();
-    let deploy = apps["resources"].as_array().into_iter().flatten().find(|r| r["name"] == "deployments").cloned().expect("deployments");
+    let deploy = apps["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "deployments")
+        .cloned()
+        .expect("deployments");
     assert_eq!(deploy["shortNames"], json!(["deploy"]));
     assert_eq!(deploy["categories"], json!(["all"]));
-    assert!(apps["resources"].as_array().into_iter().flatten().any(|r| r["name"] == "deployments/scale" && r["kind"] == "Scale"));
+    assert!(apps["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["name"] == "deployments/scale" && r["kind"] == "Scale"));
 
     let accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
     let r = call_with(&s, Method::GET, "/apis", &[("accept", accept)], Bytes::new()).await;
-    assert_eq!(r.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"));
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
+    );
     let list = r.json();
-    let apps = list["items"].as_array().into_iter().flatten().find(|g| g["metadata"]["name"] == "apps").cloned().expect("apps group");
+    let apps = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["metadata"]["name"] == "apps")
+        .cloned()
+        .expect("apps group");
     let res = &apps["versions"][0]["resources"];
     assert!(res.as_array().into_iter().flatten().any(|r| r["resource"] == "deployments" && r["scope"] == "Namespaced"));
 }
@@ -277,7 +312,14 @@ async fn scale_subresource_reads_and_writes_replicas() {
     assert_eq!(post(&s, "/apis/apps/v1/namespaces/default/deployments", d).await.code, 201);
     let scale = get(&s, "/apis/apps/v1/namespaces/default/deployments/web/scale").await.json();
     assert_eq!((scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()), (Some("Scale"), Some(2)));
-    let r = call(&s, Method::PATCH, "/apis/apps/v1/namespaces/default/deployments/web/scale", "application/merge-patch+json", r#"{"spec":{"replicas":4}}"#).await;
+    let r = call(
+        &s,
+        Method::PATCH,
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":4}}"#,
+    )
+    .await;
     assert_eq!(r.code, 200, "{}", String::from_utf8_lossy(&r.body));
     let d = get(&s, "/apis/apps/v1/namespaces/default/deployments/web").await.json();
     assert_eq!(d["spec"]["replicas"], 4);

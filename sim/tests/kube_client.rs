@@ -61,7 +61,7 @@ async fn typed_crud_with_conflicts_and_not_found() {
     cms.delete("a", &DeleteParams::default()).await.expect("delete");
     let err = cms.get("a").await.expect_err("gone");
     assert_eq!(status_code(&err), Some(404));
-    assert_eq!(err.to_string().contains("configmaps \"a\" not found"), true, "{err}");
+    assert!(err.to_string().contains("configmaps \"a\" not found"), "{err}");
 }
 
 #[tokio::test]
@@ -78,7 +78,8 @@ async fn strategic_merge_patch_merges_containers_by_name() {
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:2"}]}}}});
     let got = deploys.patch("web", &PatchParams::default(), &Patch::Strategic(&patch)).await.expect("patch");
     let containers = got.spec.template.spec.map(|p| p.containers).unwrap_or_default();
-    let images: Vec<(String, String)> = containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect();
+    let images: Vec<(String, String)> =
+        containers.iter().map(|c| (c.name.clone(), c.image.clone().unwrap_or_default())).collect();
     assert_eq!(images, vec![("nginx".into(), "nginx:2".into()), ("sidecar".into(), "busybox:1".into())]);
     assert_eq!(got.metadata.generation, Some(2));
 
@@ -87,7 +88,8 @@ async fn strategic_merge_patch_merges_containers_by_name() {
     assert_eq!(got.spec.template.spec.map(|p| p.containers.len()), Some(1));
 
     // A failing JSON patch `test` is a 422.
-    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 99}])).expect("patch");
+    let jp: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 99}])).expect("patch");
     let err = deploys.patch("web", &PatchParams::default(), &Patch::<()>::Json(jp)).await.expect_err("test fails");
     assert_eq!(status_code(&err), Some(422));
 }
@@ -110,23 +112,42 @@ async fn dynamic_api_serves_a_crd_with_status_subresource() {
     let client = ApiServer::default().client();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = crds.create(&PostParams::default(), &widget_crd()).await.expect("crd");
-    let established = crd.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
+    let established = crd
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True");
     assert!(established);
 
     let discovery = kube::Discovery::new(client.clone()).run().await.expect("discovery");
-    let (ar, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget")).expect("widget discovered");
+    let (ar, caps) =
+        discovery.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget")).expect("widget discovered");
     assert_eq!(ar.plural, "widgets");
     assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
 
     let widgets: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
-    let w: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}})).expect("w");
+    let w: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}),
+    )
+    .expect("w");
     let w = widgets.create(&PostParams::default(), &w).await.expect("create widget");
     assert_eq!(w.metadata.generation, Some(1));
 
     // Status writes do not bump the generation; spec writes do; main writes ignore status.
-    let st = widgets.patch_status("w", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Ready"}}))).await.expect("status");
+    let st = widgets
+        .patch_status("w", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Ready"}})))
+        .await
+        .expect("status");
     assert_eq!((st.metadata.generation, st.data["status"]["phase"].as_str()), (Some(1), Some("Ready")));
-    let sp = widgets.patch("w", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 2}, "status": {"phase": "Ignored"}}))).await.expect("spec");
+    let sp = widgets
+        .patch(
+            "w",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 2}, "status": {"phase": "Ignored"}})),
+        )
+        .await
+        .expect("spec");
     assert_eq!((sp.metadata.generation, sp.data["status"]["phase"].as_str()), (Some(2), Some("Ready")));
 }
 
@@ -135,7 +156,8 @@ async fn watcher_and_reflector_follow_changes() {
     let server = ApiServer::default();
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     let (reader, writer) = reflector::store::<ConfigMap>();
-    let stream = reflector(writer, watcher(cms.clone(), watcher::Config::default().labels("watched=yes"))).applied_objects();
+    let stream =
+        reflector(writer, watcher(cms.clone(), watcher::Config::default().labels("watched=yes"))).applied_objects();
     let task = tokio::spawn(async move {
         let mut stream = Box::pin(stream);
         let mut seen = Vec::new();
@@ -205,7 +227,8 @@ async fn a_client_over_loopback_http_lists_namespaces() {
     let config = kube::Config::new(running.url().parse().expect("uri"));
     let client = Client::try_from(config).expect("client");
     let nss: Api<Namespace> = Api::all(client);
-    let mut names: Vec<String> = nss.list(&ListParams::default()).await.expect("list").items.iter().map(|n| n.name_any()).collect();
+    let mut names: Vec<String> =
+        nss.list(&ListParams::default()).await.expect("list").items.iter().map(|n| n.name_any()).collect();
     names.sort();
     assert_eq!(names, vec!["default", "kube-node-lease", "kube-public", "kube-system"]);
     running.shutdown().await;
@@ -238,7 +261,9 @@ async fn deletion_propagation_background_foreground_orphan() {
     let held = cms.get("fg").await.expect("owner still there");
     assert!(held.metadata.deletion_timestamp.is_some());
     assert_eq!(held.finalizers(), &["foregroundDeletion".to_string()]);
-    cms.patch("fg-dep", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.expect("release");
+    cms.patch("fg-dep", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .expect("release");
     assert!(cms.get_opt("fg-dep").await.expect("get").is_none());
     assert!(cms.get_opt("fg").await.expect("get").is_none(), "owner goes once its dependent is gone");
 
@@ -269,13 +294,21 @@ async fn namespace_deletion_cascades_and_names_the_stuck_finalizer() {
     assert_eq!(n.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Terminating"));
     let conds = n.status.and_then(|s| s.conditions).unwrap_or_default();
     let fin = conds.iter().find(|c| c.type_ == "NamespaceFinalizersRemaining").expect("finalizers condition");
-    assert_eq!(fin.message.as_deref(), Some("Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"));
+    assert_eq!(
+        fin.message.as_deref(),
+        Some("Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances")
+    );
     assert!(cms.get_opt("plain").await.expect("get").is_none(), "content without finalizers is deleted");
 
     let err = cms.create(&PostParams::default(), &cm("late", &[])).await.expect_err("terminating");
     assert_eq!(status_code(&err), Some(403));
-    assert!(err.to_string().contains("unable to create new content in namespace team-a because it is being terminated"), "{err}");
+    assert!(
+        err.to_string().contains("unable to create new content in namespace team-a because it is being terminated"),
+        "{err}"
+    );
 
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.expect("release");
+    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .expect("release");
     assert!(nss.get_opt("team-a").await.expect("get").is_none(), "namespace is gone once empty");
 }

@@ -83,17 +83,35 @@ fn apply_client_side_then_again_configures_and_bumps_generation() {
     let got = s.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"], None);
     assert_eq!(got, "3 2");
     // The last-applied annotation kubectl keeps for three-way merges is stored.
-    let ann = s.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}"], None);
+    let ann = s.ok(
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.annotations.kubectl\\.kubernetes\\.io/last-applied-configuration}",
+        ],
+        None,
+    );
     assert!(ann.contains("\"replicas\":3"), "{ann}");
 }
 
 #[test]
 fn apply_server_side_records_the_field_manager() {
     let s = TestServer::start();
-    assert_eq!(s.ok(&["apply", "--server-side", "-f", "-"], Some(DEPLOY)).trim(), "deployment.apps/web serverside-applied");
-    let managers = s.ok(&["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"], None);
+    assert_eq!(
+        s.ok(&["apply", "--server-side", "-f", "-"], Some(DEPLOY)).trim(),
+        "deployment.apps/web serverside-applied"
+    );
+    let managers = s.ok(
+        &["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"],
+        None,
+    );
     assert_eq!(managers, "kubectl");
-    let ops = s.ok(&["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].operation}"], None);
+    let ops = s.ok(
+        &["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].operation}"],
+        None,
+    );
     assert_eq!(ops, "Apply");
 }
 
@@ -102,7 +120,16 @@ fn get_yaml_shows_defaults_and_system_metadata() {
     let s = TestServer::start();
     s.ok(&["apply", "-f", "-"], Some(DEPLOY));
     let yaml = s.ok(&["get", "deploy", "web", "-o", "yaml"], None);
-    for needle in ["uid: ", "creationTimestamp: ", "resourceVersion: ", "generation: 1", "progressDeadlineSeconds: 600", "revisionHistoryLimit: 10", "imagePullPolicy: IfNotPresent", "maxSurge: 25%"] {
+    for needle in [
+        "uid: ",
+        "creationTimestamp: ",
+        "resourceVersion: ",
+        "generation: 1",
+        "progressDeadlineSeconds: 600",
+        "revisionHistoryLimit: 10",
+        "imagePullPolicy: IfNotPresent",
+        "maxSurge: 25%",
+    ] {
         assert!(yaml.contains(needle), "{needle} missing in:\n{yaml}");
     }
 }
@@ -139,7 +166,10 @@ fn describe_prints_the_deployment() {
 fn delete_removes_and_a_second_delete_is_not_found() {
     let s = TestServer::start();
     s.ok(&["apply", "-f", "-"], Some(DEPLOY));
-    assert_eq!(s.ok(&["delete", "deployment", "web"], None).trim(), "deployment.apps \"web\" deleted from default namespace");
+    assert_eq!(
+        s.ok(&["delete", "deployment", "web"], None).trim(),
+        "deployment.apps \"web\" deleted from default namespace"
+    );
     let err = s.fails(&["delete", "deployment", "web"], None);
     assert_eq!(err.trim(), "Error from server (NotFound): deployments.apps \"web\" not found");
 }
@@ -147,7 +177,10 @@ fn delete_removes_and_a_second_delete_is_not_found() {
 #[test]
 fn crd_is_established_and_its_objects_are_validated() {
     let s = TestServer::start();
-    assert_eq!(s.ok(&["apply", "-f", "-"], Some(CRD)).trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created");
+    assert_eq!(
+        s.ok(&["apply", "-f", "-"], Some(CRD)).trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"
+    );
     let out = s.ok(&["wait", "--for=condition=Established", "--timeout=10s", "crd/widgets.example.com"], None);
     assert_eq!(out.trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.com condition met");
     assert_eq!(s.ok(&["apply", "-f", "-"], Some(&widget("w1", "{size: 3}"))).trim(), "widget.example.com/w1 created");
@@ -165,8 +198,14 @@ fn crd_is_established_and_its_objects_are_validated() {
 #[test]
 fn unknown_kind_reads_no_matches() {
     let s = TestServer::start();
-    let err = s.fails(&["apply", "-f", "-"], Some("apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: GitRepository\nmetadata: {name: x}\n"));
-    assert!(err.contains("no matches for kind \"GitRepository\" in version \"source.toolkit.fluxcd.io/v1beta2\""), "{err}");
+    let err = s.fails(
+        &["apply", "-f", "-"],
+        Some("apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: GitRepository\nmetadata: {name: x}\n"),
+    );
+    assert!(
+        err.contains("no matches for kind \"GitRepository\" in version \"source.toolkit.fluxcd.io/v1beta2\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -191,7 +230,10 @@ fn wrong_types_in_builtins_are_bad_requests() {
 #[test]
 fn dry_run_server_validates_and_stores_nothing() {
     let s = TestServer::start();
-    assert_eq!(s.ok(&["apply", "--dry-run=server", "-f", "-"], Some(DEPLOY)).trim(), "deployment.apps/web created (server dry run)");
+    assert_eq!(
+        s.ok(&["apply", "--dry-run=server", "-f", "-"], Some(DEPLOY)).trim(),
+        "deployment.apps/web created (server dry run)"
+    );
     let err = s.fails(&["get", "deploy", "web"], None);
     assert!(err.contains("deployments.apps \"web\" not found"), "{err}");
 }
@@ -199,8 +241,14 @@ fn dry_run_server_validates_and_stores_nothing() {
 #[test]
 fn wait_for_delete_returns_when_the_finalizer_is_removed() {
     let s = TestServer::start();
-    s.ok(&["apply", "-f", "-"], Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\ndata: {a: b}\n"));
-    assert_eq!(s.ok(&["delete", "configmap", "held", "--wait=false"], None).trim(), "configmap \"held\" deleted from default namespace");
+    s.ok(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\ndata: {a: b}\n"),
+    );
+    assert_eq!(
+        s.ok(&["delete", "configmap", "held", "--wait=false"], None).trim(),
+        "configmap \"held\" deleted from default namespace"
+    );
     // Still there, marked for deletion.
     let ts = s.ok(&["get", "cm", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"], None);
     assert!(!ts.is_empty());
@@ -223,7 +271,10 @@ fn typed_create_commands_get_a_clear_unsupported_error() {
     let err = s.fails(&["create", "namespace", "team-a"], None);
     assert!(err.contains("the simulator does not decode protobuf request bodies"), "{err}");
     // The file-based form works.
-    assert_eq!(s.ok(&["create", "-f", "-"], Some("apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n")).trim(), "namespace/team-a created");
+    assert_eq!(
+        s.ok(&["create", "-f", "-"], Some("apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n")).trim(),
+        "namespace/team-a created"
+    );
 }
 
 #[test]
@@ -234,4 +285,22 @@ fn label_and_scale_patch_the_object() {
     assert_eq!(s.ok(&["scale", "deploy", "web", "--replicas=5"], None).trim(), "deployment.apps/web scaled");
     let got = s.ok(&["get", "deploy", "-l", "tier=frontend", "-o", "jsonpath={.items[*].spec.replicas}"], None);
     assert_eq!(got, "5");
+}
+
+#[test]
+fn cel_rules_are_reported_as_not_evaluated() {
+    let s = TestServer::start();
+    let crd = CRD.replace(
+        "              size: {type: integer, minimum: 1}",
+        "              size: {type: integer, minimum: 1, x-kubernetes-validations: [{rule: 'self < 100', message: too big}]}",
+    );
+    let out = s.kubectl(&["apply", "-f", "-"], Some(&crd));
+    assert!(out.0.status.success(), "{}", out.stderr());
+    assert!(
+        out.stderr().contains("Warning: idp-harness simulator: widgets.example.com version v1: x-kubernetes-validations (CEL) at spec.size: not evaluated"),
+        "{}",
+        out.stderr()
+    );
+    // The stated limitation: the rule is not enforced.
+    s.ok(&["apply", "-f", "-"], Some(&widget("big", "{size: 500}")));
 }

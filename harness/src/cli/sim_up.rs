@@ -50,7 +50,8 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
     let running = server.serve(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).await?;
     let ready = started.elapsed();
     let path = std::path::absolute(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
-    kubeconfig::write(&path, &running.url(), args.token.as_deref()).map_err(|source| UpError::Kubeconfig { path: path.clone(), source })?;
+    kubeconfig::write(&path, &running.url(), args.token.as_deref())
+        .map_err(|source| UpError::Kubeconfig { path: path.clone(), source })?;
     println!("simulator API server listening on {} (ready in {:.1} ms)", running.url(), ready.as_secs_f64() * 1000.0);
     println!("kubeconfig: {}", path.display());
     println!();

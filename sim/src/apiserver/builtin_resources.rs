@@ -4,7 +4,6 @@
 //!
 //! Only data lives here; behaviour (defaulting, validation) is in `builtin_validation`.
 
-
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -69,39 +68,201 @@ pub fn all() -> Vec<ResourceDef> {
     };
     let all = &["all"][..];
     let table = vec![
-        B { short: &["ns"], status: true, ..t("", "v1", "Namespace", "namespaces", false, codec!(k::core::v1::Namespace)) },
-        B { short: &["po"], categories: all, status: true, generation: true, ..t("", "v1", "Pod", "pods", true, codec!(k::core::v1::Pod)) },
-        B { short: &["svc"], categories: all, status: true, ..t("", "v1", "Service", "services", true, codec!(k::core::v1::Service)) },
-        B { short: &["sa"], ..t("", "v1", "ServiceAccount", "serviceaccounts", true, codec!(k::core::v1::ServiceAccount)) },
+        B {
+            short: &["ns"],
+            status: true,
+            ..t("", "v1", "Namespace", "namespaces", false, codec!(k::core::v1::Namespace))
+        },
+        B {
+            short: &["po"],
+            categories: all,
+            status: true,
+            generation: true,
+            ..t("", "v1", "Pod", "pods", true, codec!(k::core::v1::Pod))
+        },
+        B {
+            short: &["svc"],
+            categories: all,
+            status: true,
+            ..t("", "v1", "Service", "services", true, codec!(k::core::v1::Service))
+        },
+        B {
+            short: &["sa"],
+            ..t("", "v1", "ServiceAccount", "serviceaccounts", true, codec!(k::core::v1::ServiceAccount))
+        },
         B { short: &["cm"], ..t("", "v1", "ConfigMap", "configmaps", true, codec!(k::core::v1::ConfigMap)) },
         t("", "v1", "Secret", "secrets", true, codec!(k::core::v1::Secret)),
         B { short: &["ev"], ..t("", "v1", "Event", "events", true, codec!(k::core::v1::Event)) },
         B { short: &["no"], status: true, ..t("", "v1", "Node", "nodes", false, codec!(k::core::v1::Node)) },
         B { short: &["ep"], ..t("", "v1", "Endpoints", "endpoints", true, codec!(k::core::v1::Endpoints)) },
-        B { short: &["pvc"], status: true, ..t("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, codec!(k::core::v1::PersistentVolumeClaim)) },
-        B { short: &["quota"], status: true, ..t("", "v1", "ResourceQuota", "resourcequotas", true, codec!(k::core::v1::ResourceQuota)) },
+        B {
+            short: &["pvc"],
+            status: true,
+            ..t(
+                "",
+                "v1",
+                "PersistentVolumeClaim",
+                "persistentvolumeclaims",
+                true,
+                codec!(k::core::v1::PersistentVolumeClaim),
+            )
+        },
+        B {
+            short: &["quota"],
+            status: true,
+            ..t("", "v1", "ResourceQuota", "resourcequotas", true, codec!(k::core::v1::ResourceQuota))
+        },
         B { short: &["limits"], ..t("", "v1", "LimitRange", "limitranges", true, codec!(k::core::v1::LimitRange)) },
-        B { short: &["deploy"], categories: all, status: true, scale: true, generation: true, ..t("apps", "v1", "Deployment", "deployments", true, codec!(k::apps::v1::Deployment)) },
-        B { short: &["rs"], categories: all, status: true, scale: true, generation: true, ..t("apps", "v1", "ReplicaSet", "replicasets", true, codec!(k::apps::v1::ReplicaSet)) },
-        B { short: &["sts"], categories: all, status: true, scale: true, generation: true, ..t("apps", "v1", "StatefulSet", "statefulsets", true, codec!(k::apps::v1::StatefulSet)) },
-        B { short: &["ds"], categories: all, status: true, generation: true, ..t("apps", "v1", "DaemonSet", "daemonsets", true, codec!(k::apps::v1::DaemonSet)) },
-        B { generation: true, ..t("apps", "v1", "ControllerRevision", "controllerrevisions", true, codec!(k::apps::v1::ControllerRevision)) },
-        B { categories: all, status: true, generation: true, ..t("batch", "v1", "Job", "jobs", true, codec!(k::batch::v1::Job)) },
-        B { short: &["cj"], categories: all, status: true, generation: true, ..t("batch", "v1", "CronJob", "cronjobs", true, codec!(k::batch::v1::CronJob)) },
+        B {
+            short: &["deploy"],
+            categories: all,
+            status: true,
+            scale: true,
+            generation: true,
+            ..t("apps", "v1", "Deployment", "deployments", true, codec!(k::apps::v1::Deployment))
+        },
+        B {
+            short: &["rs"],
+            categories: all,
+            status: true,
+            scale: true,
+            generation: true,
+            ..t("apps", "v1", "ReplicaSet", "replicasets", true, codec!(k::apps::v1::ReplicaSet))
+        },
+        B {
+            short: &["sts"],
+            categories: all,
+            status: true,
+            scale: true,
+            generation: true,
+            ..t("apps", "v1", "StatefulSet", "statefulsets", true, codec!(k::apps::v1::StatefulSet))
+        },
+        B {
+            short: &["ds"],
+            categories: all,
+            status: true,
+            generation: true,
+            ..t("apps", "v1", "DaemonSet", "daemonsets", true, codec!(k::apps::v1::DaemonSet))
+        },
+        B {
+            generation: true,
+            ..t(
+                "apps",
+                "v1",
+                "ControllerRevision",
+                "controllerrevisions",
+                true,
+                codec!(k::apps::v1::ControllerRevision),
+            )
+        },
+        B {
+            categories: all,
+            status: true,
+            generation: true,
+            ..t("batch", "v1", "Job", "jobs", true, codec!(k::batch::v1::Job))
+        },
+        B {
+            short: &["cj"],
+            categories: all,
+            status: true,
+            generation: true,
+            ..t("batch", "v1", "CronJob", "cronjobs", true, codec!(k::batch::v1::CronJob))
+        },
         t("coordination.k8s.io", "v1", "Lease", "leases", true, codec!(k::coordination::v1::Lease)),
         B { short: &["ev"], ..t("events.k8s.io", "v1", "Event", "events", true, codec!(k::events::v1::Event)) },
         t("rbac.authorization.k8s.io", "v1", "Role", "roles", true, codec!(k::rbac::v1::Role)),
         t("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, codec!(k::rbac::v1::RoleBinding)),
         t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, codec!(k::rbac::v1::ClusterRole)),
-        t("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, codec!(k::rbac::v1::ClusterRoleBinding)),
-        B { generation: true, ..t("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, codec!(k::admissionregistration::v1::ValidatingWebhookConfiguration)) },
-        B { generation: true, ..t("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, codec!(k::admissionregistration::v1::MutatingWebhookConfiguration)) },
-        B { short: &["crd", "crds"], categories: &["api-extensions"], status: true, generation: true, ..t("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, codec!(apiext::CustomResourceDefinition)) },
-        B { short: &["netpol"], generation: true, ..t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, codec!(k::networking::v1::NetworkPolicy)) },
-        B { short: &["ing"], status: true, generation: true, ..t("networking.k8s.io", "v1", "Ingress", "ingresses", true, codec!(k::networking::v1::Ingress)) },
-        B { short: &["pdb"], status: true, generation: true, ..t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, codec!(k::policy::v1::PodDisruptionBudget)) },
-        B { short: &["sc"], ..t("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, codec!(k::storage::v1::StorageClass)) },
-        B { verbs: CREATE_ONLY, ..t("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false, codec!(k::authorization::v1::SelfSubjectAccessReview)) },
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            codec!(k::rbac::v1::ClusterRoleBinding),
+        ),
+        B {
+            generation: true,
+            ..t(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingWebhookConfiguration",
+                "validatingwebhookconfigurations",
+                false,
+                codec!(k::admissionregistration::v1::ValidatingWebhookConfiguration),
+            )
+        },
+        B {
+            generation: true,
+            ..t(
+                "admissionregistration.k8s.io",
+                "v1",
+                "MutatingWebhookConfiguration",
+                "mutatingwebhookconfigurations",
+                false,
+                codec!(k::admissionregistration::v1::MutatingWebhookConfiguration),
+            )
+        },
+        B {
+            short: &["crd", "crds"],
+            categories: &["api-extensions"],
+            status: true,
+            generation: true,
+            ..t(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+                false,
+                codec!(apiext::CustomResourceDefinition),
+            )
+        },
+        B {
+            short: &["netpol"],
+            generation: true,
+            ..t(
+                "networking.k8s.io",
+                "v1",
+                "NetworkPolicy",
+                "networkpolicies",
+                true,
+                codec!(k::networking::v1::NetworkPolicy),
+            )
+        },
+        B {
+            short: &["ing"],
+            status: true,
+            generation: true,
+            ..t("networking.k8s.io", "v1", "Ingress", "ingresses", true, codec!(k::networking::v1::Ingress))
+        },
+        B {
+            short: &["pdb"],
+            status: true,
+            generation: true,
+            ..t(
+                "policy",
+                "v1",
+                "PodDisruptionBudget",
+                "poddisruptionbudgets",
+                true,
+                codec!(k::policy::v1::PodDisruptionBudget),
+            )
+        },
+        B {
+            short: &["sc"],
+            ..t("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, codec!(k::storage::v1::StorageClass))
+        },
+        B {
+            verbs: CREATE_ONLY,
+            ..t(
+                "authorization.k8s.io",
+                "v1",
+                "SelfSubjectAccessReview",
+                "selfsubjectaccessreviews",
+                false,
+                codec!(k::authorization::v1::SelfSubjectAccessReview),
+            )
+        },
     ];
     table.into_iter().map(to_def).collect()
 }
@@ -171,7 +332,10 @@ fn builtin_columns(kind: &str) -> Vec<PrinterColumn> {
             col("Up-to-date", "integer", ".status.updatedNumberScheduled", 0),
             col("Available", "integer", ".status.numberAvailable", 0),
         ],
-        "Job" => vec![col("Status", "string", "builtin:job-status", 0), col("Completions", "string", "builtin:job-completions", 0)],
+        "Job" => vec![
+            col("Status", "string", "builtin:job-status", 0),
+            col("Completions", "string", "builtin:job-completions", 0),
+        ],
         "CronJob" => vec![
             col("Schedule", "string", ".spec.schedule", 0),
             col("Suspend", "boolean", ".spec.suspend", 0),
@@ -187,10 +351,9 @@ fn builtin_columns(kind: &str) -> Vec<PrinterColumn> {
         "ConfigMap" => vec![col("Data", "integer", "builtin:data-count", 0)],
         "Secret" => vec![col("Type", "string", ".type", 0), col("Data", "integer", "builtin:data-count", 0)],
         "ServiceAccount" => vec![col("Secrets", "integer", "builtin:secrets-count", 0)],
-        "Node" => vec![
-            col("Status", "string", "builtin:node-status", 0),
-            col("Roles", "string", "builtin:node-roles", 0),
-        ],
+        "Node" => {
+            vec![col("Status", "string", "builtin:node-status", 0), col("Roles", "string", "builtin:node-roles", 0)]
+        }
         "Event" => {
             return vec![
                 col("Last Seen", "string", "builtin:event-last-seen", 0),

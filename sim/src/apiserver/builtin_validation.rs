@@ -40,7 +40,12 @@ pub fn default_object(def: &ResourceDef, obj: &mut Value) {
                 }
             }
             let name = super::store::name_of(obj).to_string();
-            if let Some(labels) = obj.pointer_mut("/metadata").and_then(Value::as_object_mut).map(|m| m.entry("labels").or_insert_with(|| json!({}))).and_then(Value::as_object_mut) {
+            if let Some(labels) = obj
+                .pointer_mut("/metadata")
+                .and_then(Value::as_object_mut)
+                .map(|m| m.entry("labels").or_insert_with(|| json!({})))
+                .and_then(Value::as_object_mut)
+            {
                 labels.insert("kubernetes.io/metadata.name".into(), json!(name));
             }
         }
@@ -58,7 +63,11 @@ pub fn default_object(def: &ResourceDef, obj: &mut Value) {
                 default(spec, "replicas", json!(1));
                 default(spec, "revisionHistoryLimit", json!(10));
                 default(spec, "progressDeadlineSeconds", json!(600));
-                default(spec, "strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+                default(
+                    spec,
+                    "strategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+                );
                 default_template(spec);
             }
         }
@@ -74,14 +83,22 @@ pub fn default_object(def: &ResourceDef, obj: &mut Value) {
                 default(spec, "podManagementPolicy", json!("OrderedReady"));
                 default(spec, "revisionHistoryLimit", json!(10));
                 default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
-                default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+                default(
+                    spec,
+                    "persistentVolumeClaimRetentionPolicy",
+                    json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+                );
                 default_template(spec);
             }
         }
         ("apps", "DaemonSet") => {
             if let Some(spec) = obj_mut(obj, "spec") {
                 default(spec, "revisionHistoryLimit", json!(10));
-                default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+                default(
+                    spec,
+                    "updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+                );
                 default_template(spec);
             }
         }
@@ -92,7 +109,9 @@ pub fn default_object(def: &ResourceDef, obj: &mut Value) {
                 default(spec, "suspend", json!(false));
                 default(spec, "successfulJobsHistoryLimit", json!(3));
                 default(spec, "failedJobsHistoryLimit", json!(1));
-                if let Some(tspec) = spec.get_mut("jobTemplate").and_then(|t| t.get_mut("spec")).and_then(Value::as_object_mut) {
+                if let Some(tspec) =
+                    spec.get_mut("jobTemplate").and_then(|t| t.get_mut("spec")).and_then(Value::as_object_mut)
+                {
                     default_template(tspec);
                 }
             }
@@ -228,7 +247,11 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Fiel
             if obj.pointer("/spec/schedule").and_then(Value::as_str).is_none_or(str::is_empty) {
                 errs.push(FieldError::required("spec.schedule", ""));
             }
-            validate_pod_spec(obj.pointer("/spec/jobTemplate/spec/template/spec"), "spec.jobTemplate.spec.template.spec", &mut errs);
+            validate_pod_spec(
+                obj.pointer("/spec/jobTemplate/spec/template/spec"),
+                "spec.jobTemplate.spec.template.spec",
+                &mut errs,
+            );
         }
         ("", "Service") => {
             let t = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
@@ -269,7 +292,11 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Fiel
 }
 
 fn valid_config_key(k: &str) -> bool {
-    !k.is_empty() && k.len() <= 253 && k != "." && k != ".." && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !k.is_empty()
+        && k.len() <= 253
+        && k != "."
+        && k != ".."
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn validate_workload(obj: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {

@@ -80,23 +80,41 @@ fn validate_crd(crd: &Value) -> Vec<FieldError> {
     }
     let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
     if versions.is_empty() {
-        errs.push(FieldError::invalid("spec.versions", &json!([]), "must have exactly one version marked as storage version"));
+        errs.push(FieldError::invalid(
+            "spec.versions",
+            &json!([]),
+            "must have exactly one version marked as storage version",
+        ));
     } else {
         let storage = versions.iter().filter(|v| v.get("storage") == Some(&json!(true))).count();
         if storage != 1 {
-            errs.push(FieldError::invalid("spec.versions", &json!(versions.iter().map(|v| s(v, "/name")).collect::<Vec<_>>()), "must have exactly one version marked as storage version"));
+            errs.push(FieldError::invalid(
+                "spec.versions",
+                &json!(versions.iter().map(|v| s(v, "/name")).collect::<Vec<_>>()),
+                "must have exactly one version marked as storage version",
+            ));
         }
         if !versions.iter().any(|v| v.get("served") == Some(&json!(true))) {
-            errs.push(FieldError::invalid("spec.versions", &json!(versions.iter().map(|v| s(v, "/name")).collect::<Vec<_>>()), "must have at least one version marked as served"));
+            errs.push(FieldError::invalid(
+                "spec.versions",
+                &json!(versions.iter().map(|v| s(v, "/name")).collect::<Vec<_>>()),
+                "must have at least one version marked as served",
+            ));
         }
         for (i, v) in versions.iter().enumerate() {
             if s(v, "/name").is_empty() {
                 errs.push(FieldError::required(format!("spec.versions[{i}].name"), ""));
             }
             match v.pointer("/schema/openAPIV3Schema") {
-                None => errs.push(FieldError::required(format!("spec.versions[{i}].schema.openAPIV3Schema"), "schemas are required")),
+                None => errs.push(FieldError::required(
+                    format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                    "schemas are required",
+                )),
                 Some(schema) => {
-                    if let Err(mut schema_errs) = super::schema::structural::parse_at(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema")) {
+                    if let Err(mut schema_errs) = super::schema::structural::parse_at(
+                        schema,
+                        &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                    ) {
                         errs.append(&mut schema_errs);
                     }
                 }
@@ -104,6 +122,26 @@ fn validate_crd(crd: &Value) -> Vec<FieldError> {
         }
     }
     errs
+}
+
+/// Warnings for a CRD whose schema uses what the simulator does not enforce (CEL rules), so
+/// that a platform relying on them hears it instead of passing silently.
+pub fn fidelity_warnings(def: &ResourceDef, crd: &Value) -> Vec<String> {
+    if !is_crd(def) {
+        return Vec::new();
+    }
+    let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for v in &versions {
+        let Some(st) = v.pointer("/schema/openAPIV3Schema").and_then(|sc| super::schema::structural::parse(sc).ok())
+        else {
+            continue;
+        };
+        for gap in super::schema::structural::unsupported_features(&st) {
+            out.push(format!("idp-harness simulator: {} version {}: {gap}", s(crd, "/metadata/name"), s(v, "/name")));
+        }
+    }
+    out
 }
 
 /// Sets server-owned fields of a CRD before it is stored: names defaults, the cleanup
@@ -136,11 +174,8 @@ pub fn before_store(_sh: &Shared, def: &ResourceDef, obj: &mut Value, old: Optio
         .and_then(|vs| vs.iter().find(|v| v.get("storage") == Some(&json!(true))))
         .map(|v| s(v, "/name").to_string())
         .unwrap_or_default();
-    let mut stored: Vec<Value> = old
-        .and_then(|o| o.pointer("/status/storedVersions"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut stored: Vec<Value> =
+        old.and_then(|o| o.pointer("/status/storedVersions")).and_then(Value::as_array).cloned().unwrap_or_default();
     if !stored.iter().any(|v| v == &json!(storage)) {
         stored.push(json!(storage));
     }
@@ -176,7 +211,9 @@ pub fn unregister(sh: &Shared, crd: &Value) {
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// The resource definitions a CRD serves, one per served version.
@@ -201,15 +238,18 @@ pub fn defs_of(crd: &Value) -> Vec<ResourceDef> {
             let version = s(v, "/name").to_string();
             let schema = v.pointer("/schema/openAPIV3Schema").cloned();
             let structural = schema.as_ref().and_then(|sc| super::schema::structural::parse(sc).ok()).map(Arc::new);
-            let shape = structural.as_ref().map(|st| super::schema::structural::to_type_node(st)).unwrap_or(TypeNode::Unknown);
+            let shape =
+                structural.as_ref().map(|st| super::schema::structural::to_type_node(st)).unwrap_or(TypeNode::Unknown);
             let scale = v.pointer("/subresources/scale").map(|sc| ScaleSpec {
                 spec_replicas_path: s(sc, "/specReplicasPath").to_string(),
                 status_replicas_path: s(sc, "/statusReplicasPath").to_string(),
                 label_selector_path: sc.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
             });
-            let deprecation_warning = (v.get("deprecated") == Some(&json!(true))).then(|| match v.get("deprecationWarning").and_then(Value::as_str) {
-                Some(w) => w.to_string(),
-                None => format!("{group}/{version} {kind} is deprecated"),
+            let deprecation_warning = (v.get("deprecated") == Some(&json!(true))).then(|| {
+                match v.get("deprecationWarning").and_then(Value::as_str) {
+                    Some(w) => w.to_string(),
+                    None => format!("{group}/{version} {kind} is deprecated"),
+                }
             });
             let printer_columns = v
                 .get("additionalPrinterColumns")
@@ -226,7 +266,16 @@ pub fn defs_of(crd: &Value) -> Vec<ResourceDef> {
                         })
                         .collect()
                 })
-                .unwrap_or_else(|| vec![PrinterColumn { name: "Age".into(), type_: "date".into(), format: String::new(), description: String::new(), priority: 0, json_path: ".metadata.creationTimestamp".into() }]);
+                .unwrap_or_else(|| {
+                    vec![PrinterColumn {
+                        name: "Age".into(),
+                        type_: "date".into(),
+                        format: String::new(),
+                        description: String::new(),
+                        priority: 0,
+                        json_path: ".metadata.creationTimestamp".into(),
+                    }]
+                });
             ResourceDef {
                 group: group.clone(),
                 version,

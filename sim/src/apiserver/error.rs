@@ -53,16 +53,8 @@ pub struct FieldError {
 impl FieldError {
     /// `Required value` (with an optional explanation).
     pub fn required(field: impl Into<String>, why: &str) -> Self {
-        let detail = if why.is_empty() {
-            "Required value".to_string()
-        } else {
-            format!("Required value: {why}")
-        };
-        FieldError {
-            kind: CauseType::Required,
-            field: field.into(),
-            detail,
-        }
+        let detail = if why.is_empty() { "Required value".to_string() } else { format!("Required value: {why}") };
+        FieldError { kind: CauseType::Required, field: field.into(), detail }
     }
 
     /// `Invalid value: <value>: <why>`; the value is printed as Go's `%#v` would for JSON.
@@ -72,17 +64,17 @@ impl FieldError {
         } else {
             format!("Invalid value: {}: {why}", go_value(value))
         };
-        FieldError {
-            kind: CauseType::Invalid,
-            field: field.into(),
-            detail,
-        }
+        FieldError { kind: CauseType::Invalid, field: field.into(), detail }
     }
 
     /// `Invalid value: <rendered>: <why>` with the value already rendered as Go prints it
     /// (e.g. `map[string]string{"app":"web"}`).
     pub fn invalid_rendered(field: impl Into<String>, rendered: &str, why: &str) -> Self {
-        FieldError { kind: CauseType::Invalid, field: field.into(), detail: format!("Invalid value: {rendered}: {why}") }
+        FieldError {
+            kind: CauseType::Invalid,
+            field: field.into(),
+            detail: format!("Invalid value: {rendered}: {why}"),
+        }
     }
 
     /// `Unsupported value: <value>: supported values: "a", "b"`.
@@ -91,30 +83,18 @@ impl FieldError {
         FieldError {
             kind: CauseType::NotSupported,
             field: field.into(),
-            detail: format!(
-                "Unsupported value: {}: supported values: {}",
-                go_value(value),
-                list.join(", ")
-            ),
+            detail: format!("Unsupported value: {}: supported values: {}", go_value(value), list.join(", ")),
         }
     }
 
     /// `Invalid value: "<type>": <field> in body must be of type <expected>: "<got>"`.
     pub fn type_invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError {
-            kind: CauseType::TypeInvalid,
-            field: field.into(),
-            detail: detail.into(),
-        }
+        FieldError { kind: CauseType::TypeInvalid, field: field.into(), detail: detail.into() }
     }
 
     /// `Forbidden: <why>`.
     pub fn forbidden(field: impl Into<String>, why: &str) -> Self {
-        FieldError {
-            kind: CauseType::Forbidden,
-            field: field.into(),
-            detail: format!("Forbidden: {why}"),
-        }
+        FieldError { kind: CauseType::Forbidden, field: field.into(), detail: format!("Forbidden: {why}") }
     }
 
     /// `Duplicate value: <value>`.
@@ -162,7 +142,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: errors travel in every `Result` of the request path and should stay small.
+    pub details: Option<Box<Value>>,
     /// `Retry-After` seconds, when set.
     pub retry_after: Option<u64>,
 }
@@ -178,48 +159,29 @@ pub fn qualified(group: &str, plural: &str) -> String {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            reason,
-            message: message.into(),
-            details: None,
-            retry_after: None,
-        }
+        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
     }
 
     fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
     /// 404 `<resource>.<group> "<name>" not found`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        ApiError::new(
-            404,
-            "NotFound",
-            format!("{} {name:?} not found", qualified(group, plural)),
-        )
-        .with_details(json!({"name": name, "group": group, "kind": plural}))
+        ApiError::new(404, "NotFound", format!("{} {name:?} not found", qualified(group, plural)))
+            .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
 
     /// 404 for a path or resource the server does not serve.
     pub fn no_resource() -> Self {
-        ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-        .with_details(json!({}))
+        ApiError::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
     }
 
     /// 409 `<resource>.<group> "<name>" already exists`.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
-        ApiError::new(
-            409,
-            "AlreadyExists",
-            format!("{} {name:?} already exists", qualified(group, plural)),
-        )
-        .with_details(json!({"name": name, "group": group, "kind": plural}))
+        ApiError::new(409, "AlreadyExists", format!("{} {name:?} already exists", qualified(group, plural)))
+            .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
 
     /// 409 Conflict on a stale resourceVersion.
@@ -237,10 +199,7 @@ impl ApiError {
         ApiError::new(
             409,
             "Conflict",
-            format!(
-                "Operation cannot be fulfilled on {} {name:?}: {why}",
-                qualified(group, plural)
-            ),
+            format!("Operation cannot be fulfilled on {} {name:?}: {why}", qualified(group, plural)),
         )
         .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
@@ -256,31 +215,15 @@ impl ApiError {
 
     /// 422 `<Kind>.<group> "<name>" is invalid: ...` with one cause per field error.
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
-        let what = if group.is_empty() {
-            kind.to_string()
-        } else {
-            format!("{kind}.{group}")
-        };
+        let what = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
         let summary = match errors {
             [one] => one.line(),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(FieldError::line)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            many => format!("[{}]", many.iter().map(FieldError::line).collect::<Vec<_>>().join(", ")),
         };
-        let causes: Vec<Value> = errors
-            .iter()
-            .map(|e| json!({"reason": e.kind.reason(), "message": e.detail, "field": e.field}))
-            .collect();
-        ApiError::new(
-            422,
-            "Invalid",
-            format!("{what} {name:?} is invalid: {summary}"),
-        )
-        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
+        let causes: Vec<Value> =
+            errors.iter().map(|e| json!({"reason": e.kind.reason(), "message": e.detail, "field": e.field})).collect();
+        ApiError::new(422, "Invalid", format!("{what} {name:?} is invalid: {summary}"))
+            .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
     /// 400 BadRequest.
@@ -295,11 +238,7 @@ impl ApiError {
 
     /// 403 for an admission webhook denial, worded as kube-apiserver wraps webhook answers.
     pub fn admission_denied(webhook: &str, message: &str) -> Self {
-        ApiError::new(
-            403,
-            "Forbidden",
-            format!("admission webhook {webhook:?} denied the request: {message}"),
-        )
+        ApiError::new(403, "Forbidden", format!("admission webhook {webhook:?} denied the request: {message}"))
     }
 
     /// 405 MethodNotAllowed.
@@ -307,16 +246,17 @@ impl ApiError {
         ApiError::new(
             405,
             "MethodNotAllowed",
-            format!(
-                "{verb} is not supported on resources of kind {:?}",
-                qualified(group, plural)
-            ),
+            format!("{verb} is not supported on resources of kind {:?}", qualified(group, plural)),
         )
     }
 
     /// 406 NotAcceptable.
     pub fn not_acceptable(accept: &str) -> Self {
-        ApiError::new(406, "NotAcceptable", format!("the server was unable to respond with a content type that the client supports ({accept})"))
+        ApiError::new(
+            406,
+            "NotAcceptable",
+            format!("the server was unable to respond with a content type that the client supports ({accept})"),
+        )
     }
 
     /// 410 Gone for an expired resourceVersion.
@@ -326,11 +266,7 @@ impl ApiError {
 
     /// 413 RequestEntityTooLarge.
     pub fn too_large() -> Self {
-        ApiError::new(
-            413,
-            "RequestEntityTooLarge",
-            "the request body is too large: limit is 3145728 bytes",
-        )
+        ApiError::new(413, "RequestEntityTooLarge", "the request body is too large: limit is 3145728 bytes")
     }
 
     /// 415 UnsupportedMediaType.
@@ -350,11 +286,7 @@ impl ApiError {
 
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(
-            500,
-            "InternalError",
-            format!("Internal error occurred: {}", message.into()),
-        )
+        ApiError::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
     }
 
     /// The `Status` object sent on the wire.
@@ -369,7 +301,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(details) = &self.details {
-            status["details"] = details.clone();
+            status["details"] = details.as_ref().clone();
         }
         status
     }
@@ -384,10 +316,7 @@ mod tests {
         let e = ApiError::not_found("apps", "deployments", "web");
         assert_eq!(e.message, r#"deployments.apps "web" not found"#);
         assert_eq!(e.to_status()["code"], 404);
-        assert_eq!(
-            ApiError::not_found("", "namespaces", "x").message,
-            r#"namespaces "x" not found"#
-        );
+        assert_eq!(ApiError::not_found("", "namespaces", "x").message, r#"namespaces "x" not found"#);
     }
 
     #[test]
@@ -401,9 +330,6 @@ mod tests {
             e.message,
             r#"Pod "Bad" is invalid: [spec.containers: Required value, metadata.name: Invalid value: "Bad": must be lowercase]"#
         );
-        assert_eq!(
-            e.to_status()["details"]["causes"][1]["reason"],
-            "FieldValueInvalid"
-        );
+        assert_eq!(e.to_status()["details"]["causes"][1]["reason"], "FieldValueInvalid");
     }
 }

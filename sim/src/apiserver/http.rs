@@ -110,14 +110,18 @@ pub fn negotiate(accept: Option<&str>) -> Result<Format, ApiError> {
     for part in accept.split(',') {
         let mut pieces = part.split(';').map(str::trim);
         let media = pieces.next().unwrap_or("");
-        let params: HashMap<&str, &str> = pieces.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
+        let params: HashMap<&str, &str> =
+            pieces.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
         match (media, params.get("as").copied()) {
             ("application/json" | "*/*" | "application/*", Some("Table")) => {
                 if params.get("g").is_none_or(|g| *g == "meta.k8s.io") {
                     return Ok(Format::Table);
                 }
             }
-            ("application/json" | "*/*" | "application/*", Some("PartialObjectMetadata" | "PartialObjectMetadataList")) => return Ok(Format::Metadata),
+            (
+                "application/json" | "*/*" | "application/*",
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
+            ) => return Ok(Format::Metadata),
             ("application/json" | "*/*" | "application/*", None) => return Ok(Format::Json),
             ("application/yaml", None) => return Ok(Format::Yaml),
             _ => continue,
@@ -184,15 +188,18 @@ pub fn text_response(code: u16, text: &str) -> Response<Body> {
 /// so JSON bodies labelled YAML work too).
 pub fn decode_body(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();
-    let is_yaml = matches!(media, "application/yaml" | "application/apply-patch+yaml" | "application/x-yaml" | "text/yaml");
+    let is_yaml =
+        matches!(media, "application/yaml" | "application/apply-patch+yaml" | "application/x-yaml" | "text/yaml");
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the body of the request was empty"));
     }
     if is_yaml {
-        let v: Value = serde_norway::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
+        let v: Value = serde_norway::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
         Ok(v)
     } else {
-        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
     }
 }
 

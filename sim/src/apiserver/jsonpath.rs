@@ -78,9 +78,7 @@ pub fn parse(expr: &str) -> Result<JsonPath, JsonPathError> {
     let segments = p.segments(&|_| false)?;
     p.skip_ws();
     if let Some(c) = p.peek() {
-        return Err(JsonPathError(format!(
-            "unrecognized character in action: {c:?}"
-        )));
+        return Err(JsonPathError(format!("unrecognized character in action: {c:?}")));
     }
     Ok(JsonPath { segments })
 }
@@ -274,9 +272,7 @@ impl P<'_> {
         if text.is_empty() {
             return Ok(None);
         }
-        text.parse::<i64>()
-            .map(Some)
-            .map_err(|_| JsonPathError(format!("invalid array index {text}")))
+        text.parse::<i64>().map(Some).map_err(|_| JsonPathError(format!("invalid array index {text}")))
     }
 
     fn index_or_slice(&mut self) -> Result<Segment, JsonPathError> {
@@ -284,10 +280,7 @@ impl P<'_> {
         if self.peek() != Some(':') {
             return match first {
                 Some(n) => Ok(Segment::Index(n)),
-                None => self.err(&format!(
-                    "invalid array index {:?}",
-                    self.peek().unwrap_or(' ')
-                )),
+                None => self.err(&format!("invalid array index {:?}", self.peek().unwrap_or(' '))),
             };
         }
         self.i += 1;
@@ -307,10 +300,7 @@ impl P<'_> {
             Some('@') | Some('$') => {
                 let from_root = self.peek() == Some('$');
                 self.i += 1;
-                Ok(Operand::Path {
-                    from_root,
-                    segments: self.segments(&stop)?,
-                })
+                Ok(Operand::Path { from_root, segments: self.segments(&stop)? })
             }
             Some('\'' | '"') => Ok(Operand::Literal(Value::String(self.quoted()?))),
             Some(_) => {
@@ -325,11 +315,7 @@ impl P<'_> {
                     _ => {
                         if let Ok(n) = text.parse::<i64>() {
                             Ok(Operand::Literal(Value::from(n)))
-                        } else if let Some(f) = text
-                            .parse::<f64>()
-                            .ok()
-                            .and_then(serde_json::Number::from_f64)
-                        {
+                        } else if let Some(f) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
                             Ok(Operand::Literal(Value::Number(f)))
                         } else {
                             self.err(&format!("unrecognized identifier {text}"))
@@ -357,20 +343,14 @@ impl P<'_> {
         };
         self.i += len;
         let right = self.operand()?;
-        Ok(Filter {
-            left,
-            cmp: Some((op, right)),
-        })
+        Ok(Filter { left, cmp: Some((op, right)) })
     }
 }
 
 impl JsonPath {
     /// All results, in document order (object members in their stored order).
     pub fn eval(&self, v: &Value) -> Vec<Value> {
-        eval_segments(&self.segments, v, v)
-            .into_iter()
-            .cloned()
-            .collect()
+        eval_segments(&self.segments, v, v).into_iter().cloned().collect()
     }
 }
 
@@ -455,10 +435,7 @@ fn recursive<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
 fn operand_value<'a>(o: &'a Operand, root: &'a Value, item: &'a Value) -> Option<&'a Value> {
     match o {
         Operand::Literal(l) => Some(l),
-        Operand::Path {
-            from_root,
-            segments,
-        } => {
+        Operand::Path { from_root, segments } => {
             let start = if *from_root { root } else { item };
             eval_segments(segments, root, start).into_iter().next()
         }
@@ -535,20 +512,11 @@ fn sorted_json(v: &Value) -> String {
             keys.sort();
             let parts: Vec<String> = keys
                 .into_iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        Value::String(k.clone()),
-                        o.get(k).map(sorted_json).unwrap_or_default()
-                    )
-                })
+                .map(|k| format!("{}:{}", Value::String(k.clone()), o.get(k).map(sorted_json).unwrap_or_default()))
                 .collect();
             format!("{{{}}}", parts.join(","))
         }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(sorted_json).collect::<Vec<_>>().join(",")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(sorted_json).collect::<Vec<_>>().join(",")),
         other => other.to_string(),
     }
 }
@@ -591,9 +559,7 @@ pub fn printer_cell_at(v: &[Value], column_type: &str, now: jiff::Timestamp) -> 
         "date" => match first {
             Value::String(s) if s.is_empty() || s == "null" => Value::String("<unknown>".into()),
             Value::String(s) => match s.parse::<jiff::Timestamp>() {
-                Ok(t) => Value::String(human_duration(
-                    now.as_second().saturating_sub(t.as_second()),
-                )),
+                Ok(t) => Value::String(human_duration(now.as_second().saturating_sub(t.as_second()))),
                 Err(_) => Value::String("<invalid>".into()),
             },
             _ => Value::Null,
@@ -616,11 +582,7 @@ pub fn human_duration(secs: i64) -> String {
     let minutes = secs / 60;
     if minutes < 10 {
         let s = secs % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
+        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -628,33 +590,21 @@ pub fn human_duration(secs: i64) -> String {
     let hours = secs / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
+        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
+        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        return if dy == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{dy}d", hours / 24 / 365)
-        };
+        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -691,27 +641,12 @@ mod tests {
         assert_eq!(ev("$.metadata.name", &p), vec![json!("web")]);
         assert_eq!(ev(".spec.containers[0].name", &p), vec![json!("a")]);
         assert_eq!(ev(".spec.containers[-1].name", &p), vec![json!("b")]);
-        assert_eq!(
-            ev(".spec.containers[*].image", &p),
-            vec![json!("x"), json!("y")]
-        );
-        assert_eq!(
-            ev(".spec.containers.*.name", &p),
-            vec![json!("a"), json!("b")]
-        );
+        assert_eq!(ev(".spec.containers[*].image", &p), vec![json!("x"), json!("y")]);
+        assert_eq!(ev(".spec.containers.*.name", &p), vec![json!("a"), json!("b")]);
         assert_eq!(ev(".spec.containers[0:1].name", &p), vec![json!("a")]);
-        assert_eq!(
-            ev(".spec.containers[0,1].name", &p),
-            vec![json!("a"), json!("b")]
-        );
-        assert_eq!(
-            ev(".metadata.annotations['example.com/a.b']", &p),
-            vec![json!("dotted")]
-        );
-        assert_eq!(
-            ev(".metadata.annotations.example\\.com/a\\.b", &p),
-            vec![json!("dotted")]
-        );
+        assert_eq!(ev(".spec.containers[0,1].name", &p), vec![json!("a"), json!("b")]);
+        assert_eq!(ev(".metadata.annotations['example.com/a.b']", &p), vec![json!("dotted")]);
+        assert_eq!(ev(".metadata.annotations.example\\.com/a\\.b", &p), vec![json!("dotted")]);
         assert!(ev(".spec.containers[5].name", &p).is_empty());
         assert!(ev(".nope.deeper", &p).is_empty());
     }
@@ -721,35 +656,14 @@ mod tests {
         let p = pod();
         assert_eq!(ev("..name", &p), vec![json!("web"), json!("a"), json!("b")]);
         assert_eq!(ev("..containerPort", &p), vec![json!(80)]);
-        assert_eq!(
-            ev(".status.conditions[?(@.type==\"Ready\")].status", &p),
-            vec![json!("True")]
-        );
-        assert_eq!(
-            ev(".status.conditions[?(@.type=='Scheduled')].status", &p),
-            vec![json!("False")]
-        );
-        assert_eq!(
-            ev(".status.conditions[?(@.type!=\"Ready\")].type", &p),
-            vec![json!("Scheduled")]
-        );
-        assert_eq!(
-            ev(".status.conditions[?(@.n > 2)].type", &p),
-            vec![json!("Ready")]
-        );
-        assert_eq!(
-            ev(".status.conditions[?(@.n<=1)].type", &p),
-            vec![json!("Scheduled")]
-        );
+        assert_eq!(ev(".status.conditions[?(@.type==\"Ready\")].status", &p), vec![json!("True")]);
+        assert_eq!(ev(".status.conditions[?(@.type=='Scheduled')].status", &p), vec![json!("False")]);
+        assert_eq!(ev(".status.conditions[?(@.type!=\"Ready\")].type", &p), vec![json!("Scheduled")]);
+        assert_eq!(ev(".status.conditions[?(@.n > 2)].type", &p), vec![json!("Ready")]);
+        assert_eq!(ev(".status.conditions[?(@.n<=1)].type", &p), vec![json!("Scheduled")]);
         assert_eq!(ev(".status.conditions[?(@.n>=1)].type", &p).len(), 2);
-        assert_eq!(
-            ev(".status.conditions[?(@.n<3)].type", &p),
-            vec![json!("Scheduled")]
-        );
-        assert_eq!(
-            ev(".spec.containers[?(@.ports)].name", &p),
-            vec![json!("a")]
-        );
+        assert_eq!(ev(".status.conditions[?(@.n<3)].type", &p), vec![json!("Scheduled")]);
+        assert_eq!(ev(".spec.containers[?(@.ports)].name", &p), vec![json!("a")]);
     }
 
     #[test]
@@ -763,44 +677,21 @@ mod tests {
 
     #[test]
     fn printer_cells_follow_the_table_convertor() {
-        let now: jiff::Timestamp = "2024-01-10T00:00:00Z"
-            .parse()
-            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let now: jiff::Timestamp = "2024-01-10T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         assert_eq!(printer_cell_at(&[], "string", now), Value::Null);
         assert_eq!(printer_cell_at(&[Value::Null], "integer", now), Value::Null);
-        assert_eq!(
-            printer_cell_at(&[json!("a"), json!("b")], "string", now),
-            json!("a")
-        );
+        assert_eq!(printer_cell_at(&[json!("a"), json!("b")], "string", now), json!("a"));
         assert_eq!(printer_cell_at(&[json!(3)], "string", now), json!("3"));
-        assert_eq!(
-            printer_cell_at(&[json!({"b": 1, "a": [true]})], "string", now),
-            json!("{\"a\":[true],\"b\":1}")
-        );
+        assert_eq!(printer_cell_at(&[json!({"b": 1, "a": [true]})], "string", now), json!("{\"a\":[true],\"b\":1}"));
         assert_eq!(printer_cell_at(&[json!(2.7)], "integer", now), json!(2));
         assert_eq!(printer_cell_at(&[json!("2")], "integer", now), Value::Null);
         assert_eq!(printer_cell_at(&[json!(2)], "number", now), json!(2.0));
         assert_eq!(printer_cell_at(&[json!(true)], "boolean", now), json!(true));
-        assert_eq!(
-            printer_cell_at(&[json!("true")], "boolean", now),
-            Value::Null
-        );
-        assert_eq!(
-            printer_cell_at(&[json!("2024-01-09T23:55:00Z")], "date", now),
-            json!("5m")
-        );
-        assert_eq!(
-            printer_cell_at(&[json!("2024-01-07T20:00:00Z")], "date", now),
-            json!("2d4h")
-        );
-        assert_eq!(
-            printer_cell_at(&[json!("yesterday")], "date", now),
-            json!("<invalid>")
-        );
-        assert_eq!(
-            printer_cell_at(&[json!("")], "date", now),
-            json!("<unknown>")
-        );
+        assert_eq!(printer_cell_at(&[json!("true")], "boolean", now), Value::Null);
+        assert_eq!(printer_cell_at(&[json!("2024-01-09T23:55:00Z")], "date", now), json!("5m"));
+        assert_eq!(printer_cell_at(&[json!("2024-01-07T20:00:00Z")], "date", now), json!("2d4h"));
+        assert_eq!(printer_cell_at(&[json!("yesterday")], "date", now), json!("<invalid>"));
+        assert_eq!(printer_cell_at(&[json!("")], "date", now), json!("<unknown>"));
         assert_eq!(printer_cell_at(&[json!(1)], "mystery", now), Value::Null);
     }
 

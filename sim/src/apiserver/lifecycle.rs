@@ -73,13 +73,21 @@ pub fn check_finalizer_change(current: &Value, next: &Value) -> Vec<FieldError> 
     let list = added.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
     vec![FieldError::forbidden(
         "metadata.finalizers",
-        &format!("no new finalizers can be added if the object is being deleted, found new finalizers []string{{{list}}}"),
+        &format!(
+            "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{list}}}"
+        ),
     )]
 }
 
 /// Deletes an object: removes it at once, or marks it with a deletionTimestamp and lets its
 /// finalizers (and the system ones for propagation, namespaces and CRDs) run.
-pub fn delete(sh: &Shared, def: &ResourceDef, ns: &str, name: &str, propagation: Propagation) -> Result<DeleteOutcome, ApiError> {
+pub fn delete(
+    sh: &Shared,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    propagation: Propagation,
+) -> Result<DeleteOutcome, ApiError> {
     let gr = def.group_resource();
     let current = sh.store.get(&gr, ns, name).ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
     let deleting = current.pointer("/metadata/deletionTimestamp").is_some();
@@ -135,7 +143,11 @@ pub fn after_update(sh: &Shared, def: &ResourceDef, stored: Arc<Value>) -> Arc<V
     if stored.pointer("/metadata/deletionTimestamp").is_none() {
         return stored;
     }
-    let at = ObjectRef { gr: def.group_resource(), namespace: namespace_of(&stored).to_string(), name: name_of(&stored).to_string() };
+    let at = ObjectRef {
+        gr: def.group_resource(),
+        namespace: namespace_of(&stored).to_string(),
+        name: name_of(&stored).to_string(),
+    };
     run(sh, vec![Task::Progress(at)]);
     stored
 }
@@ -182,7 +194,11 @@ fn delete_internal(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
     }
     if finalizers(&cur).is_empty() && !is_namespace(&at.gr) {
         if let Ok(removed) = sh.store.remove_if(&at.gr, &at.namespace, &at.name, |c| {
-            if finalizers(c).is_empty() { Ok(()) } else { Err(ApiError::internal("finalizers appeared")) }
+            if finalizers(c).is_empty() {
+                Ok(())
+            } else {
+                Err(ApiError::internal("finalizers appeared"))
+            }
         }) {
             queue.push_back(Task::Removed(at.gr.clone(), removed));
             return;
@@ -254,7 +270,10 @@ fn progress(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
         let blocking = sh.store.dependents_of(&uid).into_iter().any(|d| {
             sh.store.get(&d.gr, &d.namespace, &d.name).is_some_and(|o| {
                 o.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|refs| {
-                    refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()) && r.get("blockOwnerDeletion") == Some(&json!(true)))
+                    refs.iter().any(|r| {
+                        r.get("uid").and_then(Value::as_str) == Some(uid.as_str())
+                            && r.get("blockOwnerDeletion") == Some(&json!(true))
+                    })
                 })
             })
         });
@@ -273,7 +292,11 @@ fn progress(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
     let held = !finalizers(&cur).is_empty() || (is_namespace(&at.gr) && !ns_spec_finalizers(&cur).is_empty());
     if !held {
         if let Ok(removed) = sh.store.remove_if(&at.gr, &at.namespace, &at.name, |c| {
-            if finalizers(c).is_empty() { Ok(()) } else { Err(ApiError::internal("finalizers appeared")) }
+            if finalizers(c).is_empty() {
+                Ok(())
+            } else {
+                Err(ApiError::internal("finalizers appeared"))
+            }
         }) {
             queue.push_back(Task::Removed(at.gr.clone(), removed));
         }
@@ -288,7 +311,11 @@ fn namespace_content(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
     for gr in sh.store.resources_in_namespace(ns) {
         let (objs, _) = sh.store.list(&gr, Some(ns), None);
         for o in objs.iter() {
-            delete_internal(sh, &ObjectRef { gr: gr.clone(), namespace: ns.to_string(), name: name_of(o).to_string() }, queue);
+            delete_internal(
+                sh,
+                &ObjectRef { gr: gr.clone(), namespace: ns.to_string(), name: name_of(o).to_string() },
+                queue,
+            );
         }
     }
     // Removals queued above report back through `removed`, which re-queues this namespace.
@@ -311,7 +338,12 @@ fn namespace_content(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
     let mut held: std::collections::BTreeMap<String, usize> = Default::default();
     for gr in &remaining {
         let (objs, _) = sh.store.list(gr, Some(ns), None);
-        counts.push(format!("{}{} has {} resource instances", gr.resource, if gr.group.is_empty() { ".".to_string() } else { format!(".{}", gr.group) }, objs.len()));
+        counts.push(format!(
+            "{}{} has {} resource instances",
+            gr.resource,
+            if gr.group.is_empty() { ".".to_string() } else { format!(".{}", gr.group) },
+            objs.len()
+        ));
         for o in objs.iter() {
             for f in finalizers(o) {
                 *held.entry(f).or_default() += 1;
@@ -344,7 +376,11 @@ fn crd_content(sh: &Shared, crd: &Value, at: &ObjectRef, queue: &mut VecDeque<Ta
     let gr = GroupResource::new(group, plural);
     let (objs, _) = sh.store.list(&gr, None, None);
     for o in objs.iter() {
-        delete_internal(sh, &ObjectRef { gr: gr.clone(), namespace: namespace_of(o).to_string(), name: name_of(o).to_string() }, queue);
+        delete_internal(
+            sh,
+            &ObjectRef { gr: gr.clone(), namespace: namespace_of(o).to_string(), name: name_of(o).to_string() },
+            queue,
+        );
     }
     let pending = queue.iter().any(|t| matches!(t, Task::Removed(g, _) if *g == gr));
     if sh.store.count(&gr, None) == 0 && !pending {
@@ -416,7 +452,11 @@ fn find_owner(sh: &Shared, ns: &str, r: &Value) -> Option<ObjectRef> {
     let def = sh.registry.by_kind(group, version, kind)?;
     let owner_ns = if def.namespaced { ns } else { "" };
     let obj = sh.store.get(&def.group_resource(), owner_ns, name)?;
-    (obj.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid)).then(|| ObjectRef { gr: def.group_resource(), namespace: owner_ns.to_string(), name: name.to_string() })
+    (obj.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid)).then(|| ObjectRef {
+        gr: def.group_resource(),
+        namespace: owner_ns.to_string(),
+        name: name.to_string(),
+    })
 }
 
 /// Used by callers that only need to know whether a definition exists for a stored resource.

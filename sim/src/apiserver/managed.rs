@@ -50,17 +50,41 @@ pub fn on_update(def: &ResourceDef, old: &Value, next: &mut Value, manager: &str
     let managed = entries(old);
     let clean_old = without_managed(old);
     let clean_new = without_managed(next);
-    let e = super::apply::record_update(Some(&clean_old), &clean_new, managed, manager, &def.api_version(), &def.shape, now, sub);
+    let e = super::apply::record_update(
+        Some(&clean_old),
+        &clean_new,
+        managed,
+        manager,
+        &def.api_version(),
+        &def.shape,
+        now,
+        sub,
+    );
     store_entries(next, &e);
 }
 
 /// Server-side apply of `config` by `manager` onto `live` (None: the object does not exist).
 /// The result carries its `metadata.managedFields`.
-pub fn apply(def: &ResourceDef, live: Option<&Value>, config: &Value, manager: &str, force: bool, now: &str) -> Result<Value, ApiError> {
+pub fn apply(
+    def: &ResourceDef,
+    live: Option<&Value>,
+    config: &Value,
+    manager: &str,
+    force: bool,
+    now: &str,
+) -> Result<Value, ApiError> {
     let managed = live.map(entries).unwrap_or_default();
     let clean_live = live.map(without_managed);
     let api_version = def.api_version();
-    let req = super::apply::ApplyRequest { manager, api_version: &api_version, force, shape: &def.shape, now, subresource: None };
-    let applied = super::apply::server_side_apply(clean_live.as_ref(), config, managed, &req).map_err(|c| c.to_api_error())?;
+    let req = super::apply::ApplyRequest {
+        manager,
+        api_version: &api_version,
+        force,
+        shape: &def.shape,
+        now,
+        subresource: None,
+    };
+    let applied =
+        super::apply::server_side_apply(clean_live.as_ref(), config, managed, &req).map_err(|c| c.to_api_error())?;
     Ok(applied.object)
 }

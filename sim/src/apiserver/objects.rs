@@ -91,7 +91,9 @@ pub fn present(def: &ResourceDef, obj: &Value) -> Value {
 fn respond(def: &ResourceDef, req: &Req, obj: &Value) -> Value {
     let obj = present(def, obj);
     match req.format {
-        Format::Table => table::to_table(def, std::slice::from_ref(&Arc::new(obj)), None, None, req.query.get("includeObject")),
+        Format::Table => {
+            table::to_table(def, std::slice::from_ref(&Arc::new(obj)), None, None, req.query.get("includeObject"))
+        }
         Format::Metadata => table::partial_metadata(&obj),
         _ => obj,
     }
@@ -99,8 +101,18 @@ fn respond(def: &ResourceDef, req: &Req, obj: &Value) -> Value {
 
 // ---------- reads ----------
 
-pub fn get(sh: &Shared, req: &Req, def: &ResourceDef, ns: &str, name: &str, sub: Option<&str>) -> Result<Value, ApiError> {
-    let obj = sh.store.get(&def.group_resource(), ns, name).ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
+pub fn get(
+    sh: &Shared,
+    req: &Req,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+) -> Result<Value, ApiError> {
+    let obj = sh
+        .store
+        .get(&def.group_resource(), ns, name)
+        .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
     match sub {
         Some("scale") => scale_of(def, &obj),
         _ => Ok(respond(def, req, &obj)),
@@ -120,7 +132,9 @@ impl Filter {
         let labels = q.get("labelSelector").map(selectors::parse_label_selector).transpose()?;
         // Unsupported field labels are rejected up front, as kube-apiserver does.
         let fields = match q.get("fieldSelector") {
-            Some(s) => Some(selectors::parse_field_selector(s)?.convert_for(&def.group, &def.plural, def.namespaced, &[])?),
+            Some(s) => {
+                Some(selectors::parse_field_selector(s)?.convert_for(&def.group, &def.plural, def.namespaced, &[])?)
+            }
             None => None,
         };
         Ok(Filter { labels, fields, group: def.group.clone(), plural: def.plural.clone() })
@@ -161,7 +175,10 @@ fn decode_continue(token: &str) -> Result<(u64, (String, String)), ApiError> {
 pub fn list(sh: &Shared, req: &Req, def: &ResourceDef, ns: Option<&str>) -> Result<Value, ApiError> {
     let filter = Filter::from_query(def, &req.query)?;
     let limit: Option<usize> = match req.query.get("limit") {
-        Some(l) => Some(l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?.max(0) as usize).filter(|l| *l > 0),
+        Some(l) => {
+            Some(l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?.max(0) as usize)
+                .filter(|l| *l > 0)
+        }
         None => None,
     };
     let after = req.query.get("continue").map(decode_continue).transpose()?;
@@ -197,7 +214,9 @@ pub fn list(sh: &Shared, req: &Req, def: &ResourceDef, ns: Option<&str>) -> Resu
             if let Some(c) = &cont {
                 list_meta["continue"] = json!(c);
             }
-            Ok(json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "items": metas}))
+            Ok(
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "items": metas}),
+            )
         }
         _ => {
             let mut list_meta = json!({"resourceVersion": rv.to_string()});
@@ -207,7 +226,8 @@ pub fn list(sh: &Shared, req: &Req, def: &ResourceDef, ns: Option<&str>) -> Resu
                     list_meta["remainingItemCount"] = json!(remaining);
                 }
             }
-            let items: Vec<Value> = items.into_iter().map(|o| Arc::try_unwrap(o).unwrap_or_else(|a| (*a).clone())).collect();
+            let items: Vec<Value> =
+                items.into_iter().map(|o| Arc::try_unwrap(o).unwrap_or_else(|a| (*a).clone())).collect();
             Ok(json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": list_meta, "items": items}))
         }
     }
@@ -225,7 +245,9 @@ fn check_type(def: &ResourceDef, obj: &mut Value, expect_kind: &str, expect_api:
             return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{}'", Value::Object(map.clone()))));
         }
         Some(k) if k != expect_kind => {
-            return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({expect_kind})")));
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({expect_kind})"
+            )));
         }
         _ => {}
     }
@@ -252,11 +274,19 @@ fn check_type(def: &ResourceDef, obj: &mut Value, expect_kind: &str, expect_api:
 /// Decodes the object through its schema: built-ins through the typed struct, custom
 /// resources through the structural schema. Unknown fields are dropped and reported as
 /// `fieldValidation` asks. Returns warnings.
-fn decode_schema(def: &ResourceDef, obj: &mut Value, fv: FieldValidation, apply: bool) -> Result<Vec<String>, ApiError> {
+fn decode_schema(
+    def: &ResourceDef,
+    obj: &mut Value,
+    fv: FieldValidation,
+    apply: bool,
+) -> Result<Vec<String>, ApiError> {
     let unknown: Vec<String> = match &def.codec {
         Codec::Builtin(codec) => {
             let typed = (codec.roundtrip)(obj).map_err(|e| {
-                ApiError::bad_request(format!("{} in version {:?} cannot be handled as a {}: {e}", def.kind, def.version, def.kind))
+                ApiError::bad_request(format!(
+                    "{} in version {:?} cannot be handled as a {}: {e}",
+                    def.kind, def.version, def.kind
+                ))
             })?;
             let mut unknown = Vec::new();
             unknown_fields(obj, &typed, "", &mut unknown);
@@ -339,7 +369,8 @@ fn generate_name(obj: &mut Value) {
     if let Some(prefix) = meta.get("generateName").and_then(Value::as_str).map(str::to_string) {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         let id = uuid::Uuid::new_v4();
-        let suffix: String = id.as_bytes().iter().take(5).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+        let suffix: String =
+            id.as_bytes().iter().take(5).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
         let base: String = prefix.chars().take(58).collect();
         meta.insert("name".into(), Value::String(format!("{base}{suffix}")));
     }
@@ -365,13 +396,23 @@ fn validate_metadata(def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError
         errors.extend(names::validate_finalizers(&finalizers));
         match def.codec {
             Codec::Builtin(_) => errors.extend(names::validate_builtin_finalizer_names(&finalizers)),
-            Codec::Custom(_) => warnings.extend(finalizers.iter().flat_map(|f| names::custom_resource_finalizer_warnings(f))),
+            Codec::Custom(_) => {
+                warnings.extend(finalizers.iter().flat_map(|f| names::custom_resource_finalizer_warnings(f)))
+            }
         }
     }
 }
 
 /// Runs the admission chain.
-fn admit(sh: &Shared, req: &mut Req, def: &ResourceDef, op: Operation, sub: Option<&str>, obj: Option<&mut Value>, old: Option<&Value>) -> Result<(), ApiError> {
+fn admit(
+    sh: &Shared,
+    req: &mut Req,
+    def: &ResourceDef,
+    op: Operation,
+    sub: Option<&str>,
+    obj: Option<&mut Value>,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
     let (ns, name) = match (obj.as_deref(), old) {
         (Some(o), _) | (None, Some(o)) => (namespace_of(o).to_string(), name_of(o).to_string()),
         _ => (String::new(), String::new()),
@@ -408,7 +449,9 @@ fn check_namespace(sh: &Shared, def: &ResourceDef, ns: &str, name: &str, creatin
             "{} {name:?} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
             def.qualified()
         ));
-        e.details = Some(json!({"name": name, "group": def.group, "kind": def.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}));
+        e.details = Some(Box::new(
+            json!({"name": name, "group": def.group, "kind": def.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}),
+        ));
         return Err(e);
     }
     Ok(())
@@ -416,7 +459,13 @@ fn check_namespace(sh: &Shared, def: &ResourceDef, ns: &str, name: &str, creatin
 
 // ---------- create ----------
 
-pub fn create(sh: &Shared, req: &mut Req, def: &ResourceDef, url_ns: Option<&str>, body: Value) -> Result<(u16, Value), ApiError> {
+pub fn create(
+    sh: &Shared,
+    req: &mut Req,
+    def: &ResourceDef,
+    url_ns: Option<&str>,
+    body: Value,
+) -> Result<(u16, Value), ApiError> {
     let mut obj = body;
     check_type(def, &mut obj, &def.kind, &def.api_version())?;
     if def.verbs == ["create"] {
@@ -442,6 +491,7 @@ pub fn create(sh: &Shared, req: &mut Req, def: &ResourceDef, url_ns: Option<&str
     if !errors.is_empty() {
         return Err(ApiError::invalid(&def.group, &def.kind, name_of(&obj), &errors));
     }
+    req.warnings.extend(crd::fidelity_warnings(def, &obj));
     check_namespace(sh, def, &ns, name_of(&obj), true)?;
     admit(sh, req, def, Operation::Create, None, Some(&mut obj), None)?;
     let manager = req.manager();
@@ -462,7 +512,9 @@ fn resolve_namespace(def: &ResourceDef, obj: &Value, url_ns: Option<&str>) -> Re
     let body_ns = namespace_of(obj);
     let url_ns = url_ns.unwrap_or("");
     if !body_ns.is_empty() && !url_ns.is_empty() && body_ns != url_ns {
-        return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
     let ns = if url_ns.is_empty() { body_ns } else { url_ns };
     if ns.is_empty() {
@@ -486,12 +538,22 @@ pub enum Intent {
 
 /// Runs an update (PUT, PATCH or apply) with optimistic retries when the client did not pin a
 /// resourceVersion.
-pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &str, sub: Option<&str>, intent: Intent) -> Result<(u16, Value), ApiError> {
+pub fn update(
+    sh: &Shared,
+    req: &mut Req,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    intent: Intent,
+) -> Result<(u16, Value), ApiError> {
     let gr = def.group_resource();
     let manager = req.manager();
     if let Intent::Apply { .. } = &intent {
         if req.query.get("fieldManager").is_none() {
-            return Err(ApiError::bad_request("PATCH /apply requires fieldManager to be set: fieldManager is required for apply patch"));
+            return Err(ApiError::bad_request(
+                "PATCH /apply requires fieldManager to be set: fieldManager is required for apply patch",
+            ));
         }
     }
     for _attempt in 0..16 {
@@ -522,14 +584,22 @@ pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
         let mut next = match &intent {
             Intent::Replace(body) => {
                 let mut b = body.clone();
-                let (kind, api) = if sub == Some("scale") { ("Scale".to_string(), "autoscaling/v1".to_string()) } else { (def.kind.clone(), def.api_version()) };
+                let (kind, api) = if sub == Some("scale") {
+                    ("Scale".to_string(), "autoscaling/v1".to_string())
+                } else {
+                    (def.kind.clone(), def.api_version())
+                };
                 check_type(def, &mut b, &kind, &api)?;
                 check_body_name(&b, name)?;
                 user_rv = rv_of(&b).map(str::to_string);
                 if sub == Some("scale") {
                     let replicas = b.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
                     let mut n = current.as_ref().clone();
-                    set_path(&mut n, def.scale.as_ref().map_or(".spec.replicas", |s| s.spec_replicas_path.as_str()), replicas);
+                    set_path(
+                        &mut n,
+                        def.scale.as_ref().map_or(".spec.replicas", |s| s.spec_replicas_path.as_str()),
+                        replicas,
+                    );
                     n
                 } else {
                     b
@@ -539,11 +609,16 @@ pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
                 user_rv = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
                 let base = if sub == Some("scale") { scale_of(def, &current)? } else { present(def, &current) };
                 let shape = def.shape.clone();
-                let mut patched = super::patch::apply_patch(*kind, &base, patch, &shape).map_err(|e| e.to_api_error())?;
+                let mut patched =
+                    super::patch::apply_patch(*kind, &base, patch, &shape).map_err(|e| e.to_api_error())?;
                 if sub == Some("scale") {
                     let replicas = patched.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
                     let mut n = current.as_ref().clone();
-                    set_path(&mut n, def.scale.as_ref().map_or(".spec.replicas", |s| s.spec_replicas_path.as_str()), replicas);
+                    set_path(
+                        &mut n,
+                        def.scale.as_ref().map_or(".spec.replicas", |s| s.spec_replicas_path.as_str()),
+                        replicas,
+                    );
                     patched = n;
                 }
                 patched
@@ -579,6 +654,7 @@ pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
         if !errors.is_empty() {
             return Err(ApiError::invalid(&def.group, &def.kind, name, &errors));
         }
+        req.warnings.extend(crd::fidelity_warnings(def, &next));
         admit(sh, req, def, Operation::Update, sub, Some(&mut next), Some(&current))?;
         if !matches!(intent, Intent::Apply { .. }) {
             super::managed::on_update(def, &current, &mut next, &manager, &now(), sub);
@@ -596,10 +672,13 @@ pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
             Ok((stored, _)) => {
                 crd::after_store(sh, def, &stored);
                 let stored = lifecycle::after_update(sh, def, stored);
-                return Ok((200, match sub {
-                    Some("scale") => scale_of(def, &stored)?,
-                    _ => respond(def, req, &stored),
-                }));
+                return Ok((
+                    200,
+                    match sub {
+                        Some("scale") => scale_of(def, &stored)?,
+                        _ => respond(def, req, &stored),
+                    },
+                ));
             }
             Err(e) if e.code == 409 && user_rv.is_none() => continue,
             Err(e) => return Err(e),
@@ -608,7 +687,13 @@ pub fn update(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
     Err(ApiError::conflict(&def.group, &def.plural, name, "too many concurrent writers; please retry"))
 }
 
-fn create_applied(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, mut obj: Value) -> Result<(u16, Value), ApiError> {
+fn create_applied(
+    sh: &Shared,
+    req: &mut Req,
+    def: &ResourceDef,
+    ns: &str,
+    mut obj: Value,
+) -> Result<(u16, Value), ApiError> {
     init_metadata(def, &mut obj, ns);
     builtin_validation::default_object(def, &mut obj);
     let mut errors = Vec::new();
@@ -632,7 +717,9 @@ fn create_applied(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, mut o
 fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {
     let body_name = name_of(body);
     if !body_name.is_empty() && body_name != name {
-        return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
     }
     Ok(())
 }
@@ -662,7 +749,12 @@ fn get_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 /// Combines the client's next object with the server-owned parts of the current one: system
 /// metadata, the status (for main-resource writes) or everything but status (for status
 /// writes), and the generation.
-fn merge_system_fields(def: &ResourceDef, sub: Option<&str>, current: &Value, mut next: Value) -> Result<Value, ApiError> {
+fn merge_system_fields(
+    def: &ResourceDef,
+    sub: Option<&str>,
+    current: &Value,
+    mut next: Value,
+) -> Result<Value, ApiError> {
     if sub == Some("status") {
         let mut out = current.clone();
         if let Some(m) = out.as_object_mut() {
@@ -676,7 +768,15 @@ fn merge_system_fields(def: &ResourceDef, sub: Option<&str>, current: &Value, mu
     let Some(cur_meta) = current.get("metadata").and_then(Value::as_object) else { return Ok(next) };
     {
         let meta = meta_mut(&mut next);
-        for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+        for key in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "namespace",
+            "name",
+        ] {
             match cur_meta.get(key) {
                 Some(v) => meta.insert(key.to_string(), v.clone()),
                 None => meta.remove(key),
@@ -720,38 +820,64 @@ fn scale_of(def: &ResourceDef, obj: &Value) -> Result<Value, ApiError> {
     let replicas = get_path(obj, &spec.spec_replicas_path).cloned().unwrap_or(json!(0));
     let status_replicas = get_path(obj, &spec.status_replicas_path).cloned().unwrap_or(json!(0));
     let selector = spec.label_selector_path.as_deref().and_then(|p| get_path(obj, p)).cloned();
-    let selector = selector.or_else(|| obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object).map(|m| {
-        let mut parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
-        parts.sort();
-        json!(parts.join(","))
-    }));
+    let selector = selector.or_else(|| {
+        obj.pointer("/spec/selector/matchLabels").and_then(Value::as_object).map(|m| {
+            let mut parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+            parts.sort();
+            json!(parts.join(","))
+        })
+    });
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let keep: Map<String, Value> = meta
         .as_object()
-        .map(|m| m.iter().filter(|(k, _)| matches!(k.as_str(), "name" | "namespace" | "uid" | "resourceVersion" | "creationTimestamp")).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| {
+                    matches!(k.as_str(), "name" | "namespace" | "uid" | "resourceVersion" | "creationTimestamp")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     let mut status = json!({"replicas": status_replicas});
     if let Some(s) = selector {
         status["selector"] = s;
     }
-    Ok(json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": keep, "spec": {"replicas": replicas}, "status": status}))
+    Ok(
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": keep, "spec": {"replicas": replicas}, "status": status}),
+    )
 }
 
 // ---------- delete ----------
 
 /// Options of a delete, from the body (`DeleteOptions`) and the query.
-pub fn delete_options(req: &Req, body: Option<&Value>) -> Result<(Propagation, Option<String>, Option<String>), ApiError> {
+pub fn delete_options(
+    req: &Req,
+    body: Option<&Value>,
+) -> Result<(Propagation, Option<String>, Option<String>), ApiError> {
     let policy = body
         .and_then(|b| b.get("propagationPolicy"))
         .and_then(Value::as_str)
         .or_else(|| req.query.get("propagationPolicy"));
-    let orphan = body.and_then(|b| b.get("orphanDependents")).and_then(Value::as_bool).or_else(|| req.query.get("orphanDependents").map(|v| v == "true"));
+    let orphan = body
+        .and_then(|b| b.get("orphanDependents"))
+        .and_then(Value::as_bool)
+        .or_else(|| req.query.get("orphanDependents").map(|v| v == "true"));
     let propagation = match (policy, orphan) {
         (Some("Foreground"), _) => Propagation::Foreground,
         (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
         (Some("Background"), _) | (None, _) => Propagation::Background,
         (Some(other), _) => {
-            return Err(ApiError::invalid("", "DeleteOptions", "", &[FieldError::not_supported("propagationPolicy", &json!(other), &["Foreground".into(), "Background".into(), "Orphan".into()])]))
+            return Err(ApiError::invalid(
+                "",
+                "DeleteOptions",
+                "",
+                &[FieldError::not_supported(
+                    "propagationPolicy",
+                    &json!(other),
+                    &["Foreground".into(), "Background".into(), "Orphan".into()],
+                )],
+            ))
         }
     };
     let uid = body.and_then(|b| b.pointer("/preconditions/uid")).and_then(Value::as_str).map(str::to_string);
@@ -759,23 +885,43 @@ pub fn delete_options(req: &Req, body: Option<&Value>) -> Result<(Propagation, O
     Ok((propagation, uid, rv))
 }
 
-pub fn delete(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &str, body: Option<&Value>) -> Result<(u16, Value), ApiError> {
+pub fn delete(
+    sh: &Shared,
+    req: &mut Req,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), ApiError> {
     let (propagation, uid, rv) = delete_options(req, body)?;
-    let current = sh.store.get(&def.group_resource(), ns, name).ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
+    let current = sh
+        .store
+        .get(&def.group_resource(), ns, name)
+        .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
     if let Some(uid) = &uid {
         if current.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
-            return Err(ApiError::conflict(&def.group, &def.plural, name, &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
-            )));
+            return Err(ApiError::conflict(
+                &def.group,
+                &def.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    current.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+                ),
+            ));
         }
     }
     if let Some(rv) = &rv {
         if Some(rv.as_str()) != rv_of(&current) {
-            return Err(ApiError::conflict(&def.group, &def.plural, name, &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                rv_of(&current).unwrap_or("")
-            )));
+            return Err(ApiError::conflict(
+                &def.group,
+                &def.plural,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    rv_of(&current).unwrap_or("")
+                ),
+            ));
         }
     }
     admit(sh, req, def, Operation::Delete, None, None, Some(&current))?;
@@ -787,7 +933,13 @@ pub fn delete(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: &str, name: &st
     Ok((code, respond(def, req, &outcome.object)))
 }
 
-pub fn delete_collection(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: Option<&str>, body: Option<&Value>) -> Result<Value, ApiError> {
+pub fn delete_collection(
+    sh: &Shared,
+    req: &mut Req,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    body: Option<&Value>,
+) -> Result<Value, ApiError> {
     let filter = Filter::from_query(def, &req.query)?;
     let (propagation, _, _) = delete_options(req, body)?;
     let (all, _) = sh.store.list(&def.group_resource(), ns, None);
@@ -805,6 +957,7 @@ pub fn delete_collection(sh: &Shared, req: &mut Req, def: &ResourceDef, ns: Opti
             Err(e) => return Err(e),
         }
     }
-    Ok(json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": sh.store.current_rv().to_string()}, "items": deleted}))
+    Ok(
+        json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": {"resourceVersion": sh.store.current_rv().to_string()}, "items": deleted}),
+    )
 }
-

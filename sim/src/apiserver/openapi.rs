@@ -38,7 +38,8 @@ pub fn root(reg: &Registry) -> Value {
         let mut h = DefaultHasher::new();
         doc.to_string().hash(&mut h);
         let path = gv_path(&g, &v);
-        paths.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={:016X}", h.finish())}));
+        paths
+            .insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={:016X}", h.finish())}));
     }
     json!({"paths": paths})
 }
@@ -46,7 +47,9 @@ pub fn root(reg: &Registry) -> Value {
 fn schema_name(d: &ResourceDef) -> String {
     let group = if d.group.is_empty() { "core".to_string() } else { d.group.clone() };
     match &d.codec {
-        Codec::Builtin(_) => format!("io.k8s.api.{}.{}.{}", group.split('.').next().unwrap_or(&group), d.version, d.kind),
+        Codec::Builtin(_) => {
+            format!("io.k8s.api.{}.{}.{}", group.split('.').next().unwrap_or(&group), d.version, d.kind)
+        }
         Codec::Custom(_) => {
             let rev: Vec<&str> = d.group.split('.').rev().collect();
             format!("{}.{}.{}", rev.join("."), d.version, d.kind)
@@ -67,7 +70,8 @@ fn op(d: &ResourceDef, action: &str, params: &[&str], body_types: &[&str]) -> Va
         "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", schema_name(d))}}}}},
     });
     if !body_types.is_empty() {
-        let content: Map<String, Value> = body_types.iter().map(|t| (t.to_string(), json!({"schema": {"type": "object"}}))).collect();
+        let content: Map<String, Value> =
+            body_types.iter().map(|t| (t.to_string(), json!({"schema": {"type": "object"}}))).collect();
         o["requestBody"] = json!({"content": content, "required": true});
     }
     o
@@ -81,29 +85,41 @@ pub fn document(reg: &Registry, group: &str, version: &str) -> Value {
     for d in reg.resources(group, version) {
         let base = format!("/{}", gv_path(group, version));
         let (collection, item) = if d.namespaced {
-            (format!("{base}/namespaces/{{namespace}}/{}", d.plural), format!("{base}/namespaces/{{namespace}}/{}/{{name}}", d.plural))
+            (
+                format!("{base}/namespaces/{{namespace}}/{}", d.plural),
+                format!("{base}/namespaces/{{namespace}}/{}/{{name}}", d.plural),
+            )
         } else {
             (format!("{base}/{}", d.plural), format!("{base}/{}/{{name}}", d.plural))
         };
         let patch_types: &[&str] = match d.codec {
             // Strategic merge is not advertised: without full schemas kubectl must fall back to
             // its compiled-in patch metadata for built-ins.
-            Codec::Builtin(_) => &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"],
-            Codec::Custom(_) => &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"],
+            Codec::Builtin(_) => {
+                &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+            }
+            Codec::Custom(_) => {
+                &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+            }
         };
         paths.insert(collection, json!({
             "get": op(&d, "list", &["labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"], &[]),
             "post": op(&d, "post", &write_params, &["application/json", "application/yaml"]),
             "delete": op(&d, "deletecollection", &["labelSelector", "fieldSelector", "dryRun", "propagationPolicy"], &[]),
         }));
-        paths.insert(item, json!({
-            "get": op(&d, "get", &[], &[]),
-            "put": op(&d, "put", &write_params, &["application/json", "application/yaml"]),
-            "patch": op(&d, "patch", &["dryRun", "fieldManager", "fieldValidation", "force"], patch_types),
-            "delete": op(&d, "delete", &["dryRun", "gracePeriodSeconds", "propagationPolicy"], &[]),
-        }));
+        paths.insert(
+            item,
+            json!({
+                "get": op(&d, "get", &[], &[]),
+                "put": op(&d, "put", &write_params, &["application/json", "application/yaml"]),
+                "patch": op(&d, "patch", &["dryRun", "fieldManager", "fieldValidation", "force"], patch_types),
+                "delete": op(&d, "delete", &["dryRun", "gracePeriodSeconds", "propagationPolicy"], &[]),
+            }),
+        );
         let mut schema = match &d.codec {
-            Codec::Custom(c) => c.schema.clone().unwrap_or(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})),
+            Codec::Custom(c) => {
+                c.schema.clone().unwrap_or(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}))
+            }
             Codec::Builtin(_) => json!({
                 "type": "object",
                 "description": format!("{} (the simulator does not publish field schemas for built-in kinds)", d.kind),

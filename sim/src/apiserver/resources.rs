@@ -110,8 +110,7 @@ pub struct ResourceDef {
     pub verbs: &'static [&'static str],
 }
 
-pub const ALL_VERBS: &[&str] =
-    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 impl ResourceDef {
     pub fn api_version(&self) -> String {
@@ -174,7 +173,7 @@ impl Registry {
         let versions = inner.versions.entry(def.group.clone()).or_default();
         if !versions.contains(&def.version) {
             versions.push(def.version.clone());
-            versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         inner.by_gvr.insert((def.group.clone(), def.version.clone(), def.plural.clone()), Arc::new(def));
     }
@@ -185,12 +184,8 @@ impl Registry {
         {
             let mut inner = self.write();
             inner.by_gvr.retain(|(g, _, p), _| !(g == group && p == plural));
-            let still: Vec<String> = inner
-                .by_gvr
-                .keys()
-                .filter(|(g, _, _)| g == group)
-                .map(|(_, v, _)| v.clone())
-                .collect();
+            let still: Vec<String> =
+                inner.by_gvr.keys().filter(|(g, _, _)| g == group).map(|(_, v, _)| v.clone()).collect();
             if let Some(versions) = inner.versions.get_mut(group) {
                 versions.retain(|v| still.contains(v));
                 if versions.is_empty() {
@@ -210,11 +205,7 @@ impl Registry {
 
     /// The definition for a kind in a group/version.
     pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<Arc<ResourceDef>> {
-        self.read()
-            .by_gvr
-            .values()
-            .find(|d| d.group == group && d.version == version && d.kind == kind)
-            .cloned()
+        self.read().by_gvr.values().find(|d| d.group == group && d.version == version && d.kind == kind).cloned()
     }
 
     /// Any served version of a group/resource (the storage version first).
@@ -233,22 +224,13 @@ impl Registry {
 
     /// Served resources of one group/version, sorted by plural.
     pub fn resources(&self, group: &str, version: &str) -> Vec<Arc<ResourceDef>> {
-        self.read()
-            .by_gvr
-            .values()
-            .filter(|d| d.group == group && d.version == version)
-            .cloned()
-            .collect()
+        self.read().by_gvr.values().filter(|d| d.group == group && d.version == version).cloned().collect()
     }
 
     /// Groups (excluding the core group) with their versions, preferred first, in discovery order.
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         let inner = self.read();
-        inner
-            .group_order
-            .iter()
-            .filter_map(|g| inner.versions.get(g).map(|vs| (g.clone(), vs.clone())))
-            .collect()
+        inner.group_order.iter().filter_map(|g| inner.versions.get(g).map(|vs| (g.clone(), vs.clone()))).collect()
     }
 
     /// Every served definition.
@@ -290,7 +272,7 @@ mod tests {
     #[test]
     fn versions_sort_like_kubernetes() {
         let mut vs = vec!["v1alpha1", "v1", "v2beta1", "v1beta2", "foo", "v2"];
-        vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         assert_eq!(vs, vec!["v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo"]);
     }
 

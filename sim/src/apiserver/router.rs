@@ -15,9 +15,14 @@ pub enum Route {
     /// `/apis/<group>`
     Group(String),
     /// `/api/v1` or `/apis/<group>/<version>`
-    GroupVersion { group: String, version: String },
+    GroupVersion {
+        group: String,
+        version: String,
+    },
     OpenApiV3Root,
-    OpenApiV3 { path: String },
+    OpenApiV3 {
+        path: String,
+    },
     OpenApiV2,
     Resource(ResourcePath),
     NotFound,
@@ -54,7 +59,12 @@ pub fn route(path: &str) -> Route {
 }
 
 fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
-    let gv = |plural: &str| ResourcePath { group: group.into(), version: version.into(), plural: plural.into(), ..Default::default() };
+    let gv = |plural: &str| ResourcePath {
+        group: group.into(),
+        version: version.into(),
+        plural: plural.into(),
+        ..Default::default()
+    };
     let dec = |s: &str| percent_decode(s);
     let is_core_ns = group.is_empty();
     match rest {
@@ -62,7 +72,9 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
         ["namespaces", ns, plural] if !(is_core_ns && matches!(*plural, "status" | "finalize")) => {
             Route::Resource(ResourcePath { namespace: Some(dec(ns)), ..gv(plural) })
         }
-        ["namespaces", ns, plural, name] => Route::Resource(ResourcePath { namespace: Some(dec(ns)), name: Some(dec(name)), ..gv(plural) }),
+        ["namespaces", ns, plural, name] => {
+            Route::Resource(ResourcePath { namespace: Some(dec(ns)), name: Some(dec(name)), ..gv(plural) })
+        }
         ["namespaces", ns, plural, name, sub] => Route::Resource(ResourcePath {
             namespace: Some(dec(ns)),
             name: Some(dec(name)),
@@ -71,7 +83,9 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
         }),
         [plural] => Route::Resource(gv(plural)),
         [plural, name] => Route::Resource(ResourcePath { name: Some(dec(name)), ..gv(plural) }),
-        [plural, name, sub] => Route::Resource(ResourcePath { name: Some(dec(name)), subresource: Some(sub.to_string()), ..gv(plural) }),
+        [plural, name, sub] => {
+            Route::Resource(ResourcePath { name: Some(dec(name)), subresource: Some(sub.to_string()), ..gv(plural) })
+        }
         _ => Route::NotFound,
     }
 }
@@ -98,13 +112,19 @@ mod tests {
     #[test]
     fn parses_core_and_group_paths() {
         let p = res(route("/api/v1/namespaces/default/pods/web/status"));
-        assert_eq!((p.group.as_str(), p.plural.as_str(), p.namespace.as_deref(), p.name.as_deref(), p.subresource.as_deref()), ("", "pods", Some("default"), Some("web"), Some("status")));
+        assert_eq!(
+            (p.group.as_str(), p.plural.as_str(), p.namespace.as_deref(), p.name.as_deref(), p.subresource.as_deref()),
+            ("", "pods", Some("default"), Some("web"), Some("status"))
+        );
         let p = res(route("/apis/apps/v1/deployments"));
         assert_eq!((p.group.as_str(), p.plural.as_str(), p.namespace), ("apps", "deployments", None));
         let p = res(route("/api/v1/namespaces/kube-system"));
         assert_eq!((p.plural.as_str(), p.name.as_deref()), ("namespaces", Some("kube-system")));
         let p = res(route("/api/v1/namespaces/x/finalize"));
-        assert_eq!((p.plural.as_str(), p.name.as_deref(), p.subresource.as_deref()), ("namespaces", Some("x"), Some("finalize")));
+        assert_eq!(
+            (p.plural.as_str(), p.name.as_deref(), p.subresource.as_deref()),
+            ("namespaces", Some("x"), Some("finalize"))
+        );
         assert_eq!(route("/apis/apps/v1"), Route::GroupVersion { group: "apps".into(), version: "v1".into() });
         assert_eq!(route("/nope"), Route::NotFound);
     }

@@ -45,17 +45,9 @@ impl Requirement {
         let mut errs: Vec<String> = Vec::new();
         let key_errs = super::validation::names::label_key_messages(key);
         if !key_errs.is_empty() {
-            errs.push(format!(
-                "key: Invalid value: {}: {}",
-                quote(key),
-                key_errs.join("; ")
-            ));
+            errs.push(format!("key: Invalid value: {}: {}", quote(key), key_errs.join("; ")));
         }
-        let values_json = if values.is_empty() {
-            "null".to_string()
-        } else {
-            Value::from(values.clone()).to_string()
-        };
+        let values_json = if values.is_empty() { "null".to_string() } else { Value::from(values.clone()).to_string() };
         match operator {
             Operator::In | Operator::NotIn => {
                 if values.is_empty() {
@@ -97,19 +89,11 @@ impl Requirement {
         for (i, v) in values.iter().enumerate() {
             let msgs = super::validation::names::label_value_messages(v);
             if !msgs.is_empty() {
-                errs.push(format!(
-                    "values[{i}][{key}]: Invalid value: {}: {}",
-                    quote(v),
-                    msgs.join("; ")
-                ));
+                errs.push(format!("values[{i}][{key}]: Invalid value: {}: {}", quote(v), msgs.join("; ")));
             }
         }
         if errs.is_empty() {
-            Ok(Requirement {
-                key: key.to_string(),
-                operator,
-                values,
-            })
+            Ok(Requirement { key: key.to_string(), operator, values })
         } else {
             Err(aggregate(errs))
         }
@@ -117,9 +101,7 @@ impl Requirement {
 
     /// Whether a label set satisfies this requirement (`Requirement.Matches`).
     pub fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let got = labels
-            .and_then(|m| m.get(&self.key))
-            .and_then(Value::as_str);
+        let got = labels.and_then(|m| m.get(&self.key)).and_then(Value::as_str);
         let has = |v: &str| self.values.iter().any(|x| x == v);
         match self.operator {
             Operator::In | Operator::Equals | Operator::DoubleEquals => got.is_some_and(has),
@@ -182,10 +164,7 @@ impl LabelSelector {
 
     /// The selector that matches nothing (`labels.Nothing()`).
     pub fn nothing() -> Self {
-        LabelSelector {
-            requirements: Vec::new(),
-            nothing: true,
-        }
+        LabelSelector { requirements: Vec::new(), nothing: true }
     }
 
     /// The requirements, sorted by key.
@@ -223,10 +202,7 @@ impl LabelSelector {
             Value::Null => return Ok(LabelSelector::nothing()),
             Value::Object(o) => o,
             other => {
-                return Err(ApiError::bad_request(format!(
-                    "label selector must be an object, got {}",
-                    go_value(other)
-                )))
+                return Err(ApiError::bad_request(format!("label selector must be an object, got {}", go_value(other))))
             }
         };
         let empty = Map::new();
@@ -247,14 +223,9 @@ impl LabelSelector {
         let mut reqs = Vec::new();
         for (k, val) in match_labels {
             let Some(s) = val.as_str() else {
-                return Err(ApiError::bad_request(format!(
-                    "matchLabels[{k}] must be a string"
-                )));
+                return Err(ApiError::bad_request(format!("matchLabels[{k}] must be a string")));
             };
-            reqs.push(
-                Requirement::new(k, Operator::Equals, vec![s.to_string()])
-                    .map_err(ApiError::bad_request)?,
-            );
+            reqs.push(Requirement::new(k, Operator::Equals, vec![s.to_string()]).map_err(ApiError::bad_request)?);
         }
         for e in exprs {
             let key = e.get("key").and_then(Value::as_str).unwrap_or("");
@@ -272,18 +243,12 @@ impl LabelSelector {
                 }
             };
             let values: Vec<String> = match e.get("values") {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|x| x.as_str().unwrap_or("").to_string())
-                    .collect(),
+                Some(Value::Array(a)) => a.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect(),
                 _ => Vec::new(),
             };
             reqs.push(Requirement::new(key, op, values).map_err(ApiError::bad_request)?);
         }
-        Ok(LabelSelector {
-            requirements: reqs,
-            nothing: false,
-        })
+        Ok(LabelSelector { requirements: reqs, nothing: false })
     }
 }
 
@@ -302,16 +267,10 @@ pub fn parse_label_selector(s: &str) -> Result<LabelSelector, ApiError> {
 }
 
 fn parse_label_selector_text(s: &str) -> Result<LabelSelector, String> {
-    let mut p = Parser {
-        items: lex_all(s),
-        pos: 0,
-    };
+    let mut p = Parser { items: lex_all(s), pos: 0 };
     let mut reqs = p.parse()?;
     reqs.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(LabelSelector {
-        requirements: reqs,
-        nothing: false,
-    })
+    Ok(LabelSelector { requirements: reqs, nothing: false })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -397,17 +356,8 @@ const BINARY_OPERATORS: &str = "in, notin, =, ==, !=, gt, lt";
 
 impl Parser {
     fn item(&self, at: usize, values: bool) -> (Tok, String) {
-        let (tok, lit) = self
-            .items
-            .get(at)
-            .or_else(|| self.items.last())
-            .cloned()
-            .unwrap_or((Tok::End, String::new()));
-        let tok = if values && matches!(tok, Tok::In | Tok::NotIn) {
-            Tok::Ident
-        } else {
-            tok
-        };
+        let (tok, lit) = self.items.get(at).or_else(|| self.items.last()).cloned().unwrap_or((Tok::End, String::new()));
+        let tok = if values && matches!(tok, Tok::In | Tok::NotIn) { Tok::Ident } else { tok };
         (tok, lit)
     }
 
@@ -427,9 +377,7 @@ impl Parser {
             let (tok, lit) = self.lookahead(true);
             match tok {
                 Tok::Ident | Tok::Bang => {
-                    let r = self
-                        .parse_requirement()
-                        .map_err(|e| format!("unable to parse requirement: {e}"))?;
+                    let r = self.parse_requirement().map_err(|e| format!("unable to parse requirement: {e}"))?;
                     reqs.push(r);
                     let (t, l) = self.consume(true);
                     match t {
@@ -437,20 +385,14 @@ impl Parser {
                         Tok::Comma => {
                             let (t2, l2) = self.lookahead(true);
                             if t2 != Tok::Ident && t2 != Tok::Bang {
-                                return Err(format!(
-                                    "found '{l2}', expected: identifier after ','"
-                                ));
+                                return Err(format!("found '{l2}', expected: identifier after ','"));
                             }
                         }
                         _ => return Err(format!("found '{l}', expected: ',' or 'end of string'")),
                     }
                 }
                 Tok::End => return Ok(reqs),
-                _ => {
-                    return Err(format!(
-                        "found '{lit}', expected: !, identifier, or 'end of string'"
-                    ))
-                }
+                _ => return Err(format!("found '{lit}', expected: !, identifier, or 'end of string'")),
             }
         }
     }
@@ -480,11 +422,7 @@ impl Parser {
         }
         let msgs = super::validation::names::label_key_messages(&lit);
         if !msgs.is_empty() {
-            return Err(format!(
-                "<nil>: Invalid value: {}: {}",
-                quote(&lit),
-                msgs.join("; ")
-            ));
+            return Err(format!("<nil>: Invalid value: {}: {}", quote(&lit), msgs.join("; ")));
         }
         let (t, _) = self.lookahead(true);
         if (t == Tok::End || t == Tok::Comma) && op.is_none() {
@@ -646,10 +584,7 @@ impl FieldSelector {
 
     /// The value a term requires for `field` with `=`/`==`, if any (`RequiresExactMatch`).
     pub fn requires_exact_match(&self, field: &str) -> Option<&str> {
-        self.requirements
-            .iter()
-            .find(|r| r.field == field && r.op != FieldOp::NotEquals)
-            .map(|r| r.value.as_str())
+        self.requirements.iter().find(|r| r.field == field && r.op != FieldOp::NotEquals).map(|r| r.value.as_str())
     }
 
     /// Converts every field label as the resource's field label conversion function does
@@ -668,11 +603,7 @@ impl FieldSelector {
         let mut out = Vec::new();
         for r in &self.requirements {
             let field = convert_field_label(group, plural, namespaced, selectable, &r.field)?;
-            out.push(FieldRequirement {
-                field,
-                op: r.op,
-                value: r.value.clone(),
-            });
+            out.push(FieldRequirement { field, op: r.op, value: r.value.clone() });
         }
         Ok(FieldSelector { requirements: out })
     }
@@ -690,16 +621,10 @@ pub fn parse_field_selector(s: &str) -> Result<FieldSelector, ApiError> {
             continue;
         }
         let Some((lhs, op, rhs)) = split_term(part) else {
-            return Err(ApiError::bad_request(format!(
-                "invalid selector: '{s}'; can't understand '{part}'"
-            )));
+            return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{part}'")));
         };
         let value = unescape_value(rhs).map_err(ApiError::bad_request)?;
-        reqs.push(FieldRequirement {
-            field: lhs.to_string(),
-            op,
-            value,
-        });
+        reqs.push(FieldRequirement { field: lhs.to_string(), op, value });
     }
     Ok(FieldSelector { requirements: reqs })
 }
@@ -740,17 +665,9 @@ fn split_terms(s: &str) -> Vec<&str> {
 fn split_term(term: &str) -> Option<(&str, FieldOp, &str)> {
     for (i, _) in term.char_indices() {
         let rest = term.get(i..).unwrap_or("");
-        for (op, kind) in [
-            ("!=", FieldOp::NotEquals),
-            ("==", FieldOp::DoubleEquals),
-            ("=", FieldOp::Equals),
-        ] {
+        for (op, kind) in [("!=", FieldOp::NotEquals), ("==", FieldOp::DoubleEquals), ("=", FieldOp::Equals)] {
             if rest.starts_with(op) {
-                return Some((
-                    term.get(..i).unwrap_or(""),
-                    kind,
-                    rest.get(op.len()..).unwrap_or(""),
-                ));
+                return Some((term.get(..i).unwrap_or(""), kind, rest.get(op.len()..).unwrap_or("")));
             }
         }
     }
@@ -765,21 +682,14 @@ fn unescape_value(s: &str) -> Result<String, String> {
             if matches!(c, '\\' | ',' | '=') {
                 out.push(c);
             } else {
-                return Err(format!(
-                    "invalid field selector: invalid escape sequence: \\{c}"
-                ));
+                return Err(format!("invalid field selector: invalid escape sequence: \\{c}"));
             }
             in_slash = false;
             continue;
         }
         match c {
             '\\' => in_slash = true,
-            ',' | '=' => {
-                return Err(format!(
-                    "invalid field selector: unescaped character in value: {}",
-                    c as u32
-                ))
-            }
+            ',' | '=' => return Err(format!("invalid field selector: unescaped character in value: {}", c as u32)),
             _ => out.push(c),
         }
     }
@@ -813,11 +723,8 @@ fn not_supported_job(label: &str) -> String {
 
 fn rules_for(group: &str, plural: &str) -> LabelRules {
     const NO_ALIASES: &[(&str, &str)] = &[];
-    let listed = |accepted: &'static [&'static str]| LabelRules::Listed {
-        accepted,
-        aliases: NO_ALIASES,
-        reject: not_supported,
-    };
+    let listed =
+        |accepted: &'static [&'static str]| LabelRules::Listed { accepted, aliases: NO_ALIASES, reject: not_supported };
     match (group, plural) {
         ("", "pods") => LabelRules::Listed {
             accepted: &[
@@ -837,9 +744,7 @@ fn rules_for(group: &str, plural: &str) -> LabelRules {
             reject: not_supported,
         },
         ("", "nodes") => listed(&["metadata.name", "spec.unschedulable"]),
-        ("", "replicationcontrollers") => {
-            listed(&["metadata.name", "metadata.namespace", "status.replicas"])
-        }
+        ("", "replicationcontrollers") => listed(&["metadata.name", "metadata.namespace", "status.replicas"]),
         ("", "events") => listed(&[
             "involvedObject.kind",
             "involvedObject.namespace",
@@ -856,23 +761,14 @@ fn rules_for(group: &str, plural: &str) -> LabelRules {
             "metadata.name",
         ]),
         ("events.k8s.io", "events") => LabelRules::Listed {
-            accepted: &[
-                "reason",
-                "source",
-                "type",
-                "metadata.namespace",
-                "metadata.name",
-            ],
+            accepted: &["reason", "source", "type", "metadata.namespace", "metadata.name"],
             aliases: &[
                 ("regarding.kind", "involvedObject.kind"),
                 ("regarding.namespace", "involvedObject.namespace"),
                 ("regarding.name", "involvedObject.name"),
                 ("regarding.uid", "involvedObject.uid"),
                 ("regarding.apiVersion", "involvedObject.apiVersion"),
-                (
-                    "regarding.resourceVersion",
-                    "involvedObject.resourceVersion",
-                ),
+                ("regarding.resourceVersion", "involvedObject.resourceVersion"),
                 ("regarding.fieldPath", "involvedObject.fieldPath"),
                 ("reportingController", "reportingComponent"),
             ],
@@ -880,23 +776,14 @@ fn rules_for(group: &str, plural: &str) -> LabelRules {
         },
         ("", "namespaces") => listed(&["status.phase", "metadata.name"]),
         ("", "secrets") => listed(&["type", "metadata.namespace", "metadata.name"]),
-        ("", "services") => listed(&[
-            "metadata.namespace",
-            "metadata.name",
-            "spec.clusterIP",
-            "spec.type",
-        ]),
-        ("apps", "replicasets") => {
-            listed(&["metadata.name", "metadata.namespace", "status.replicas"])
-        }
+        ("", "services") => listed(&["metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"]),
+        ("apps", "replicasets") => listed(&["metadata.name", "metadata.namespace", "status.replicas"]),
         ("batch", "jobs") => LabelRules::Listed {
             accepted: &["metadata.name", "metadata.namespace", "status.successful"],
             aliases: NO_ALIASES,
             reject: not_supported_job,
         },
-        ("certificates.k8s.io", "certificatesigningrequests") => {
-            listed(&["metadata.name", "spec.signerName"])
-        }
+        ("certificates.k8s.io", "certificatesigningrequests") => listed(&["metadata.name", "spec.signerName"]),
         (g, _) if is_builtin_group(g) => LabelRules::Default,
         _ => LabelRules::Custom,
     }
@@ -940,11 +827,7 @@ pub fn convert_field_label(
     label: &str,
 ) -> Result<String, ApiError> {
     match rules_for(group, plural) {
-        LabelRules::Listed {
-            accepted,
-            aliases,
-            reject,
-        } => {
+        LabelRules::Listed { accepted, aliases, reject } => {
             if accepted.contains(&label) {
                 return Ok(label.to_string());
             }
@@ -964,10 +847,7 @@ pub fn convert_field_label(
             if label == "metadata.name" || (namespaced && label == "metadata.namespace") {
                 return Ok(label.to_string());
             }
-            if selectable
-                .iter()
-                .any(|p| p.strip_prefix('.').unwrap_or(p) == label)
-            {
+            if selectable.iter().any(|p| p.strip_prefix('.').unwrap_or(p) == label) {
                 return Ok(label.to_string());
             }
             Err(ApiError::bad_request(not_supported(label)))
@@ -982,70 +862,35 @@ pub fn convert_field_label(
 /// or `status.podIPs` on pods (accepted by the conversion but never set upstream). For custom
 /// resources the scope is taken from the object (a `metadata.namespace` means namespaced)
 /// and any other label is read as a dotted path (CRD `selectableFields`).
-pub fn field_value(
-    group: &str,
-    plural: &str,
-    obj: &Value,
-    field: &str,
-) -> Result<Option<String>, ApiError> {
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
+pub fn field_value(group: &str, plural: &str, obj: &Value, field: &str) -> Result<Option<String>, ApiError> {
+    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty());
     let custom = matches!(rules_for(group, plural), LabelRules::Custom);
-    let selectable: Vec<String> =
-        if custom && field != "metadata.name" && field != "metadata.namespace" {
-            vec![field.to_string()]
-        } else {
-            Vec::new()
-        };
-    let label = convert_field_label(group, plural, ns.is_some(), &selectable, field)?;
-    let s = |p: &str| {
-        obj.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let core_events = group.is_empty();
-    let io = if core_events {
-        "/involvedObject"
+    let selectable: Vec<String> = if custom && field != "metadata.name" && field != "metadata.namespace" {
+        vec![field.to_string()]
     } else {
-        "/regarding"
+        Vec::new()
     };
+    let label = convert_field_label(group, plural, ns.is_some(), &selectable, field)?;
+    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let core_events = group.is_empty();
+    let io = if core_events { "/involvedObject" } else { "/regarding" };
     let v = match label.as_str() {
         "metadata.name" => s("/metadata/name"),
         "metadata.namespace" => match ns {
             Some(n) => n.to_string(),
             None => return Ok(None),
         },
-        "spec.hostNetwork" => obj
-            .pointer("/spec/hostNetwork")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-            .to_string(),
+        "spec.hostNetwork" => obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
         "status.podIP" => {
             let first = obj.pointer("/status/podIPs/0/ip").and_then(Value::as_str);
-            first
-                .or_else(|| obj.pointer("/status/podIP").and_then(Value::as_str))
-                .unwrap_or("")
-                .to_string()
+            first.or_else(|| obj.pointer("/status/podIP").and_then(Value::as_str)).unwrap_or("").to_string()
         }
         "status.podIPs" => return Ok(None),
-        "spec.unschedulable" => obj
-            .pointer("/spec/unschedulable")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-            .to_string(),
-        "status.replicas" => obj
-            .pointer("/status/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .to_string(),
-        "status.successful" => obj
-            .pointer("/status/succeeded")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .to_string(),
+        "spec.unschedulable" => {
+            obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string()
+        }
+        "status.replicas" => obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0).to_string(),
+        "status.successful" => obj.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0).to_string(),
         l if l.starts_with("involvedObject.") => {
             let sub = l.trim_start_matches("involvedObject.");
             s(&format!("{io}/{sub}"))
@@ -1058,11 +903,7 @@ pub fn field_value(
             }
         }
         "source" => {
-            let comp = if core_events {
-                s("/source/component")
-            } else {
-                s("/deprecatedSource/component")
-            };
+            let comp = if core_events { s("/source/component") } else { s("/deprecatedSource/component") };
             if comp.is_empty() {
                 if core_events {
                     s("/reportingComponent")
@@ -1161,44 +1002,20 @@ mod tests {
         assert_eq!(ok("x in ()").requirements()[0].values, vec![""]);
         assert_eq!(ok("x=").requirements()[0].values, vec![""]);
         // `in` is a value inside a value list.
-        assert_eq!(
-            ok("x in (in,notin)").requirements()[0].values,
-            vec!["in", "notin"]
-        );
+        assert_eq!(ok("x in (in,notin)").requirements()[0].values, vec!["in", "notin"]);
     }
 
     #[test]
     fn syntax_errors_read_like_apimachinery() {
-        assert_eq!(
-            err("a b"),
-            "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"
-        );
-        assert_eq!(
-            err("a in"),
-            "unable to parse requirement: found '' expected: '('"
-        );
-        assert_eq!(
-            err("a in (x"),
-            "unable to parse requirement: found '', expected: ',' or ')'"
-        );
+        assert_eq!(err("a b"), "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt");
+        assert_eq!(err("a in"), "unable to parse requirement: found '' expected: '('");
+        assert_eq!(err("a in (x"), "unable to parse requirement: found '', expected: ',' or ')'");
         assert_eq!(err("a=b,"), "found '', expected: identifier after ','");
-        assert_eq!(
-            err(",a"),
-            "found ',', expected: !, identifier, or 'end of string'"
-        );
-        assert_eq!(
-            err("!"),
-            "unable to parse requirement: found '', expected: identifier"
-        );
+        assert_eq!(err(",a"), "found ',', expected: !, identifier, or 'end of string'");
+        assert_eq!(err("!"), "unable to parse requirement: found '', expected: identifier");
         assert_eq!(err("!a=b"), "found '=', expected: ',' or 'end of string'");
-        assert_eq!(
-            err("a=(b"),
-            "unable to parse requirement: found '(', expected: identifier"
-        );
-        assert_eq!(
-            err("a in (x y)"),
-            "unable to parse requirement: found 'y', expected: ',' or ')'"
-        );
+        assert_eq!(err("a=(b"), "unable to parse requirement: found '(', expected: identifier");
+        assert_eq!(err("a in (x y)"), "unable to parse requirement: found 'y', expected: ',' or ')'");
     }
 
     #[test]
@@ -1220,12 +1037,8 @@ mod tests {
     #[test]
     fn object_form_converts_as_label_selector_as_selector() {
         let l = labels(json!({"app": "web", "env": "prod"}));
-        assert!(LabelSelector::from_object(&json!({}))
-            .map(|s| s.matches(Some(&l)))
-            .unwrap_or(false));
-        assert!(!LabelSelector::from_object(&Value::Null)
-            .map(|s| s.matches(Some(&l)))
-            .unwrap_or(true));
+        assert!(LabelSelector::from_object(&json!({})).map(|s| s.matches(Some(&l))).unwrap_or(false));
+        assert!(!LabelSelector::from_object(&Value::Null).map(|s| s.matches(Some(&l))).unwrap_or(true));
         let sel = LabelSelector::from_object(&json!({
             "matchLabels": {"app": "web"},
             "matchExpressions": [
@@ -1236,16 +1049,10 @@ mod tests {
             ]
         }));
         assert!(sel.map(|s| s.matches(Some(&l))).unwrap_or(false));
-        let bad = LabelSelector::from_object(
-            &json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}),
-        );
-        assert_eq!(
-            bad.map_err(|e| e.message).err().as_deref(),
-            Some("\"Gt\" is not a valid label selector operator")
-        );
-        let empty_in = LabelSelector::from_object(
-            &json!({"matchExpressions": [{"key": "a", "operator": "In"}]}),
-        );
+        let bad =
+            LabelSelector::from_object(&json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}));
+        assert_eq!(bad.map_err(|e| e.message).err().as_deref(), Some("\"Gt\" is not a valid label selector operator"));
+        let empty_in = LabelSelector::from_object(&json!({"matchExpressions": [{"key": "a", "operator": "In"}]}));
         assert_eq!(
             empty_in.map_err(|e| e.message).err().as_deref(),
             Some("values: Invalid value: null: for 'in', 'notin' operators, values set can't be empty")
@@ -1261,8 +1068,7 @@ mod tests {
 
     #[test]
     fn field_selectors_parse_with_escapes() {
-        let sel = parse_field_selector("metadata.name=a\\,b,status.phase!=Running")
-            .map_err(|e| e.message);
+        let sel = parse_field_selector("metadata.name=a\\,b,status.phase!=Running").map_err(|e| e.message);
         let sel = sel.unwrap_or_default();
         assert_eq!(sel.requirements.len(), 2);
         assert_eq!(sel.requirements[0].value, "a,b");
@@ -1273,34 +1079,18 @@ mod tests {
             _ => None,
         };
         assert!(sel.matches(get));
-        assert!(parse_field_selector("")
-            .map(|s| s.is_empty())
-            .unwrap_or(false));
-        assert!(parse_field_selector("x==")
-            .map(|s| s.matches(|_| None))
-            .unwrap_or(false));
+        assert!(parse_field_selector("").map(|s| s.is_empty()).unwrap_or(false));
+        assert!(parse_field_selector("x==").map(|s| s.matches(|_| None)).unwrap_or(false));
         assert_eq!(escape_field_value("a=b,c\\"), "a\\=b\\,c\\\\");
     }
 
     #[test]
     fn field_selector_errors_read_like_apimachinery() {
         let e = |s: &str| parse_field_selector(s).err().map(|e| e.message);
-        assert_eq!(
-            e("foo").as_deref(),
-            Some("invalid selector: 'foo'; can't understand 'foo'")
-        );
-        assert_eq!(
-            e("a=b=c").as_deref(),
-            Some("invalid field selector: unescaped character in value: 61")
-        );
-        assert_eq!(
-            e("a=b\\x").as_deref(),
-            Some("invalid field selector: invalid escape sequence: \\x")
-        );
-        assert_eq!(
-            e("a=b\\").as_deref(),
-            Some("invalid field selector: invalid escape sequence: \\")
-        );
+        assert_eq!(e("foo").as_deref(), Some("invalid selector: 'foo'; can't understand 'foo'"));
+        assert_eq!(e("a=b=c").as_deref(), Some("invalid field selector: unescaped character in value: 61"));
+        assert_eq!(e("a=b\\x").as_deref(), Some("invalid field selector: invalid escape sequence: \\x"));
+        assert_eq!(e("a=b\\").as_deref(), Some("invalid field selector: invalid escape sequence: \\"));
     }
 
     #[test]
@@ -1308,31 +1098,15 @@ mod tests {
         let pod = json!({"metadata": {"name": "p", "namespace": "ns"},
             "spec": {"nodeName": "n1", "restartPolicy": "Always"},
             "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}]}});
-        let fv =
-            |g: &str, p: &str, o: &Value, f: &str| field_value(g, p, o, f).map_err(|e| e.message);
+        let fv = |g: &str, p: &str, o: &Value, f: &str| field_value(g, p, o, f).map_err(|e| e.message);
         assert_eq!(fv("", "pods", &pod, "spec.nodeName"), Ok(Some("n1".into())));
         assert_eq!(fv("", "pods", &pod, "spec.host"), Ok(Some("n1".into())));
-        assert_eq!(
-            fv("", "pods", &pod, "spec.hostNetwork"),
-            Ok(Some("false".into()))
-        );
-        assert_eq!(
-            fv("", "pods", &pod, "status.podIP"),
-            Ok(Some("10.0.0.1".into()))
-        );
-        assert_eq!(
-            fv("", "pods", &pod, "metadata.namespace"),
-            Ok(Some("ns".into()))
-        );
-        assert_eq!(
-            fv("", "pods", &pod, "spec.foo"),
-            Err("field label not supported: spec.foo".into())
-        );
+        assert_eq!(fv("", "pods", &pod, "spec.hostNetwork"), Ok(Some("false".into())));
+        assert_eq!(fv("", "pods", &pod, "status.podIP"), Ok(Some("10.0.0.1".into())));
+        assert_eq!(fv("", "pods", &pod, "metadata.namespace"), Ok(Some("ns".into())));
+        assert_eq!(fv("", "pods", &pod, "spec.foo"), Err("field label not supported: spec.foo".into()));
         let node = json!({"metadata": {"name": "n1"}, "spec": {"unschedulable": true}});
-        assert_eq!(
-            fv("", "nodes", &node, "spec.unschedulable"),
-            Ok(Some("true".into()))
-        );
+        assert_eq!(fv("", "nodes", &node, "spec.unschedulable"), Ok(Some("true".into())));
         assert_eq!(
             fv("", "nodes", &node, "metadata.namespace"),
             Err("field label not supported: metadata.namespace".into())
@@ -1343,42 +1117,16 @@ mod tests {
             Err("\"data.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"".into())
         );
         let cr = json!({"metadata": {"name": "r"}});
-        assert_eq!(
-            fv(
-                "rbac.authorization.k8s.io",
-                "clusterroles",
-                &cr,
-                "metadata.namespace"
-            ),
-            Ok(None)
-        );
+        assert_eq!(fv("rbac.authorization.k8s.io", "clusterroles", &cr, "metadata.namespace"), Ok(None));
         let job = json!({"metadata": {"name": "j", "namespace": "d"}, "status": {"succeeded": 2}});
-        assert_eq!(
-            fv("batch", "jobs", &job, "status.successful"),
-            Ok(Some("2".into()))
-        );
-        assert_eq!(
-            fv("batch", "jobs", &job, "x"),
-            Err("field label \"x\" not supported for batchv1.Job".into())
-        );
+        assert_eq!(fv("batch", "jobs", &job, "status.successful"), Ok(Some("2".into())));
+        assert_eq!(fv("batch", "jobs", &job, "x"), Err("field label \"x\" not supported for batchv1.Job".into()));
         let ev = json!({"metadata": {"name": "e", "namespace": "d"}, "regarding": {"kind": "Pod"}, "reportingController": "kubelet"});
-        assert_eq!(
-            fv("events.k8s.io", "events", &ev, "regarding.kind"),
-            Ok(Some("Pod".into()))
-        );
-        assert_eq!(
-            fv("events.k8s.io", "events", &ev, "reportingController"),
-            Ok(Some("kubelet".into()))
-        );
-        assert_eq!(
-            fv("events.k8s.io", "events", &ev, "source"),
-            Ok(Some("kubelet".into()))
-        );
+        assert_eq!(fv("events.k8s.io", "events", &ev, "regarding.kind"), Ok(Some("Pod".into())));
+        assert_eq!(fv("events.k8s.io", "events", &ev, "reportingController"), Ok(Some("kubelet".into())));
+        assert_eq!(fv("events.k8s.io", "events", &ev, "source"), Ok(Some("kubelet".into())));
         let cev = json!({"metadata": {"name": "e"}, "involvedObject": {"name": "p"}, "source": {"component": "sched"}});
-        assert_eq!(
-            fv("", "events", &cev, "involvedObject.name"),
-            Ok(Some("p".into()))
-        );
+        assert_eq!(fv("", "events", &cev, "involvedObject.name"), Ok(Some("p".into())));
         assert_eq!(fv("", "events", &cev, "source"), Ok(Some("sched".into())));
     }
 
@@ -1387,25 +1135,13 @@ mod tests {
         let sel = parse_field_selector("metadata.namespace=x").unwrap_or_default();
         assert!(sel.convert_for("example.com", "widgets", true, &[]).is_ok());
         assert_eq!(
-            sel.convert_for("example.com", "gizmos", false, &[])
-                .err()
-                .map(|e| e.message)
-                .as_deref(),
+            sel.convert_for("example.com", "gizmos", false, &[]).err().map(|e| e.message).as_deref(),
             Some("field label not supported: metadata.namespace")
         );
         let sel = parse_field_selector("spec.color=red").unwrap_or_default();
-        assert!(sel
-            .convert_for("example.com", "widgets", true, &[".spec.color".into()])
-            .is_ok());
-        let pods = parse_field_selector("spec.host=n1")
-            .unwrap_or_default()
-            .convert_for("", "pods", true, &[]);
-        assert_eq!(
-            pods.ok()
-                .map(|s| s.requirements[0].field.clone())
-                .as_deref(),
-            Some("spec.nodeName")
-        );
+        assert!(sel.convert_for("example.com", "widgets", true, &[".spec.color".into()]).is_ok());
+        let pods = parse_field_selector("spec.host=n1").unwrap_or_default().convert_for("", "pods", true, &[]);
+        assert_eq!(pods.ok().map(|s| s.requirements[0].field.clone()).as_deref(), Some("spec.nodeName"));
     }
 
     proptest! {

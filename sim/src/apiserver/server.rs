@@ -115,14 +115,27 @@ impl ApiServer {
                 tracing::error!("bootstrap namespace {ns}: {e}");
             }
         }
-        for (ns, name) in [("default", "default"), ("kube-system", "default"), ("kube-public", "default"), ("kube-node-lease", "default")] {
-            let body = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}});
+        for (ns, name) in [
+            ("default", "default"),
+            ("kube-system", "default"),
+            ("kube-public", "default"),
+            ("kube-node-lease", "default"),
+        ] {
+            let body =
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}});
             let _ = self.create_internal("", "v1", "serviceaccounts", Some(ns), body);
         }
     }
 
     /// Creates an object through the full pipeline (validation, admission), as the system.
-    pub fn create_internal(&self, group: &str, version: &str, plural: &str, ns: Option<&str>, body: Value) -> Result<Value, ApiError> {
+    pub fn create_internal(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        ns: Option<&str>,
+        body: Value,
+    ) -> Result<Value, ApiError> {
         let def = self.shared.registry.get(group, version, plural).ok_or_else(ApiError::no_resource)?;
         let mut req = Req {
             query: Query::default(),
@@ -187,7 +200,9 @@ impl ApiServer {
                         let server = server.clone();
                         async move { Ok::<_, Infallible>(server.handle(req).await) }
                     });
-                    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                    if let Err(e) =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await
+                    {
                         tracing::debug!("connection closed: {e}");
                     }
                 });
@@ -241,11 +256,15 @@ impl ApiServer {
                 Some(v) => aggregated_response(discovery::aggregated(&self.shared.registry, false, v), v),
                 None => h::object_response(200, &discovery::groups(&self.shared.registry), Format::Json, &[]),
             }),
-            Route::Group(g) => discovery::group(&self.shared.registry, &g).map(|v| h::object_response(200, &v, Format::Json, &[])).ok_or_else(ApiError::no_resource),
+            Route::Group(g) => discovery::group(&self.shared.registry, &g)
+                .map(|v| h::object_response(200, &v, Format::Json, &[]))
+                .ok_or_else(ApiError::no_resource),
             Route::GroupVersion { group, version } => discovery::resource_list(&self.shared.registry, &group, &version)
                 .map(|v| h::object_response(200, &v, Format::Json, &[]))
                 .ok_or_else(ApiError::no_resource),
-            Route::OpenApiV3Root => Ok(h::object_response(200, &openapi::root(&self.shared.registry), Format::Json, &[])),
+            Route::OpenApiV3Root => {
+                Ok(h::object_response(200, &openapi::root(&self.shared.registry), Format::Json, &[]))
+            }
             Route::OpenApiV3 { path } => {
                 let (group, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
                     ["api", v] => (String::new(), v.to_string()),
@@ -253,7 +272,12 @@ impl ApiServer {
                     _ => (String::from("-"), String::new()),
                 };
                 if (group.is_empty() && version == "v1") || self.shared.registry.has_group_version(&group, &version) {
-                    Ok(h::object_response(200, &openapi::document(&self.shared.registry, &group, &version), Format::Json, &[]))
+                    Ok(h::object_response(
+                        200,
+                        &openapi::document(&self.shared.registry, &group, &version),
+                        Format::Json,
+                        &[],
+                    ))
                 } else {
                     Ok(h::text_response(404, "404 page not found\n"))
                 }
@@ -288,7 +312,13 @@ impl ApiServer {
         result.unwrap_or_else(|e| h::error_response(&e, &[]))
     }
 
-    async fn resource<B>(&self, req: &mut Req, method: Method, p: ResourcePath, body: B) -> Result<Response<Body>, ApiError>
+    async fn resource<B>(
+        &self,
+        req: &mut Req,
+        method: Method,
+        p: ResourcePath,
+        body: B,
+    ) -> Result<Response<Body>, ApiError>
     where
         B: http_body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -324,7 +354,14 @@ impl ApiServer {
             ));
         }
         let decode = |req: &Req| h::decode_body(&bytes, &req.content_type);
-        let respond = |req: &Req, code: u16, v: Value| h::object_response(code, &v, if req.format == Format::Yaml { Format::Yaml } else { Format::Json }, &req.warnings);
+        let respond = |req: &Req, code: u16, v: Value| {
+            h::object_response(
+                code,
+                &v,
+                if req.format == Format::Yaml { Format::Yaml } else { Format::Json },
+                &req.warnings,
+            )
+        };
         match (&method, p.name.as_deref()) {
             (&Method::GET, None) if req.query.flag("watch") => {
                 let body = watch::start(sh.clone(), req, def.clone(), p.namespace.clone())?;
@@ -363,26 +400,34 @@ impl ApiServer {
                     let force = req.query.flag("force");
                     Intent::Apply { config: decode(req)?, force }
                 } else {
-                    let kind = PatchType::from_content_type(&media).ok_or_else(|| ApiError::unsupported_media_type(&req.content_type))?;
+                    let kind = PatchType::from_content_type(&media)
+                        .ok_or_else(|| ApiError::unsupported_media_type(&req.content_type))?;
                     if kind == PatchType::Strategic && matches!(def.codec, super::resources::Codec::Custom(_)) {
                         // kube-apiserver: custom resources take no strategic merge patches.
-                        return Err(ApiError::unsupported_media_type_msg(format!(
-                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/apply-patch+cbor"
-                        )));
+                        return Err(ApiError::unsupported_media_type_msg("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/apply-patch+cbor".to_string()));
                     }
-                    let patch = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                    let patch = serde_json::from_slice(&bytes)
+                        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
                     Intent::Patch(kind, patch)
                 };
                 let (code, v) = objects::update(sh, req, &def, &ns, name, sub, intent)?;
                 Ok(respond(req, code, v))
             }
             (&Method::DELETE, Some(name)) => {
-                let opts = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(h::decode_body(&bytes, "application/json")?) };
+                let opts = if bytes.iter().all(u8::is_ascii_whitespace) {
+                    None
+                } else {
+                    Some(h::decode_body(&bytes, "application/json")?)
+                };
                 let (code, v) = objects::delete(sh, req, &def, &ns, name, opts.as_ref())?;
                 Ok(respond(req, code, v))
             }
             (&Method::DELETE, None) => {
-                let opts = if bytes.iter().all(u8::is_ascii_whitespace) { None } else { Some(h::decode_body(&bytes, "application/json")?) };
+                let opts = if bytes.iter().all(u8::is_ascii_whitespace) {
+                    None
+                } else {
+                    Some(h::decode_body(&bytes, "application/json")?)
+                };
                 let v = objects::delete_collection(sh, req, &def, p.namespace.as_deref(), opts.as_ref())?;
                 Ok(respond(req, 200, v))
             }

@@ -163,7 +163,12 @@ impl Store {
 
     /// Objects of a resource, in (namespace, name) order, optionally in one namespace, starting
     /// after `after` (for continue tokens). Returns the objects and the rv of the snapshot.
-    pub fn list(&self, gr: &GroupResource, namespace: Option<&str>, after: Option<&(String, String)>) -> (Vec<Arc<Value>>, u64) {
+    pub fn list(
+        &self,
+        gr: &GroupResource,
+        namespace: Option<&str>,
+        after: Option<&(String, String)>,
+    ) -> (Vec<Arc<Value>>, u64) {
         let st = self.lock();
         let Some(map) = st.objects.get(gr) else { return (Vec::new(), st.rv) };
         use std::ops::Bound;
@@ -191,11 +196,7 @@ impl Store {
     /// Every group/resource that has objects in `namespace`.
     pub fn resources_in_namespace(&self, namespace: &str) -> Vec<GroupResource> {
         let st = self.lock();
-        st.objects
-            .iter()
-            .filter(|(_, m)| m.keys().any(|(ns, _)| ns == namespace))
-            .map(|(gr, _)| gr.clone())
-            .collect()
+        st.objects.iter().filter(|(_, m)| m.keys().any(|(ns, _)| ns == namespace)).map(|(gr, _)| gr.clone()).collect()
     }
 
     /// The objects whose ownerReferences name `uid`.
@@ -237,14 +238,23 @@ impl Store {
         let obj = Arc::new(obj);
         st.objects.entry(gr.clone()).or_default().insert(key, obj.clone());
         st.index_owners(&ObjectRef { gr: gr.clone(), namespace: ns.clone(), name: name.clone() }, None, Some(&obj));
-        self.record(&mut st, Change { rv, type_: EventType::Added, gr: gr.clone(), namespace: ns, name, object: obj.clone(), old: None });
+        self.record(
+            &mut st,
+            Change { rv, type_: EventType::Added, gr: gr.clone(), namespace: ns, name, object: obj.clone(), old: None },
+        );
         Ok(obj)
     }
 
     /// Replaces an object with `f(current)`; `f` runs under the lock and must be quick and pure.
     /// A stale `metadata.resourceVersion` in the result (when the caller set one) is a Conflict.
     /// When `f` returns `None`, nothing changes and the current object is returned.
-    pub fn update_with<F>(&self, gr: &GroupResource, namespace: &str, name: &str, f: F) -> Result<(Arc<Value>, Option<Arc<Value>>), ApiError>
+    pub fn update_with<F>(
+        &self,
+        gr: &GroupResource,
+        namespace: &str,
+        name: &str,
+        f: F,
+    ) -> Result<(Arc<Value>, Option<Arc<Value>>), ApiError>
     where
         F: FnOnce(&Arc<Value>) -> Result<Option<Value>, ApiError>,
     {
@@ -271,14 +281,35 @@ impl Store {
         set_rv(&mut next, rv);
         let next = Arc::new(next);
         st.objects.entry(gr.clone()).or_default().insert(key, next.clone());
-        st.index_owners(&ObjectRef { gr: gr.clone(), namespace: namespace.into(), name: name.into() }, Some(&current), Some(&next));
-        self.record(&mut st, Change { rv, type_: EventType::Modified, gr: gr.clone(), namespace: namespace.into(), name: name.into(), object: next.clone(), old: Some(current.clone()) });
+        st.index_owners(
+            &ObjectRef { gr: gr.clone(), namespace: namespace.into(), name: name.into() },
+            Some(&current),
+            Some(&next),
+        );
+        self.record(
+            &mut st,
+            Change {
+                rv,
+                type_: EventType::Modified,
+                gr: gr.clone(),
+                namespace: namespace.into(),
+                name: name.into(),
+                object: next.clone(),
+                old: Some(current.clone()),
+            },
+        );
         Ok((next, Some(current)))
     }
 
     /// Removes an object if `check(current)` allows it. Returns the removed object (with the rv of
     /// the deletion).
-    pub fn remove_if<F>(&self, gr: &GroupResource, namespace: &str, name: &str, check: F) -> Result<Arc<Value>, ApiError>
+    pub fn remove_if<F>(
+        &self,
+        gr: &GroupResource,
+        namespace: &str,
+        name: &str,
+        check: F,
+    ) -> Result<Arc<Value>, ApiError>
     where
         F: FnOnce(&Value) -> Result<(), ApiError>,
     {
@@ -297,13 +328,28 @@ impl Store {
                 st.objects.remove(gr);
             }
         }
-        st.index_owners(&ObjectRef { gr: gr.clone(), namespace: namespace.into(), name: name.into() }, Some(&current), None);
+        st.index_owners(
+            &ObjectRef { gr: gr.clone(), namespace: namespace.into(), name: name.into() },
+            Some(&current),
+            None,
+        );
         st.rv += 1;
         let rv = st.rv;
         let mut last = current.as_ref().clone();
         set_rv(&mut last, rv);
         let last = Arc::new(last);
-        self.record(&mut st, Change { rv, type_: EventType::Deleted, gr: gr.clone(), namespace: namespace.into(), name: name.into(), object: last.clone(), old: Some(current) });
+        self.record(
+            &mut st,
+            Change {
+                rv,
+                type_: EventType::Deleted,
+                gr: gr.clone(),
+                namespace: namespace.into(),
+                name: name.into(),
+                object: last.clone(),
+                old: Some(current),
+            },
+        );
         Ok(last)
     }
 
@@ -333,14 +379,18 @@ impl Store {
         let items = st
             .objects
             .get(gr)
-            .map(|m| m.iter().filter(|((ns, _), _)| namespace.is_none_or(|w| ns == w)).map(|(_, v)| v.clone()).collect())
+            .map(|m| {
+                m.iter().filter(|((ns, _), _)| namespace.is_none_or(|w| ns == w)).map(|(_, v)| v.clone()).collect()
+            })
             .unwrap_or_default();
         (items, WatchStart { backlog: Vec::new(), rx, current_rv: st.rv })
     }
 
     /// Parses a client-sent resourceVersion.
     pub fn parse_rv(s: &str) -> Result<u64, ApiError> {
-        s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("Invalid value: {s:?}: resourceVersion must be a non-negative integer")))
+        s.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("Invalid value: {s:?}: resourceVersion must be a non-negative integer"))
+        })
     }
 }
 

@@ -20,8 +20,16 @@ pub fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// A Table of `items` with `def`'s columns.
-pub fn to_table(def: &ResourceDef, items: &[Arc<Value>], rv: Option<u64>, cont: Option<&str>, include: Option<&str>) -> Value {
-    let mut columns = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names", "priority": 0})];
+pub fn to_table(
+    def: &ResourceDef,
+    items: &[Arc<Value>],
+    rv: Option<u64>,
+    cont: Option<&str>,
+    include: Option<&str>,
+) -> Value {
+    let mut columns = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names", "priority": 0}),
+    ];
     for c in &def.printer_columns {
         columns.push(json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}));
     }
@@ -85,25 +93,54 @@ fn cell(col: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
                 .map_or(0, |cs| cs.iter().map(|c| c.get("restartCount").and_then(Value::as_i64).unwrap_or(0)).sum());
             json!(n.to_string())
         }
-        "ready-of-replicas" => json!(format!("{}/{}", int(obj, "/status/readyReplicas"), ptr(obj, "/spec/replicas").and_then(Value::as_i64).unwrap_or(1))),
+        "ready-of-replicas" => json!(format!(
+            "{}/{}",
+            int(obj, "/status/readyReplicas"),
+            ptr(obj, "/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+        )),
         "updated" => json!(int(obj, "/status/updatedReplicas")),
         "available" => json!(int(obj, "/status/availableReplicas")),
         "status-replicas" => json!(int(obj, "/status/replicas")),
         "ready" => json!(int(obj, "/status/readyReplicas")),
         "job-status" => {
             let conds = ptr(obj, "/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-            let has = |t: &str| conds.iter().any(|c| c.get("type") == Some(&json!(t)) && c.get("status") == Some(&json!("True")));
-            json!(if has("Complete") { "Complete" } else if has("Failed") { "Failed" } else if has("Suspended") { "Suspended" } else { "Running" })
+            let has = |t: &str| {
+                conds.iter().any(|c| c.get("type") == Some(&json!(t)) && c.get("status") == Some(&json!("True")))
+            };
+            json!(if has("Complete") {
+                "Complete"
+            } else if has("Failed") {
+                "Failed"
+            } else if has("Suspended") {
+                "Suspended"
+            } else {
+                "Running"
+            })
         }
-        "job-completions" => json!(format!("{}/{}", int(obj, "/status/succeeded"), ptr(obj, "/spec/completions").and_then(Value::as_i64).unwrap_or(1))),
+        "job-completions" => json!(format!(
+            "{}/{}",
+            int(obj, "/status/succeeded"),
+            ptr(obj, "/spec/completions").and_then(Value::as_i64).unwrap_or(1)
+        )),
         "cronjob-active" => json!(ptr(obj, "/status/active").and_then(Value::as_array).map_or(0, Vec::len)),
         "external-ip" => {
             let ips: Vec<String> = ptr(obj, "/status/loadBalancer/ingress")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|i| i.get("ip").or(i.get("hostname")).and_then(Value::as_str)).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| i.get("ip").or(i.get("hostname")).and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             let t = ptr(obj, "/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
-            json!(if !ips.is_empty() { ips.join(",") } else if t == "LoadBalancer" { "<pending>".to_string() } else { "<none>".to_string() })
+            json!(if !ips.is_empty() {
+                ips.join(",")
+            } else if t == "LoadBalancer" {
+                "<pending>".to_string()
+            } else {
+                "<none>".to_string()
+            })
         }
         "service-ports" => {
             let ports: Vec<String> = ptr(obj, "/spec/ports")
@@ -123,7 +160,10 @@ fn cell(col: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
                 .unwrap_or_default();
             json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") })
         }
-        "data-count" => json!(ptr(obj, "/data").and_then(Value::as_object).map_or(0, |m| m.len()) + ptr(obj, "/binaryData").and_then(Value::as_object).map_or(0, |m| m.len())),
+        "data-count" => json!(
+            ptr(obj, "/data").and_then(Value::as_object).map_or(0, |m| m.len())
+                + ptr(obj, "/binaryData").and_then(Value::as_object).map_or(0, |m| m.len())
+        ),
         "secrets-count" => json!(ptr(obj, "/secrets").and_then(Value::as_array).map_or(0, Vec::len)),
         "node-status" => {
             let ready = ptr(obj, "/status/conditions")
@@ -137,13 +177,19 @@ fn cell(col: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
         "node-roles" => {
             let roles: Vec<String> = ptr(obj, "/metadata/labels")
                 .and_then(Value::as_object)
-                .map(|m| m.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).map(str::to_string).collect())
+                .map(|m| {
+                    m.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).map(str::to_string).collect()
+                })
                 .unwrap_or_default();
             json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") })
         }
         "event-last-seen" => {
-            let ts = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"].iter().find_map(|p| ptr(obj, p).and_then(Value::as_str));
-            json!(ts.and_then(|t| t.parse::<jiff::Timestamp>().ok()).map_or("<unknown>".to_string(), |t| super::jsonpath::human_duration((now - t).get_seconds())))
+            let ts = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
+                .iter()
+                .find_map(|p| ptr(obj, p).and_then(Value::as_str));
+            json!(ts
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map_or("<unknown>".to_string(), |t| super::jsonpath::human_duration((now - t).get_seconds())))
         }
         "event-object" => {
             let kind = ptr(obj, "/involvedObject/kind").and_then(Value::as_str).unwrap_or("");
@@ -181,4 +227,3 @@ fn age(obj: &Value, now: jiff::Timestamp) -> String {
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
         .map_or("<unknown>".to_string(), |t| super::jsonpath::human_duration((now - t).get_seconds()))
 }
-

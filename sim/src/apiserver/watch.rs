@@ -36,7 +36,9 @@ struct Watcher {
 
 impl Watcher {
     fn wants(&self, c: &Change) -> bool {
-        c.gr.group == self.def.group && c.gr.resource == self.def.plural && self.namespace.as_deref().is_none_or(|ns| ns == c.namespace)
+        c.gr.group == self.def.group
+            && c.gr.resource == self.def.plural
+            && self.namespace.as_deref().is_none_or(|ns| ns == c.namespace)
     }
 
     fn render(&self, obj: &Value) -> Value {
@@ -90,7 +92,12 @@ impl Watcher {
 }
 
 /// Starts a watch and returns the streaming body.
-pub fn start(sh: Arc<Shared>, req: &Req, def: Arc<ResourceDef>, namespace: Option<String>) -> Result<ChannelBody, ApiError> {
+pub fn start(
+    sh: Arc<Shared>,
+    req: &Req,
+    def: Arc<ResourceDef>,
+    namespace: Option<String>,
+) -> Result<ChannelBody, ApiError> {
     let filter = Filter::from_query(&def, &req.query)?;
     let rv = req.query.get("resourceVersion").map(str::to_string);
     let send_initial = req.query.flag("sendInitialEvents");

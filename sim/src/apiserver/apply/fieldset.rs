@@ -80,10 +80,7 @@ impl PathElement {
     /// Parses one `FieldsV1` object key. `Ok(None)` for an unknown element type, which
     /// kube-apiserver drops silently (a newer server may know it).
     pub fn decode(s: &str) -> Result<Option<PathElement>, FieldSetError> {
-        let bad = |why: String| FieldSetError::BadPathElement {
-            element: s.to_string(),
-            why,
-        };
+        let bad = |why: String| FieldSetError::BadPathElement { element: s.to_string(), why };
         let mut chars = s.chars();
         let (Some(kind), Some(sep)) = (chars.next(), chars.next()) else {
             return Err(bad("must be at least 2 characters long".to_string()));
@@ -95,22 +92,19 @@ impl PathElement {
         match kind {
             'f' => Ok(Some(PathElement::Field(rest.to_string()))),
             'v' => {
-                let value: Value = serde_json::from_str(rest)
-                    .map_err(|e| bad(format!("invalid JSON value: {e}")))?;
+                let value: Value = serde_json::from_str(rest).map_err(|e| bad(format!("invalid JSON value: {e}")))?;
                 Ok(Some(PathElement::Value(value)))
             }
             'k' => {
-                let value: Value = serde_json::from_str(rest)
-                    .map_err(|e| bad(format!("invalid JSON key: {e}")))?;
+                let value: Value = serde_json::from_str(rest).map_err(|e| bad(format!("invalid JSON key: {e}")))?;
                 match value {
                     Value::Object(map) => Ok(Some(PathElement::key(map.into_iter().collect()))),
                     _ => Err(bad("a key must be a JSON object".to_string())),
                 }
             }
-            'i' => rest
-                .parse::<i64>()
-                .map(|i| Some(PathElement::Index(i)))
-                .map_err(|e| bad(format!("invalid index: {e}"))),
+            'i' => {
+                rest.parse::<i64>().map(|i| Some(PathElement::Index(i))).map_err(|e| bad(format!("invalid index: {e}")))
+            }
             _ => Ok(None),
         }
     }
@@ -156,10 +150,7 @@ impl fmt::Display for PathElement {
         match self {
             PathElement::Field(name) => write!(f, ".{name}"),
             PathElement::Key(fields) => {
-                let parts: Vec<String> = fields
-                    .iter()
-                    .map(|(n, v)| format!("{n}={}", value_to_string(v)))
-                    .collect();
+                let parts: Vec<String> = fields.iter().map(|(n, v)| format!("{n}={}", value_to_string(v))).collect();
                 write!(f, "[{}]", parts.join(","))
             }
             PathElement::Value(v) => write!(f, "[={}]", value_to_string(v)),
@@ -182,18 +173,8 @@ fn value_to_string(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => go_quote(s),
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(value_to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| format!("{k}={}", value_to_string(v)))
-            .collect(),
+        Value::Array(items) => format!("[{}]", items.iter().map(value_to_string).collect::<Vec<_>>().join(",")),
+        Value::Object(map) => map.iter().map(|(k, v)| format!("{k}={}", value_to_string(v))).collect(),
     }
 }
 
@@ -207,9 +188,7 @@ fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -232,11 +211,7 @@ pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     }
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
-            let int = |n: &serde_json::Number| {
-                n.as_i64()
-                    .map(i128::from)
-                    .or_else(|| n.as_u64().map(i128::from))
-            };
+            let int = |n: &serde_json::Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
             match (int(x), int(y)) {
                 (Some(i), Some(j)) => i.cmp(&j),
                 _ => {
@@ -283,9 +258,7 @@ fn write_go_string(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -395,10 +368,7 @@ impl FieldSet {
 
     /// The subset below `pe` (empty when none).
     pub fn child(&self, pe: &PathElement) -> &FieldSet {
-        static EMPTY: FieldSet = FieldSet {
-            members: BTreeSet::new(),
-            children: BTreeMap::new(),
-        };
+        static EMPTY: FieldSet = FieldSet { members: BTreeSet::new(), children: BTreeMap::new() };
         self.children.get(pe).unwrap_or(&EMPTY)
     }
 
@@ -422,10 +392,7 @@ impl FieldSet {
 
     /// Member paths with no members below them (the owned leaves).
     pub fn leaf_paths(&self) -> Vec<Path> {
-        self.paths()
-            .into_iter()
-            .filter(|p| self.below(p).is_empty())
-            .collect()
+        self.paths().into_iter().filter(|p| self.below(p).is_empty()).collect()
     }
 
     fn below(&self, path: &[PathElement]) -> &FieldSet {
@@ -471,12 +438,7 @@ impl FieldSet {
     /// Paths in `self` that are not in `other` (members only: descendants of a removed member
     /// stay unless they are in `other` too).
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
-        let members = self
-            .members
-            .iter()
-            .filter(|pe| !other.members.contains(*pe))
-            .cloned()
-            .collect();
+        let members = self.members.iter().filter(|pe| !other.members.contains(*pe)).cloned().collect();
         let children = self
             .children
             .iter()
@@ -488,12 +450,7 @@ impl FieldSet {
 
     /// Paths in `self` that are neither in `other` nor below a member of `other`.
     pub fn recursive_difference(&self, other: &FieldSet) -> FieldSet {
-        let members = self
-            .members
-            .iter()
-            .filter(|pe| !other.members.contains(*pe))
-            .cloned()
-            .collect();
+        let members = self.members.iter().filter(|pe| !other.members.contains(*pe)).cloned().collect();
         let children = self
             .children
             .iter()
@@ -510,12 +467,7 @@ impl FieldSet {
         let children = self
             .children
             .iter()
-            .filter_map(|(pe, child)| {
-                other
-                    .children
-                    .get(pe)
-                    .map(|o| (pe.clone(), child.intersection(o)))
-            })
+            .filter_map(|(pe, child)| other.children.get(pe).map(|o| (pe.clone(), child.intersection(o))))
             .filter(|(_, c)| !c.is_empty())
             .collect();
         FieldSet { members, children }
@@ -525,16 +477,13 @@ impl FieldSet {
     pub fn from_fields_v1(value: &Value) -> Result<FieldSet, FieldSetError> {
         match value {
             Value::Object(map) => Ok(read_node(map, &mut Vec::new())?.0),
-            _ => Err(FieldSetError::NotAnObject {
-                at: "the root".to_string(),
-            }),
+            _ => Err(FieldSetError::NotAnObject { at: "the root".to_string() }),
         }
     }
 
     /// Parses `fieldsV1` from JSON text.
     pub fn from_json_str(text: &str) -> Result<FieldSet, FieldSetError> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| FieldSetError::Json(e.to_string()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| FieldSetError::Json(e.to_string()))?;
         FieldSet::from_fields_v1(&value)
     }
 
@@ -551,10 +500,7 @@ impl FieldSet {
 
 /// Reads one object of the encoding; returns the set below it and whether the node itself is
 /// a member (`"."`, or no children at all).
-fn read_node(
-    map: &Map<String, Value>,
-    at: &mut Vec<String>,
-) -> Result<(FieldSet, bool), FieldSetError> {
+fn read_node(map: &Map<String, Value>, at: &mut Vec<String>) -> Result<(FieldSet, bool), FieldSetError> {
     let mut set = FieldSet::new();
     let mut is_member = false;
     for (key, value) in map {
@@ -597,12 +543,7 @@ fn write_node(set: &FieldSet, include_self: bool) -> Value {
         out.insert(".".to_string(), Value::Object(Map::new()));
     }
     let mut keys: BTreeSet<&PathElement> = set.members.iter().collect();
-    keys.extend(
-        set.children
-            .iter()
-            .filter(|(_, c)| !c.is_empty())
-            .map(|(pe, _)| pe),
-    );
+    keys.extend(set.children.iter().filter(|(_, c)| !c.is_empty()).map(|(pe, _)| pe));
     for pe in keys {
         let member = set.members.contains(pe);
         let value = match set.children.get(pe).filter(|c| !c.is_empty()) {

@@ -46,22 +46,11 @@ impl ManagedEntry {
     /// operation and subresource, and for updates the same apiVersion (an applier keeps one
     /// entry whatever version it applies with).
     pub fn same_manager(&self, other: &ManagedEntry) -> bool {
-        self.is(
-            &other.manager,
-            other.operation,
-            &other.api_version,
-            other.subresource.as_deref(),
-        )
+        self.is(&other.manager, other.operation, &other.api_version, other.subresource.as_deref())
     }
 
     /// True when this entry belongs to the manager described.
-    pub fn is(
-        &self,
-        manager: &str,
-        operation: Operation,
-        api_version: &str,
-        subresource: Option<&str>,
-    ) -> bool {
+    pub fn is(&self, manager: &str, operation: Operation, api_version: &str, subresource: Option<&str>) -> bool {
         self.manager == manager
             && self.operation == operation
             && self.subresource.as_deref().unwrap_or("") == subresource.unwrap_or("")
@@ -86,15 +75,9 @@ impl ManagedEntry {
     pub fn identifier(&self) -> String {
         let mut map = Map::new();
         map.insert("manager".to_string(), Value::String(self.manager.clone()));
-        map.insert(
-            "operation".to_string(),
-            Value::String(self.operation.as_str().to_string()),
-        );
+        map.insert("operation".to_string(), Value::String(self.operation.as_str().to_string()));
         if self.operation == Operation::Update && !self.api_version.is_empty() {
-            map.insert(
-                "apiVersion".to_string(),
-                Value::String(self.api_version.clone()),
-            );
+            map.insert("apiVersion".to_string(), Value::String(self.api_version.clone()));
         }
         if let Some(sub) = self.subresource.as_deref().filter(|s| !s.is_empty()) {
             map.insert("subresource".to_string(), Value::String(sub.to_string()));
@@ -124,11 +107,7 @@ pub enum ManagedFieldsError {
     Fields(usize, FieldSetError),
 }
 
-fn string_field(
-    entry: &Map<String, Value>,
-    index: usize,
-    field: &'static str,
-) -> Result<String, ManagedFieldsError> {
+fn string_field(entry: &Map<String, Value>, index: usize, field: &'static str) -> Result<String, ManagedFieldsError> {
     match entry.get(field) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -183,9 +162,7 @@ pub fn decode_managed_fields(value: &Value) -> Result<Vec<ManagedEntry>, Managed
 }
 
 fn seconds(time: &str) -> i64 {
-    time.parse::<jiff::Timestamp>()
-        .map(|t| t.as_second())
-        .unwrap_or(0)
+    time.parse::<jiff::Timestamp>().map(|t| t.as_second()).unwrap_or(0)
 }
 
 /// kube-apiserver's order of managedFields entries: Apply before Update, then older first,
@@ -197,23 +174,14 @@ pub fn sort_entries(entries: &mut [ManagedEntry]) {
             .then_with(|| seconds(&p.time).cmp(&seconds(&q.time)))
             .then_with(|| p.manager.cmp(&q.manager))
             .then_with(|| p.api_version.cmp(&q.api_version))
-            .then_with(|| {
-                p.subresource
-                    .as_deref()
-                    .unwrap_or("")
-                    .cmp(q.subresource.as_deref().unwrap_or(""))
-            })
+            .then_with(|| p.subresource.as_deref().unwrap_or("").cmp(q.subresource.as_deref().unwrap_or("")))
     });
 }
 
 /// Encodes entries as the `metadata.managedFields` array, sorted as kube-apiserver sorts them;
 /// entries with an empty set are left out.
 pub fn encode_managed_fields(entries: &[ManagedEntry]) -> Value {
-    let mut sorted: Vec<ManagedEntry> = entries
-        .iter()
-        .filter(|e| !e.fields.is_empty())
-        .cloned()
-        .collect();
+    let mut sorted: Vec<ManagedEntry> = entries.iter().filter(|e| !e.fields.is_empty()).cloned().collect();
     sort_entries(&mut sorted);
     Value::Array(
         sorted
@@ -221,21 +189,12 @@ pub fn encode_managed_fields(entries: &[ManagedEntry]) -> Value {
             .map(|e| {
                 let mut m = Map::new();
                 m.insert("manager".to_string(), Value::String(e.manager.clone()));
-                m.insert(
-                    "operation".to_string(),
-                    Value::String(e.operation.as_str().to_string()),
-                );
-                m.insert(
-                    "apiVersion".to_string(),
-                    Value::String(e.api_version.clone()),
-                );
+                m.insert("operation".to_string(), Value::String(e.operation.as_str().to_string()));
+                m.insert("apiVersion".to_string(), Value::String(e.api_version.clone()));
                 if !e.time.is_empty() {
                     m.insert("time".to_string(), Value::String(e.time.clone()));
                 }
-                m.insert(
-                    "fieldsType".to_string(),
-                    Value::String("FieldsV1".to_string()),
-                );
+                m.insert("fieldsType".to_string(), Value::String("FieldsV1".to_string()));
                 m.insert("fieldsV1".to_string(), e.fields.to_fields_v1());
                 if let Some(sub) = e.subresource.as_deref().filter(|s| !s.is_empty()) {
                     m.insert("subresource".to_string(), Value::String(sub.to_string()));
@@ -284,10 +243,7 @@ pub fn record_update(
         .collect();
     if !taken.is_empty() {
         let subresource = subresource.filter(|s| !s.is_empty());
-        match entries
-            .iter_mut()
-            .find(|e| e.is(manager, Operation::Update, api_version, subresource))
-        {
+        match entries.iter_mut().find(|e| e.is(manager, Operation::Update, api_version, subresource)) {
             Some(entry) => {
                 entry.fields = entry.fields.union(&taken);
                 entry.time = now.to_string();
@@ -317,20 +273,14 @@ pub const ANCIENT_CHANGES: &str = "ancient-changes";
 /// Merges the oldest Update entries into `ancient-changes` entries (one per apiVersion) until
 /// at most `max` Update entries remain, as kube-apiserver does after every update.
 pub fn cap_update_managers(entries: &mut Vec<ManagedEntry>, max: usize) {
-    let mut updaters: Vec<usize> = (0..entries.len())
-        .filter(|&i| {
-            entries
-                .get(i)
-                .is_some_and(|e| e.operation == Operation::Update)
-        })
-        .collect();
+    let mut updaters: Vec<usize> =
+        (0..entries.len()).filter(|&i| entries.get(i).is_some_and(|e| e.operation == Operation::Update)).collect();
     if updaters.len() <= max {
         return;
     }
     let key = |i: &usize| entries.get(*i).map(|e| (seconds(&e.time), e.identifier()));
     updaters.sort_by_key(key);
-    let mut slots: Vec<Option<ManagedEntry>> =
-        std::mem::take(entries).into_iter().map(Some).collect();
+    let mut slots: Vec<Option<ManagedEntry>> = std::mem::take(entries).into_iter().map(Some).collect();
     let mut first_of_version: std::collections::BTreeMap<String, usize> = Default::default();
     let mut remaining = updaters.len();
     for i in updaters {

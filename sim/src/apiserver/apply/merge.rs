@@ -48,8 +48,7 @@ fn declared(shape: &TypeNode, key: &str) -> bool {
 /// True for a map shape (an object whose undeclared keys have a known shape), as opposed to a
 /// struct or an unknown object.
 fn map_like(shape: &TypeNode) -> bool {
-    matches!(shape, TypeNode::Object { .. })
-        && !matches!(shape.field(UNDECLARED), TypeNode::Unknown)
+    matches!(shape, TypeNode::Object { .. }) && !matches!(shape.field(UNDECLARED), TypeNode::Unknown)
 }
 
 /// How a value is walked.
@@ -65,9 +64,7 @@ enum Node<'a> {
 fn node<'a>(value: &'a Value, shape: &'a TypeNode) -> Node<'a> {
     match value {
         Value::Object(map) => match shape {
-            TypeNode::Unknown | TypeNode::Object { .. } if !shape.is_atomic_map() => {
-                Node::Object(map)
-            }
+            TypeNode::Unknown | TypeNode::Object { .. } if !shape.is_atomic_map() => Node::Object(map),
             _ => Node::Leaf,
         },
         Value::Array(items) => match shape.list_type() {
@@ -97,9 +94,7 @@ pub fn item_element(item: &Value, list_type: &ListType, index: usize) -> PathEle
                 match map.get(key) {
                     Some(v) => fields.push((key.clone(), v.clone())),
                     // The only defaulted list-map key of the built-in kinds (ports).
-                    None if key == "protocol" => {
-                        fields.push((key.clone(), Value::String("TCP".to_string())))
-                    }
+                    None if key == "protocol" => fields.push((key.clone(), Value::String("TCP".to_string()))),
                     None => {}
                 }
             }
@@ -115,10 +110,7 @@ pub fn item_element(item: &Value, list_type: &ListType, index: usize) -> PathEle
 }
 
 /// The items of a list with their path elements; later duplicates are reported separately.
-fn index_items<'a>(
-    items: &'a [Value],
-    lt: &ListType,
-) -> (Vec<(PathElement, &'a Value)>, BTreeSet<PathElement>) {
+fn index_items<'a>(items: &'a [Value], lt: &ListType) -> (Vec<(PathElement, &'a Value)>, BTreeSet<PathElement>) {
     let mut seen = BTreeSet::new();
     let mut dups = BTreeSet::new();
     let mut out = Vec::new();
@@ -182,9 +174,7 @@ pub fn strip_server_fields(set: &FieldSet) -> FieldSet {
     }
     let mut just_meta = FieldSet::new();
     just_meta.insert(&[meta]);
-    set.difference(&just_meta)
-        .recursive_difference(&top)
-        .recursive_difference(&below)
+    set.difference(&just_meta).recursive_difference(&top).recursive_difference(&below)
 }
 
 /// The set of fields an object (or an apply configuration) sets, per structured-merge-diff:
@@ -217,14 +207,7 @@ pub enum Markers {
 /// Compares two objects along the shape.
 pub fn compare(old: &Value, new: &Value, shape: &TypeNode, markers: Markers) -> Comparison {
     let mut cmp = Comparison::default();
-    compare_at(
-        Some(old),
-        Some(new),
-        shape,
-        &mut Vec::new(),
-        &mut cmp,
-        markers,
-    );
+    compare_at(Some(old), Some(new), shape, &mut Vec::new(), &mut cmp, markers);
     cmp
 }
 
@@ -329,14 +312,7 @@ fn compare_lists(
     let r_map: BTreeMap<&PathElement, &Value> = r_items.iter().map(|(pe, v)| (pe, *v)).collect();
     for (pe, r) in &r_items {
         path.push(pe.clone());
-        compare_at(
-            l_map.get(pe).copied(),
-            Some(r),
-            shape.items(),
-            path,
-            cmp,
-            markers,
-        );
+        compare_at(l_map.get(pe).copied(), Some(r), shape.items(), path, cmp, markers);
         path.pop();
     }
     for (pe, l) in &l_items {
@@ -376,45 +352,25 @@ pub fn merge(live: Option<&Value>, config: &Value, shape: &TypeNode) -> Value {
 fn merge_absent(config: &Value, shape: &TypeNode) -> Value {
     match node(config, shape) {
         Node::Object(c) => Value::Object(
-            c.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), merge_absent(v, shape.field(k))))
-                .collect(),
+            c.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), merge_absent(v, shape.field(k)))).collect(),
         ),
-        Node::List(items, _) => Value::Array(
-            items
-                .iter()
-                .map(|i| merge_absent(i, shape.items()))
-                .collect(),
-        ),
+        Node::List(items, _) => Value::Array(items.iter().map(|i| merge_absent(i, shape.items())).collect()),
         Node::Leaf => config.clone(),
     }
 }
 
 /// Merges list items, keeping the relative order of both lists where they agree (the same
 /// interleaving structured-merge-diff produces).
-fn merge_lists(
-    live: &[Value],
-    config: &[Value],
-    lt: &ListType,
-    item_shape: &TypeNode,
-) -> Vec<Value> {
-    let l_pes: Vec<PathElement> = live
-        .iter()
-        .enumerate()
-        .map(|(i, v)| item_element(v, lt, i))
-        .collect();
+fn merge_lists(live: &[Value], config: &[Value], lt: &ListType, item_shape: &TypeNode) -> Vec<Value> {
+    let l_pes: Vec<PathElement> = live.iter().enumerate().map(|(i, v)| item_element(v, lt, i)).collect();
     let (r_items, _) = index_items(config, lt);
     let r_set: BTreeSet<&PathElement> = r_items.iter().map(|(pe, _)| pe).collect();
     let mut l_first: BTreeMap<&PathElement, &Value> = BTreeMap::new();
     for (pe, v) in l_pes.iter().zip(live.iter()) {
         l_first.entry(pe).or_insert(v);
     }
-    let mut shared: std::collections::VecDeque<&PathElement> = r_items
-        .iter()
-        .map(|(pe, _)| pe)
-        .filter(|pe| l_first.contains_key(pe))
-        .collect();
+    let mut shared: std::collections::VecDeque<&PathElement> =
+        r_items.iter().map(|(pe, _)| pe).filter(|pe| l_first.contains_key(pe)).collect();
     let mut next_shared = shared.pop_front();
     let mut merged_r: BTreeSet<&PathElement> = BTreeSet::new();
     let mut out = Vec::with_capacity(live.len().max(config.len()));

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 pub use fieldset::{path_string, FieldSet, FieldSetError, Path, PathElement};
 pub use managed::{
-    decode_managed_fields, encode_managed_fields, manager_from_user_agent, record_update,
-    ManagedEntry, ManagedFieldsError, Operation,
+    decode_managed_fields, encode_managed_fields, manager_from_user_agent, record_update, ManagedEntry,
+    ManagedFieldsError, Operation,
 };
 pub use merge::{fields_of, validate_apply_config};
 
@@ -82,11 +82,7 @@ impl ApplyConflicts {
     /// group per manager.
     pub fn message(&self) -> String {
         if let [one] = self.conflicts.as_slice() {
-            return format!(
-                "Apply failed with 1 conflict: conflict with {}: {}",
-                one.manager,
-                path_string(&one.path)
-            );
+            return format!("Apply failed with 1 conflict: conflict with {}: {}", one.manager, path_string(&one.path));
         }
         let mut lines: Vec<String> = Vec::new();
         let mut current: Option<&str> = None;
@@ -97,19 +93,12 @@ impl ApplyConflicts {
             }
             lines.push(format!("- {}", path_string(&c.path)));
         }
-        format!(
-            "Apply failed with {} conflicts: {}",
-            self.conflicts.len(),
-            lines.join("\n")
-        )
+        format!("Apply failed with {} conflicts: {}", self.conflicts.len(), lines.join("\n"))
     }
 
     /// `details.causes`: (field path, `conflict with "mgr" using apps/v1`).
     pub fn causes(&self) -> Vec<(String, String)> {
-        self.conflicts
-            .iter()
-            .map(|c| (path_string(&c.path), format!("conflict with {}", c.manager)))
-            .collect()
+        self.conflicts.iter().map(|c| (path_string(&c.path), format!("conflict with {}", c.manager))).collect()
     }
 
     /// The 409 `ApiError`.
@@ -156,9 +145,7 @@ pub fn server_side_apply(
     let subresource = req.subresource.filter(|s| !s.is_empty());
     let config = without_managed_fields(config);
     let live_exists = live.is_some();
-    let live = live
-        .map(without_managed_fields)
-        .unwrap_or_else(|| Value::Object(Map::new()));
+    let live = live.map(without_managed_fields).unwrap_or_else(|| Value::Object(Map::new()));
     let mut managed = managed;
     if live_exists && managed.is_empty() {
         // An object nobody owns yet: its fields go to "before-first-apply" first, so the
@@ -175,25 +162,18 @@ pub fn server_side_apply(
         );
     }
     let mut result = match apply_once(&live, &config, managed.clone(), req, req.force) {
-        Err(conflicts) if req.manager == KUBECTL && !req.force => {
-            match allowed_by_last_applied(&live, req) {
-                Some(allowed) => {
-                    let remaining: Vec<Conflict> = conflicts
-                        .conflicts
-                        .into_iter()
-                        .filter(|c| !allowed.contains(&c.path))
-                        .collect();
-                    if remaining.is_empty() {
-                        apply_once(&live, &config, managed, req, true)
-                    } else {
-                        Err(ApplyConflicts {
-                            conflicts: remaining,
-                        })
-                    }
+        Err(conflicts) if req.manager == KUBECTL && !req.force => match allowed_by_last_applied(&live, req) {
+            Some(allowed) => {
+                let remaining: Vec<Conflict> =
+                    conflicts.conflicts.into_iter().filter(|c| !allowed.contains(&c.path)).collect();
+                if remaining.is_empty() {
+                    apply_once(&live, &config, managed, req, true)
+                } else {
+                    Err(ApplyConflicts { conflicts: remaining })
                 }
-                None => Err(conflicts),
             }
-        }
+            None => Err(conflicts),
+        },
         other => other,
     }?;
     if req.manager == KUBECTL {
@@ -216,11 +196,7 @@ const KUBECTL: &str = "kubectl";
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 fn last_applied(obj: &Value) -> Option<&str> {
-    obj.get("metadata")?
-        .get("annotations")?
-        .get(LAST_APPLIED_ANNOTATION)?
-        .as_str()
-        .filter(|s| !s.is_empty())
+    obj.get("metadata")?.get("annotations")?.get(LAST_APPLIED_ANNOTATION)?.as_str().filter(|s| !s.is_empty())
 }
 
 /// Fields of the last client-side apply whose values are still live: `kubectl` may take them
@@ -232,11 +208,7 @@ fn allowed_by_last_applied(live: &Value, req: &ApplyRequest) -> Option<FieldSet>
     }
     let set = merge::raw_fields_of(&last, req.shape);
     let cmp = compare(&last, live, req.shape, Markers::All);
-    Some(
-        set.difference(&cmp.modified)
-            .difference(&cmp.added)
-            .difference(&cmp.removed),
-    )
+    Some(set.difference(&cmp.modified).difference(&cmp.added).difference(&cmp.removed))
 }
 
 /// After an apply by `kubectl`, an existing last-applied annotation is rewritten to the new
@@ -259,10 +231,7 @@ fn update_last_applied(object: &mut Value, config: &Value) {
         }
     }
     let text = format!("{}\n", fieldset::go_json(&cfg));
-    if let Some(Value::Object(ann)) = object
-        .get_mut("metadata")
-        .and_then(|m| m.get_mut("annotations"))
-    {
+    if let Some(Value::Object(ann)) = object.get_mut("metadata").and_then(|m| m.get_mut("annotations")) {
         ann.insert(LAST_APPLIED_ANNOTATION.to_string(), Value::String(text));
     }
 }
@@ -279,16 +248,13 @@ fn apply_once(
     let subresource = req.subresource.filter(|s| !s.is_empty());
 
     let config_set = fields_of(config, shape);
-    let (mine, mut others): (Vec<ManagedEntry>, Vec<ManagedEntry>) = managed
-        .into_iter()
-        .partition(|e| e.is(req.manager, Operation::Apply, req.api_version, subresource));
+    let (mine, mut others): (Vec<ManagedEntry>, Vec<ManagedEntry>) =
+        managed.into_iter().partition(|e| e.is(req.manager, Operation::Apply, req.api_version, subresource));
     let previous = mine.into_iter().last();
 
     let mut merged = merge(Some(live), config, shape);
     if let Some(prev) = previous.as_ref().filter(|p| !p.fields.is_empty()) {
-        let owned = others
-            .iter()
-            .fold(config_set.clone(), |acc, e| acc.union(&e.fields));
+        let owned = others.iter().fold(config_set.clone(), |acc, e| acc.union(&e.fields));
         prune(&mut merged, shape, &prev.fields, &owned);
     }
 
@@ -299,11 +265,7 @@ fn apply_once(
     for other in &others {
         let clash = other.fields.intersection(&changed_paths);
         for path in clash.paths() {
-            conflicts.push(Conflict {
-                manager: other.describe(),
-                identifier: other.identifier(),
-                path,
-            });
+            conflicts.push(Conflict { manager: other.describe(), identifier: other.identifier(), path });
         }
         taken.push(clash);
     }
@@ -333,11 +295,7 @@ fn apply_once(
     entries.retain(|e| !e.fields.is_empty());
     sort_entries(&mut entries);
 
-    Ok(Applied {
-        object: merged,
-        managed: entries,
-        changed,
-    })
+    Ok(Applied { object: merged, managed: entries, changed })
 }
 
 /// Writes `entries` into `metadata.managedFields` (removing it when there are none).
@@ -351,9 +309,7 @@ pub fn set_managed_fields(object: &mut Value, entries: &[ManagedEntry]) {
         }
         return;
     }
-    let meta = root
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()));
+    let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(meta) = meta {
         meta.insert("managedFields".to_string(), encoded);
     }

@@ -31,12 +31,7 @@ impl PatchType {
     /// The patch type of a `Content-Type` header value; parameters (`; charset=utf-8`) and case
     /// are ignored. `None` for anything else (server-side apply included).
     pub fn from_content_type(content_type: &str) -> Option<PatchType> {
-        let base = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match base.as_str() {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
@@ -94,21 +89,13 @@ impl PatchError {
             PatchError::Unprocessable(message) => ApiError {
                 code: 422,
                 reason: "Invalid",
-                message: "the server rejected our request due to an error in our request"
-                    .to_string(),
-                details: Some(json!({"causes": [{"message": message}]})),
+                message: "the server rejected our request due to an error in our request".to_string(),
+                details: Some(Box::new(json!({"causes": [{"message": message}]}))),
                 retry_after: None,
             },
-            PatchError::InvalidResult { result, message } => ApiError::invalid(
-                "",
-                "",
-                "",
-                &[FieldError::invalid(
-                    "patch",
-                    &Value::String(result.clone()),
-                    message,
-                )],
-            ),
+            PatchError::InvalidResult { result, message } => {
+                ApiError::invalid("", "", "", &[FieldError::invalid("patch", &Value::String(result.clone()), message)])
+            }
             PatchError::TooManyOperations { .. } => ApiError {
                 code: 413,
                 reason: "RequestEntityTooLarge",
@@ -116,13 +103,9 @@ impl PatchError {
                 details: None,
                 retry_after: None,
             },
-            PatchError::Strategic(message) => ApiError {
-                code: 500,
-                reason: "",
-                message: message.clone(),
-                details: None,
-                retry_after: None,
-            },
+            PatchError::Strategic(message) => {
+                ApiError { code: 500, reason: "", message: message.clone(), details: None, retry_after: None }
+            }
         }
     }
 }
@@ -136,8 +119,7 @@ impl From<PatchError> for ApiError {
 /// Parses a PATCH request body. Like kube-apiserver, a body that is not valid JSON is a 400
 /// `invalid JSON patch` whatever the patch type.
 pub fn decode_patch_body(body: &[u8]) -> Result<Value, PatchError> {
-    serde_json::from_slice(body)
-        .map_err(|_| PatchError::BadRequest("invalid JSON patch".to_string()))
+    serde_json::from_slice(body).map_err(|_| PatchError::BadRequest("invalid JSON patch".to_string()))
 }
 
 /// Applies `patch` of `patch_type` to `original`. `shape` is the merge shape of the object's
@@ -199,10 +181,7 @@ fn apply_json_patch(original: &Value, patch: &Value) -> Result<Value, PatchError
         )));
     }
     if ops.len() > MAX_JSON_PATCH_OPERATIONS {
-        return Err(PatchError::TooManyOperations {
-            max: MAX_JSON_PATCH_OPERATIONS,
-            got: ops.len(),
-        });
+        return Err(PatchError::TooManyOperations { max: MAX_JSON_PATCH_OPERATIONS, got: ops.len() });
     }
     let mut parsed = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
@@ -213,17 +192,14 @@ fn apply_json_patch(original: &Value, patch: &Value) -> Result<Value, PatchError
                 JSON_PATCH_OPS.join(", ")
             )));
         }
-        let operation: json_patch::PatchOperation =
-            serde_json::from_value(op.clone()).map_err(|e| {
-                PatchError::Unprocessable(format!("operation {i} ({kind}) is malformed: {e}"))
-            })?;
+        let operation: json_patch::PatchOperation = serde_json::from_value(op.clone())
+            .map_err(|e| PatchError::Unprocessable(format!("operation {i} ({kind}) is malformed: {e}")))?;
         parsed.push(operation);
     }
     let mut doc = original.clone();
     // `patch_unsafe` leaves `doc` half-patched on failure, which is fine on a copy, and unlike
     // `patch` it has no undo path that could panic.
-    json_patch::patch_unsafe(&mut doc, &parsed)
-        .map_err(|e| PatchError::Unprocessable(e.to_string()))?;
+    json_patch::patch_unsafe(&mut doc, &parsed).map_err(|e| PatchError::Unprocessable(e.to_string()))?;
     Ok(doc)
 }
 

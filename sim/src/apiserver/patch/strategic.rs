@@ -29,11 +29,7 @@ type JsonMap = Map<String, Value>;
 
 /// Applies strategic merge patch `patch` to `original`, whose merge shape is `shape`.
 /// `TypeNode::Unknown` parts behave like a JSON merge patch (maps merge, lists are replaced).
-pub fn strategic_merge_patch(
-    original: &Value,
-    patch: &Value,
-    shape: &TypeNode,
-) -> Result<Value, PatchError> {
+pub fn strategic_merge_patch(original: &Value, patch: &Value, shape: &TypeNode) -> Result<Value, PatchError> {
     let patch = match patch {
         Value::Object(m) => m.clone(),
         // Go decodes `null` into an empty map.
@@ -102,19 +98,13 @@ fn go_fmt(v: &Value) -> String {
 }
 
 fn go_fmt_list(items: &[Value]) -> String {
-    format!(
-        "[{}]",
-        items.iter().map(go_fmt).collect::<Vec<_>>().join(" ")
-    )
+    format!("[{}]", items.iter().map(go_fmt).collect::<Vec<_>>().join(" "))
 }
 
 fn go_fmt_map(m: &JsonMap) -> String {
     let mut entries: Vec<(&String, &Value)> = m.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    let parts: Vec<String> = entries
-        .iter()
-        .map(|(k, v)| format!("{k}:{}", go_fmt(v)))
-        .collect();
+    let parts: Vec<String> = entries.iter().map(|(k, v)| format!("{k}:{}", go_fmt(v))).collect();
     format!("map[{}]", parts.join(" "))
 }
 
@@ -129,25 +119,15 @@ fn go_fmt_s(v: &Value) -> String {
 }
 
 fn err_no_merge_key(m: &JsonMap, key: &str) -> PatchError {
-    PatchError::Strategic(format!(
-        "map: {} does not contain declared merge key: {key}",
-        go_fmt_map(m)
-    ))
+    PatchError::Strategic(format!("map: {} does not contain declared merge key: {key}", go_fmt_map(m)))
 }
 
 fn err_bad_arg_type(expected: &str, actual: &Value) -> PatchError {
-    PatchError::Strategic(format!(
-        "expected a {expected}, but received a {}",
-        go_type(actual)
-    ))
+    PatchError::Strategic(format!("expected a {expected}, but received a {}", go_type(actual)))
 }
 
 fn err_bad_patch_type(t: &Value, m: &JsonMap) -> PatchError {
-    PatchError::Strategic(format!(
-        "unknown patch type: {} in map: {}",
-        go_fmt_s(t),
-        go_fmt_map(m)
-    ))
+    PatchError::Strategic(format!("unknown patch type: {} in map: {}", go_fmt_s(t), go_fmt_map(m)))
 }
 
 const MAP_TYPE: &str = "map[string]interface {}";
@@ -207,22 +187,13 @@ fn extract_key(key: &str, prefix: &str) -> Result<String, PatchError> {
     match key.split_once('/') {
         Some((p, rest)) if p == prefix => Ok(rest.to_string()),
         _ => Err(PatchError::BadRequest(
-            if prefix == DELETE_FROM_PRIMITIVE_LIST {
-                ERR_PRIMITIVE_LIST
-            } else {
-                ERR_SET_ELEMENT_ORDER
-            }
-            .to_string(),
+            if prefix == DELETE_FROM_PRIMITIVE_LIST { ERR_PRIMITIVE_LIST } else { ERR_SET_ELEMENT_ORDER }.to_string(),
         )),
     }
 }
 
 /// `mergeMap`.
-fn merge_map(
-    mut original: JsonMap,
-    mut patch: JsonMap,
-    shape: &TypeNode,
-) -> Result<JsonMap, PatchError> {
+fn merge_map(mut original: JsonMap, mut patch: JsonMap, shape: &TypeNode) -> Result<JsonMap, PatchError> {
     if let Some(directive) = patch.get(DIRECTIVE_MARKER) {
         return match directive.as_str() {
             Some("replace") => {
@@ -280,8 +251,7 @@ fn merge_map(
                 };
             }
             (Value::Array(o), Value::Array(p)) => {
-                *slot =
-                    Value::Array(merge_slice_handler(o, p, field_shape, &key, is_delete_list)?.0);
+                *slot = Value::Array(merge_slice_handler(o, p, field_shape, &key, is_delete_list)?.0);
             }
             (_, p) => match clean(p) {
                 Some(v) => *slot = v,
@@ -307,14 +277,7 @@ fn merge_slice_handler(
     if strategy == SmpStrategy::Replace && !is_delete_list {
         return Ok((clean_list(patch), None));
     }
-    merge_slice(
-        original,
-        patch,
-        shape.items(),
-        merge_key_of(&strategy),
-        name,
-        is_delete_list,
-    )
+    merge_slice(original, patch, shape.items(), merge_key_of(&strategy), name, is_delete_list)
 }
 
 /// `applyRetainKeysDirective`.
@@ -327,10 +290,7 @@ fn apply_retain_keys(original: &mut JsonMap, patch: &mut JsonMap) -> Result<(), 
     };
     let retained = |k: &str| retain.iter().any(|r| r.as_str() == Some(k));
     for (k, v) in patch.iter() {
-        if v.is_null()
-            || k.starts_with(DELETE_FROM_PRIMITIVE_LIST)
-            || k.starts_with(SET_ELEMENT_ORDER)
-        {
+        if v.is_null() || k.starts_with(DELETE_FROM_PRIMITIVE_LIST) || k.starts_with(SET_ELEMENT_ORDER) {
             continue;
         }
         if !retained(k) {
@@ -351,16 +311,8 @@ fn as_list(v: Option<&Value>) -> Result<Option<&Vec<Value>>, PatchError> {
 
 /// `mergePatchIntoOriginal`: handles every `$setElementOrder/<field>` directive together with
 /// the patch's `<field>` list.
-fn merge_set_element_order(
-    original: &mut JsonMap,
-    patch: &mut JsonMap,
-    shape: &TypeNode,
-) -> Result<(), PatchError> {
-    let directive_keys: Vec<String> = patch
-        .keys()
-        .filter(|k| k.starts_with(SET_ELEMENT_ORDER))
-        .cloned()
-        .collect();
+fn merge_set_element_order(original: &mut JsonMap, patch: &mut JsonMap, shape: &TypeNode) -> Result<(), PatchError> {
+    let directive_keys: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER)).cloned().collect();
     for directive_key in directive_keys {
         let Some(order) = patch.shift_remove(&directive_key) else {
             continue;
@@ -382,8 +334,7 @@ fn merge_set_element_order(
             (Some(o), None) => o.clone(),
             (None, Some(p)) => clean_list(p.clone()),
             (Some(o), Some(p)) => {
-                let (merged, view) =
-                    merge_slice_handler(o.clone(), p.clone(), field_shape, &field, false)?;
+                let (merged, view) = merge_slice_handler(o.clone(), p.clone(), field_shape, &field, false)?;
                 if let Some(view) = view {
                     server_order = view;
                 }
@@ -399,14 +350,7 @@ fn merge_set_element_order(
         };
         let original_list = original_list.unwrap_or_default();
         let kind = slice_element_type(&[&original_list, patch_list.as_deref().unwrap_or(&[])])?;
-        let both = normalize_element_order(
-            patch_items,
-            server_only,
-            &order,
-            &server_order,
-            &merge_key,
-            kind,
-        )?;
+        let both = normalize_element_order(patch_items, server_only, &order, &server_order, &merge_key, kind)?;
         original.insert(field.clone(), Value::Array(both));
         patch.shift_remove(&field);
     }
@@ -414,8 +358,7 @@ fn merge_set_element_order(
 }
 
 fn contains_directive_marker(v: &Value) -> bool {
-    v.as_object()
-        .is_some_and(|m| m.contains_key(DIRECTIVE_MARKER))
+    v.as_object().is_some_and(|m| m.contains_key(DIRECTIVE_MARKER))
 }
 
 /// `mergeKeyValueEqual`.
@@ -423,36 +366,21 @@ fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str) -> Result
     if merge_key.is_empty() {
         return Ok(left == right);
     }
-    let l = left
-        .as_object()
-        .ok_or_else(|| err_bad_arg_type(MAP_TYPE, left))?;
-    let r = right
-        .as_object()
-        .ok_or_else(|| err_bad_arg_type(MAP_TYPE, right))?;
-    let lv = l
-        .get(merge_key)
-        .ok_or_else(|| err_no_merge_key(l, merge_key))?;
-    let rv = r
-        .get(merge_key)
-        .ok_or_else(|| err_no_merge_key(r, merge_key))?;
+    let l = left.as_object().ok_or_else(|| err_bad_arg_type(MAP_TYPE, left))?;
+    let r = right.as_object().ok_or_else(|| err_bad_arg_type(MAP_TYPE, right))?;
+    let lv = l.get(merge_key).ok_or_else(|| err_no_merge_key(l, merge_key))?;
+    let rv = r.get(merge_key).ok_or_else(|| err_no_merge_key(r, merge_key))?;
     Ok(lv == rv)
 }
 
 /// `validatePatchWithSetOrderList`: the patch list's items (deletions aside) must appear in the
 /// `$setElementOrder` list, in the same relative order.
-fn validate_patch_with_set_order(
-    patch_list: &[Value],
-    order: &[Value],
-    merge_key: &str,
-) -> Result<(), PatchError> {
+fn validate_patch_with_set_order(patch_list: &[Value], order: &[Value], merge_key: &str) -> Result<(), PatchError> {
     if order.is_empty() || patch_list.is_empty() {
         return Ok(());
     }
-    let non_delete = if merge_key.is_empty() {
-        patch_list.to_vec()
-    } else {
-        extract_to_delete_items(patch_list.to_vec())?.0
-    };
+    let non_delete =
+        if merge_key.is_empty() { patch_list.to_vec() } else { extract_to_delete_items(patch_list.to_vec())?.0 };
     let (mut pi, mut si) = (0usize, 0usize);
     while let (Some(p), Some(o)) = (non_delete.get(pi), order.get(si)) {
         if contains_directive_marker(p) {
@@ -517,9 +445,7 @@ fn slice_element_type(lists: &[&[Value]]) -> Result<bool, PatchError> {
     }
     match prev {
         Some(kind) => Ok(kind == GoKind::Map),
-        None => Err(PatchError::Strategic(
-            "no elements in any of the given slices".to_string(),
-        )),
+        None => Err(PatchError::Strategic("no elements in any of the given slices".to_string())),
     }
 }
 
@@ -543,26 +469,17 @@ fn merge_slice(
 
     let (merged, original, patch, view) = if !is_map {
         if is_delete_list {
-            return Ok((
-                original
-                    .into_iter()
-                    .filter(|v| !patch.contains(v))
-                    .collect(),
-                None,
-            ));
+            return Ok((original.into_iter().filter(|v| !patch.contains(v)).collect(), None));
         }
         let mut both = original.clone();
         both.extend(patch.iter().cloned());
         (deduplicate_scalars(both), original, patch, None)
     } else {
         if merge_key.is_empty() {
-            return Err(PatchError::Strategic(format!(
-                "cannot merge lists without merge key for {name}"
-            )));
+            return Err(PatchError::Strategic(format!("cannot merge lists without merge key for {name}")));
         }
         let mut view = AliasedView::new(&original);
-        let (original, patch, replaced) =
-            merge_slice_with_special_elements(original, patch, merge_key, &mut view)?;
+        let (original, patch, replaced) = merge_slice_with_special_elements(original, patch, merge_key, &mut view)?;
         let merged = merge_slice_without_special_elements(
             original.clone(),
             &patch,
@@ -578,14 +495,7 @@ fn merge_slice(
     } else {
         partition_maps(merged, &patch, merge_key)?
     };
-    let out = normalize_element_order(
-        patch_items,
-        server_only,
-        &patch,
-        &original,
-        merge_key,
-        is_map,
-    )?;
+    let out = normalize_element_order(patch_items, server_only, &patch, &original, merge_key, is_map)?;
     Ok((out, view))
 }
 
@@ -604,13 +514,7 @@ impl AliasedView {
     fn new(original: &[Value]) -> Self {
         let len = original.len();
         let cap = if len == 0 { 0 } else { len.next_power_of_two() };
-        AliasedView {
-            backing: original.to_vec(),
-            view_len: len,
-            len,
-            cap,
-            shared: true,
-        }
+        AliasedView { backing: original.to_vec(), view_len: len, len, cap, shared: true }
     }
 
     /// `append(s[:k], s[k+1:]...)`: shifts the tail down; the old last slot keeps its value.
@@ -689,23 +593,16 @@ fn merge_slice_with_special_elements(
                         return Err(err_no_merge_key(m, merge_key));
                     };
                     if let Some(idx) = original.iter().position(|o| !o.is_object()) {
-                        return Err(PatchError::Strategic(format!(
-                            "value for key {idx} is not a map"
-                        )));
+                        return Err(PatchError::Strategic(format!("value for key {idx} is not a map")));
                     }
-                    while let Some(k) = original
-                        .iter()
-                        .position(|o| o.get(merge_key) == Some(value))
-                    {
+                    while let Some(k) = original.iter().position(|o| o.get(merge_key) == Some(value)) {
                         original.remove(k);
                         view.remove(k);
                     }
                 }
                 Some("replace") => replace = true,
                 Some("merge") => {
-                    return Err(PatchError::Strategic(
-                        "merging lists cannot yet be specified in the patch".to_string(),
-                    ))
+                    return Err(PatchError::Strategic("merging lists cannot yet be specified in the patch".to_string()))
                 }
                 _ => return Err(err_bad_patch_type(directive, m)),
             },
@@ -719,16 +616,10 @@ fn merge_slice_with_special_elements(
 }
 
 /// `findMapInSliceBasedOnKeyValue`.
-fn find_by_key(
-    list: &[Value],
-    merge_key: &str,
-    value: &Value,
-) -> Result<Option<usize>, PatchError> {
+fn find_by_key(list: &[Value], merge_key: &str, value: &Value) -> Result<Option<usize>, PatchError> {
     for (idx, v) in list.iter().enumerate() {
         let Some(m) = v.as_object() else {
-            return Err(PatchError::Strategic(format!(
-                "value for key {idx} is not a map"
-            )));
+            return Err(PatchError::Strategic(format!("value for key {idx} is not a map")));
         };
         if m.get(merge_key) == Some(value) {
             return Ok(Some(idx));
@@ -756,9 +647,7 @@ fn merge_slice_without_special_elements(
             Some(idx) => {
                 if let Some(slot) = original.get_mut(idx) {
                     let Value::Object(o) = std::mem::take(slot) else {
-                        return Err(PatchError::Strategic(format!(
-                            "value for key {idx} is not a map"
-                        )));
+                        return Err(PatchError::Strategic(format!("value for key {idx} is not a map")));
                     };
                     *slot = Value::Object(merge_map(o, m.clone(), item_shape)?);
                 }
@@ -782,11 +671,7 @@ fn partition_primitives(list: Vec<Value>, by: &[Value]) -> (Vec<Value>, Vec<Valu
 }
 
 /// `partitionMapsByPresentInList`: (items whose key is present in `by`, the others).
-fn partition_maps(
-    list: Vec<Value>,
-    by: &[Value],
-    merge_key: &str,
-) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+fn partition_maps(list: Vec<Value>, by: &[Value], merge_key: &str) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
     let mut present = Vec::new();
     let mut absent = Vec::new();
     for v in list {
@@ -830,13 +715,7 @@ fn normalize_element_order(
 ) -> Result<Vec<Value>, PatchError> {
     let patch = normalize_slice_order(patch, patch_order, merge_key, is_map)?;
     let server_only = normalize_slice_order(server_only, server_order, merge_key, is_map)?;
-    Ok(merge_sorted_slice(
-        server_only,
-        patch,
-        server_order,
-        merge_key,
-        is_map,
-    ))
+    Ok(merge_sorted_slice(server_only, patch, server_order, merge_key, is_map))
 }
 
 /// `normalizeSliceOrder`.
@@ -859,13 +738,11 @@ fn normalize_slice_order(
     } else {
         (to_sort, Vec::new())
     };
-    let less = |a: &Value, b: &Value| match (
-        index_of(order, a, merge_key, is_map),
-        index_of(order, b, merge_key, is_map),
-    ) {
-        (Some(ia), Some(ib)) => ia < ib,
-        _ => true,
-    };
+    let less =
+        |a: &Value, b: &Value| match (index_of(order, a, merge_key, is_map), index_of(order, b, merge_key, is_map)) {
+            (Some(ia), Some(ib)) => ia < ib,
+            _ => true,
+        };
     go_stable_sort(&mut to_sort, &less);
     to_sort.extend(to_delete);
     Ok(to_sort)
@@ -888,13 +765,12 @@ fn merge_sorted_slice(
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(l), Some(r)) => match (
-                index_of(server_order, l, merge_key, is_map),
-                index_of(server_order, r, merge_key, is_map),
-            ) {
-                (Some(li), Some(ri)) => li < ri,
-                _ => false,
-            },
+            (Some(l), Some(r)) => {
+                match (index_of(server_order, l, merge_key, is_map), index_of(server_order, r, merge_key, is_map)) {
+                    (Some(li), Some(ri)) => li < ri,
+                    _ => false,
+                }
+            }
         };
         let next = if take_left { left.next() } else { right.next() };
         if let Some(v) = next {

@@ -8,12 +8,7 @@ use super::*;
 use crate::apiserver::schema::{builtin_type, TypeNode};
 
 fn smp(kind: (&str, &str), original: Value, patch: Value) -> Result<Value, PatchError> {
-    apply_patch(
-        PatchType::Strategic,
-        &original,
-        &patch,
-        &builtin_type(kind.0, kind.1),
-    )
+    apply_patch(PatchType::Strategic, &original, &patch, &builtin_type(kind.0, kind.1))
 }
 
 fn deployment() -> Value {
@@ -53,11 +48,7 @@ fn deployment() -> Value {
 fn containers(v: &Value) -> Vec<String> {
     v.pointer("/spec/template/spec/containers")
         .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
+        .map(|cs| cs.iter().filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -65,27 +56,12 @@ fn containers(v: &Value) -> Vec<String> {
 
 #[test]
 fn content_types_map_to_patch_types_ignoring_parameters() {
-    assert_eq!(
-        PatchType::from_content_type("application/json-patch+json"),
-        Some(PatchType::Json)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/merge-patch+json; charset=utf-8"),
-        Some(PatchType::Merge)
-    );
-    assert_eq!(
-        PatchType::from_content_type("Application/Strategic-Merge-Patch+JSON"),
-        Some(PatchType::Strategic)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/apply-patch+yaml"),
-        None
-    );
+    assert_eq!(PatchType::from_content_type("application/json-patch+json"), Some(PatchType::Json));
+    assert_eq!(PatchType::from_content_type("application/merge-patch+json; charset=utf-8"), Some(PatchType::Merge));
+    assert_eq!(PatchType::from_content_type("Application/Strategic-Merge-Patch+JSON"), Some(PatchType::Strategic));
+    assert_eq!(PatchType::from_content_type("application/apply-patch+yaml"), None);
     assert_eq!(PatchType::from_content_type("application/json"), None);
-    assert_eq!(
-        PatchType::Strategic.content_type(),
-        "application/strategic-merge-patch+json"
-    );
+    assert_eq!(PatchType::Strategic.content_type(), "application/strategic-merge-patch+json");
 }
 
 #[test]
@@ -111,10 +87,7 @@ fn json_patch_applies_operations_in_order() {
     ]);
     let out = apply_patch(PatchType::Json, &deployment(), &patch, &TypeNode::Unknown).unwrap();
     assert_eq!(out["spec"]["replicas"], 5);
-    assert_eq!(
-        out["metadata"]["labels"],
-        json!({"app": "web", "env": "prod", "copied": "web"})
-    );
+    assert_eq!(out["metadata"]["labels"], json!({"app": "web", "env": "prod", "copied": "web"}));
     assert_eq!(containers(&out), vec!["web", "sidecar", "log"]);
     assert!(out["metadata"].get("annotations").is_none());
 }
@@ -127,16 +100,8 @@ fn json_patch_failed_test_is_422_with_generic_message_and_reason_in_causes() {
     let api = e.to_api_error();
     assert_eq!(api.code, 422);
     assert_eq!(api.reason, "Invalid");
-    assert_eq!(
-        api.message,
-        "the server rejected our request due to an error in our request"
-    );
-    let cause = api
-        .details
-        .as_ref()
-        .and_then(|d| d.pointer("/causes/0/message"))
-        .and_then(Value::as_str)
-        .unwrap();
+    assert_eq!(api.message, "the server rejected our request due to an error in our request");
+    let cause = api.details.as_ref().and_then(|d| d.pointer("/causes/0/message")).and_then(Value::as_str).unwrap();
     assert!(cause.contains("value did not match"), "{cause}");
 }
 
@@ -149,26 +114,10 @@ fn json_patch_on_missing_path_fails() {
 
 #[test]
 fn json_patch_body_must_be_a_list_of_objects() {
-    let e = apply_patch(
-        PatchType::Json,
-        &deployment(),
-        &json!({"op": "add"}),
-        &TypeNode::Unknown,
-    )
-    .unwrap_err();
+    let e = apply_patch(PatchType::Json, &deployment(), &json!({"op": "add"}), &TypeNode::Unknown).unwrap_err();
     assert_eq!(e.to_api_error().code, 400);
-    assert!(
-        e.to_string()
-            .contains("cannot unmarshal object into Go value of type jsonpatch.Patch"),
-        "{e}"
-    );
-    let e = apply_patch(
-        PatchType::Json,
-        &deployment(),
-        &json!(["x"]),
-        &TypeNode::Unknown,
-    )
-    .unwrap_err();
+    assert!(e.to_string().contains("cannot unmarshal object into Go value of type jsonpatch.Patch"), "{e}");
+    let e = apply_patch(PatchType::Json, &deployment(), &json!(["x"]), &TypeNode::Unknown).unwrap_err();
     assert_eq!(e.to_api_error().code, 400);
     assert!(e.to_string().contains("jsonpatch.Operation"), "{e}");
 }
@@ -179,13 +128,7 @@ fn json_patch_unknown_op_names_the_op() {
     let e = apply_patch(PatchType::Json, &deployment(), &patch, &TypeNode::Unknown).unwrap_err();
     assert!(e.to_string().contains("Unexpected kind: frobnicate"), "{e}");
     assert_eq!(e.to_api_error().code, 422);
-    let e = apply_patch(
-        PatchType::Json,
-        &deployment(),
-        &json!([{"path": "/a"}]),
-        &TypeNode::Unknown,
-    )
-    .unwrap_err();
+    let e = apply_patch(PatchType::Json, &deployment(), &json!([{"path": "/a"}]), &TypeNode::Unknown).unwrap_err();
     assert!(e.to_string().contains("Unexpected kind: unknown"), "{e}");
 }
 
@@ -201,13 +144,7 @@ fn json_patch_too_many_operations_is_413() {
     let ops: Vec<Value> = (0..=MAX_JSON_PATCH_OPERATIONS)
         .map(|_| json!({"op": "test", "path": "/kind", "value": "Deployment"}))
         .collect();
-    let e = apply_patch(
-        PatchType::Json,
-        &deployment(),
-        &Value::Array(ops),
-        &TypeNode::Unknown,
-    )
-    .unwrap_err();
+    let e = apply_patch(PatchType::Json, &deployment(), &Value::Array(ops), &TypeNode::Unknown).unwrap_err();
     let api = e.to_api_error();
     assert_eq!(api.code, 413);
     assert_eq!(
@@ -222,11 +159,7 @@ fn json_patch_replacing_the_root_with_a_scalar_is_invalid() {
     let e = apply_patch(PatchType::Json, &deployment(), &patch, &TypeNode::Unknown).unwrap_err();
     let api = e.to_api_error();
     assert_eq!(api.code, 422);
-    assert!(
-        api.message.contains("patch: Invalid value: \"5\""),
-        "{}",
-        api.message
-    );
+    assert!(api.message.contains("patch: Invalid value: \"5\""), "{}", api.message);
 }
 
 // ---------------------------------------------------------------- JSON merge patch
@@ -238,10 +171,7 @@ fn merge_patch_merges_maps_deletes_nulls_and_replaces_lists() {
         "spec": {"template": {"spec": {"containers": [{"name": "only", "image": "x"}]}}}
     });
     let out = apply_patch(PatchType::Merge, &deployment(), &patch, &TypeNode::Unknown).unwrap();
-    assert_eq!(
-        out["metadata"]["labels"],
-        json!({"app": "web", "env": "prod"})
-    );
+    assert_eq!(out["metadata"]["labels"], json!({"app": "web", "env": "prod"}));
     assert_eq!(containers(&out), vec!["only"]);
     assert_eq!(out["spec"]["replicas"], 2);
 }
@@ -249,8 +179,7 @@ fn merge_patch_merges_maps_deletes_nulls_and_replaces_lists() {
 #[test]
 fn merge_patch_body_must_be_an_object() {
     for body in [json!([1]), json!(3), json!(null)] {
-        let e =
-            apply_patch(PatchType::Merge, &deployment(), &body, &TypeNode::Unknown).unwrap_err();
+        let e = apply_patch(PatchType::Merge, &deployment(), &body, &TypeNode::Unknown).unwrap_err();
         assert_eq!(e.to_api_error().code, 400, "{body}");
     }
 }
@@ -266,10 +195,7 @@ fn smp_merges_containers_by_name_and_env_by_name() {
     assert_eq!(containers(&out), vec!["web", "sidecar"]);
     let web = &out["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(web["image"], "nginx:1.27");
-    assert_eq!(
-        web["ports"],
-        json!([{"containerPort": 80, "protocol": "TCP"}])
-    );
+    assert_eq!(web["ports"], json!([{"containerPort": 80, "protocol": "TCP"}]));
     // Patch items first (in patch order), then live-only items.
     // Without `$setElementOrder`, live items keep their place and new ones follow the patch
     // items they came with.
@@ -277,10 +203,7 @@ fn smp_merges_containers_by_name_and_env_by_name() {
         web["env"],
         json!([{"name": "A", "value": "1"}, {"name": "B", "value": "two"}, {"name": "C", "value": "3"}])
     );
-    assert_eq!(
-        out["spec"]["template"]["spec"]["containers"][1]["image"],
-        "envoy:1.30"
-    );
+    assert_eq!(out["spec"]["template"]["spec"]["containers"][1]["image"], "envoy:1.30");
 }
 
 #[test]
@@ -292,13 +215,9 @@ fn smp_new_list_item_goes_first_like_upstream() {
 
 #[test]
 fn smp_null_deletes_and_maps_merge() {
-    let patch =
-        json!({"metadata": {"labels": {"tier": null, "env": "prod"}, "annotations": {"a": "b"}}});
+    let patch = json!({"metadata": {"labels": {"tier": null, "env": "prod"}, "annotations": {"a": "b"}}});
     let out = smp(("apps", "Deployment"), deployment(), patch).unwrap();
-    assert_eq!(
-        out["metadata"]["labels"],
-        json!({"app": "web", "env": "prod"})
-    );
+    assert_eq!(out["metadata"]["labels"], json!({"app": "web", "env": "prod"}));
     assert_eq!(out["metadata"]["annotations"], json!({"a": "b"}));
     assert_eq!(out["metadata"]["name"], "web");
 }
@@ -307,20 +226,14 @@ fn smp_null_deletes_and_maps_merge() {
 fn smp_replaces_lists_without_patch_strategy() {
     let patch = json!({"spec": {"template": {"spec": {"tolerations": [{"key": "k2", "operator": "Exists"}]}}}});
     let out = smp(("apps", "Deployment"), deployment(), patch).unwrap();
-    assert_eq!(
-        out["spec"]["template"]["spec"]["tolerations"],
-        json!([{"key": "k2", "operator": "Exists"}])
-    );
+    assert_eq!(out["spec"]["template"]["spec"]["tolerations"], json!([{"key": "k2", "operator": "Exists"}]));
 }
 
 #[test]
 fn smp_unions_primitive_merge_lists() {
     let patch = json!({"metadata": {"finalizers": ["c.example.com/z", "a.example.com/x"]}});
     let out = smp(("apps", "Deployment"), deployment(), patch).unwrap();
-    assert_eq!(
-        out["metadata"]["finalizers"],
-        json!(["c.example.com/z", "a.example.com/x", "b.example.com/y"])
-    );
+    assert_eq!(out["metadata"]["finalizers"], json!(["c.example.com/z", "a.example.com/x", "b.example.com/y"]));
 }
 
 #[test]
@@ -336,10 +249,7 @@ fn smp_service_ports_merge_by_port() {
     assert_eq!(out["spec"]["ports"][0]["port"], 80);
     assert_eq!(out["spec"]["ports"][0]["targetPort"], 8080);
     // SMP merges the selector map even though server-side apply treats it as atomic.
-    assert_eq!(
-        out["spec"]["selector"],
-        json!({"app": "web", "version": "v2"})
-    );
+    assert_eq!(out["spec"]["selector"], json!({"app": "web", "version": "v2"}));
 }
 
 #[test]
@@ -357,10 +267,7 @@ fn smp_status_conditions_merge_by_type() {
     let job = json!({"status": {"conditions": [{"type": "Suspended", "status": "True"}]}});
     let patch = json!({"status": {"conditions": [{"type": "Complete", "status": "True"}]}});
     let out = smp(("batch", "Job"), job, patch).unwrap();
-    assert_eq!(
-        out["status"]["conditions"].as_array().map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(out["status"]["conditions"].as_array().map(Vec::len), Some(2));
 }
 
 #[test]
@@ -368,10 +275,7 @@ fn smp_pdb_selector_is_replaced_as_a_whole() {
     let pdb = json!({"spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web", "tier": "fe"}}}});
     let patch = json!({"spec": {"selector": {"matchLabels": {"app": "api"}}}});
     let out = smp(("policy", "PodDisruptionBudget"), pdb, patch).unwrap();
-    assert_eq!(
-        out["spec"]["selector"],
-        json!({"matchLabels": {"app": "api"}})
-    );
+    assert_eq!(out["spec"]["selector"], json!({"matchLabels": {"app": "api"}}));
     assert_eq!(out["spec"]["minAvailable"], 1);
 }
 
@@ -379,7 +283,8 @@ fn smp_pdb_selector_is_replaced_as_a_whole() {
 fn smp_on_unknown_shape_merges_maps_and_replaces_lists() {
     let cr = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"a": "1"}},
         "spec": {"size": 1, "items": [{"name": "x"}, {"name": "y"}], "nested": {"k": "v", "drop": 1}}});
-    let patch = json!({"metadata": {"labels": {"b": "2"}}, "spec": {"items": [{"name": "z"}], "nested": {"drop": null}}});
+    let patch =
+        json!({"metadata": {"labels": {"b": "2"}}, "spec": {"items": [{"name": "z"}], "nested": {"drop": null}}});
     let out = smp(("example.com", "Widget"), cr, patch).unwrap();
     assert_eq!(out["spec"]["items"], json!([{"name": "z"}]));
     assert_eq!(out["spec"]["nested"], json!({"k": "v"}));
@@ -417,10 +322,7 @@ fn smp_patch_replace_on_list_replaces_it() {
         {"$patch": "replace"}, {"name": "solo", "image": "x"}
     ]}}}});
     let out = smp(("apps", "Deployment"), deployment(), patch).unwrap();
-    assert_eq!(
-        out["spec"]["template"]["spec"]["containers"],
-        json!([{"name": "solo", "image": "x"}])
-    );
+    assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "solo", "image": "x"}]));
 }
 
 #[test]
@@ -443,24 +345,13 @@ fn smp_patch_replace_and_delete_on_maps() {
 fn smp_patch_merge_in_a_list_is_rejected_like_upstream() {
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"$patch": "merge"}]}}}});
     let e = smp(("apps", "Deployment"), deployment(), patch).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "merging lists cannot yet be specified in the patch"
-    );
+    assert_eq!(e.to_string(), "merging lists cannot yet be specified in the patch");
 }
 
 #[test]
 fn smp_unknown_patch_directive_value_is_an_error() {
-    let e = smp(
-        ("apps", "Deployment"),
-        deployment(),
-        json!({"spec": {"$patch": "explode"}}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "unknown patch type: explode in map: map[$patch:explode]"
-    );
+    let e = smp(("apps", "Deployment"), deployment(), json!({"spec": {"$patch": "explode"}})).unwrap_err();
+    assert_eq!(e.to_string(), "unknown patch type: explode in map: map[$patch:explode]");
     assert_eq!(e.to_api_error().code, 500);
 }
 
@@ -473,16 +364,13 @@ fn smp_retain_keys_clears_unlisted_fields() {
 
 #[test]
 fn smp_retain_keys_must_cover_the_patch() {
-    let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": {"maxSurge": 2}}}});
+    let patch =
+        json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": {"maxSurge": 2}}}});
     let e = smp(("apps", "Deployment"), deployment(), patch).unwrap_err();
     assert_eq!(e.to_string(), "invalid patch format of retainKeys");
     assert_eq!(e.to_api_error().code, 400);
-    let e = smp(
-        ("apps", "Deployment"),
-        deployment(),
-        json!({"spec": {"strategy": {"$retainKeys": "type"}}}),
-    )
-    .unwrap_err();
+    let e =
+        smp(("apps", "Deployment"), deployment(), json!({"spec": {"strategy": {"$retainKeys": "type"}}})).unwrap_err();
     assert_eq!(e.to_api_error().code, 400);
 }
 
@@ -495,31 +383,18 @@ fn smp_delete_from_primitive_list() {
     let patch = json!({"spec": {"$deleteFromPrimitiveList/externalIPs": ["1.2.3.4"]}});
     let out = smp(("apps", "Deployment"), deployment(), patch).unwrap();
     assert!(out["spec"].get("externalIPs").is_none());
-    assert!(out["spec"]
-        .get("$deleteFromPrimitiveList/externalIPs")
-        .is_none());
+    assert!(out["spec"].get("$deleteFromPrimitiveList/externalIPs").is_none());
 }
 
 #[test]
 fn smp_malformed_directive_keys_are_bad_requests() {
-    let e = smp(
-        ("apps", "Deployment"),
-        deployment(),
-        json!({"metadata": {"$deleteFromPrimitiveList": ["x"]}}),
-    )
-    .unwrap_err();
+    let e = smp(("apps", "Deployment"), deployment(), json!({"metadata": {"$deleteFromPrimitiveList": ["x"]}}))
+        .unwrap_err();
     assert_eq!(e.to_string(), "invalid patch format of primitive list");
     assert_eq!(e.to_api_error().code, 400);
-    let e = smp(
-        ("apps", "Deployment"),
-        deployment(),
-        json!({"metadata": {"$setElementOrderX/finalizers": []}}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "invalid patch format of setElementOrder list"
-    );
+    let e = smp(("apps", "Deployment"), deployment(), json!({"metadata": {"$setElementOrderX/finalizers": []}}))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "invalid patch format of setElementOrder list");
 }
 
 #[test]
@@ -542,14 +417,8 @@ fn smp_kubectl_apply_style_patch_with_set_element_order() {
     assert_eq!(containers(&out), vec!["sidecar", "metrics", "web"]);
     let web = &out["spec"]["template"]["spec"]["containers"][2];
     assert_eq!(web["image"], "nginx:1.27");
-    assert_eq!(
-        web["env"],
-        json!([{"name": "B", "value": "2"}, {"name": "A", "value": "1"}])
-    );
-    assert_eq!(
-        out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
-        last_applied
-    );
+    assert_eq!(web["env"], json!([{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]));
+    assert_eq!(out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"], last_applied);
     let text = out.to_string();
     assert!(!text.contains("$setElementOrder"), "{text}");
 }
@@ -576,27 +445,20 @@ fn smp_set_element_order_mismatch_is_reported() {
 
 fn merging_shape() -> TypeNode {
     TypeNode::object([
-        (
-            "mergingList",
-            TypeNode::list_map(&["name"], TypeNode::object([])),
-        ),
+        ("mergingList", TypeNode::list_map(&["name"], TypeNode::object([]))),
         ("mergingIntList", TypeNode::set()),
     ])
 }
 
 #[test]
 fn smp_order_add_and_delete_with_set_element_order() {
-    let current =
-        json!({"mergingList": [{"name": 1}, {"name": 2, "other": "b"}, {"name": 4, "other": "c"}]});
+    let current = json!({"mergingList": [{"name": 1}, {"name": 2, "other": "b"}, {"name": 4, "other": "c"}]});
     let patch = json!({
         "$setElementOrder/mergingList": [{"name": 2}, {"name": 3}],
         "mergingList": [{"name": 3}, {"name": 1, "$patch": "delete"}]
     });
     let out = apply_patch(PatchType::Strategic, &current, &patch, &merging_shape()).unwrap();
-    assert_eq!(
-        out,
-        json!({"mergingList": [{"name": 2, "other": "b"}, {"name": 4, "other": "c"}, {"name": 3}]})
-    );
+    assert_eq!(out, json!({"mergingList": [{"name": 2, "other": "b"}, {"name": 4, "other": "c"}, {"name": 3}]}));
 }
 
 #[test]
@@ -609,8 +471,7 @@ fn smp_order_primitives_with_set_element_order() {
 
 #[test]
 fn smp_order_multiple_additions() {
-    let current =
-        json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]});
+    let current = json!({"mergingList": [{"name": 1, "other": "a"}, {"name": 2, "value": 2, "other": "b"}]});
     let patch = json!({
         "$setElementOrder/mergingList": [{"name": 1}, {"name": 4}, {"name": 2}, {"name": 3}],
         "mergingList": [{"name": 4, "value": 4}, {"name": 3, "value": 3}]
@@ -631,27 +492,16 @@ fn smp_order_multiple_additions() {
 fn smp_missing_merge_key_reads_like_apimachinery() {
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"image": "nginx"}]}}}});
     let e = smp(("apps", "Deployment"), deployment(), patch).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "map: map[image:nginx] does not contain declared merge key: name"
-    );
+    assert_eq!(e.to_string(), "map: map[image:nginx] does not contain declared merge key: name");
     let api = e.to_api_error();
     assert_eq!(api.code, 500);
-    assert_eq!(
-        api.message,
-        "map: map[image:nginx] does not contain declared merge key: name"
-    );
+    assert_eq!(api.message, "map: map[image:nginx] does not contain declared merge key: name");
 }
 
 #[test]
 fn smp_list_of_lists_is_422() {
     let obj = json!({"metadata": {"finalizers": [["a"]]}});
-    let e = smp(
-        ("", "ConfigMap"),
-        obj,
-        json!({"metadata": {"finalizers": [["b"]]}}),
-    )
-    .unwrap_err();
+    let e = smp(("", "ConfigMap"), obj, json!({"metadata": {"finalizers": [["b"]]}})).unwrap_err();
     assert_eq!(e.to_string(), "lists of lists are not supported");
     assert_eq!(e.to_api_error().code, 422);
 }
@@ -659,31 +509,17 @@ fn smp_list_of_lists_is_422() {
 #[test]
 fn smp_mixed_element_types_are_rejected() {
     let obj = json!({"metadata": {"finalizers": ["a"]}});
-    let e = smp(
-        ("", "ConfigMap"),
-        obj,
-        json!({"metadata": {"finalizers": [1]}}),
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "list element types are not identical: [[a] [1]]"
-    );
+    let e = smp(("", "ConfigMap"), obj, json!({"metadata": {"finalizers": [1]}})).unwrap_err();
+    assert_eq!(e.to_string(), "list element types are not identical: [[a] [1]]");
 }
 
 #[test]
 fn smp_body_must_be_an_object() {
     let e = smp(("apps", "Deployment"), deployment(), json!([1, 2])).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "json: cannot unmarshal array into Go value of type map[string]interface {}"
-    );
+    assert_eq!(e.to_string(), "json: cannot unmarshal array into Go value of type map[string]interface {}");
     assert_eq!(e.to_api_error().code, 400);
     // `null` decodes to an empty patch.
-    assert_eq!(
-        smp(("apps", "Deployment"), deployment(), Value::Null).unwrap(),
-        deployment()
-    );
+    assert_eq!(smp(("apps", "Deployment"), deployment(), Value::Null).unwrap(), deployment());
 }
 
 #[test]
@@ -693,10 +529,7 @@ fn go_stable_sort_sorts_long_lists_stably() {
     strategic::go_stable_sort_for_tests(&mut data, &|a, b| key(a) < key(b));
     for w in data.windows(2) {
         let (a, b) = (&w[0], &w[1]);
-        assert!(
-            key(a) < key(b) || (key(a) == key(b) && a[1].as_i64() < b[1].as_i64()),
-            "{a} {b}"
-        );
+        assert!(key(a) < key(b) || (key(a) == key(b) && a[1].as_i64() < b[1].as_i64()), "{a} {b}");
     }
 }
 
@@ -707,8 +540,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         (-3i64..3).prop_map(|n| json!(n)),
-        prop::sample::select(vec!["a", "b", "name", "type", "delete", "replace", "merge"])
-            .prop_map(|s| json!(s)),
+        prop::sample::select(vec!["a", "b", "name", "type", "delete", "replace", "merge"]).prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(4, 40, 5, |inner| {
         let keys = prop::sample::select(vec![
@@ -732,17 +564,14 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::vec((keys, inner), 0..5).prop_map(|kv| Value::Object(
-                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-            )),
+            prop::collection::vec((keys, inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
         ]
     })
 }
 
 fn arb_json_patch() -> impl Strategy<Value = Value> {
-    let op = prop::sample::select(vec![
-        "add", "remove", "replace", "move", "copy", "test", "bogus",
-    ]);
+    let op = prop::sample::select(vec!["add", "remove", "replace", "move", "copy", "test", "bogus"]);
     let path = prop::sample::select(vec![
         "",
         "/",

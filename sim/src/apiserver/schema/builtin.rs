@@ -21,35 +21,22 @@ use super::typenode::{SmpStrategy, TypeNode};
 pub fn builtin_type(group: &str, kind: &str) -> Arc<TypeNode> {
     let node = match (group, kind) {
         ("", "Pod") => top(pod_spec(), pod_status()),
-        ("", "PodTemplate") => {
-            TypeNode::object([("metadata", object_meta()), ("template", pod_template())])
+        ("", "PodTemplate") => TypeNode::object([("metadata", object_meta()), ("template", pod_template())]),
+        ("", "ReplicationController") => {
+            top(TypeNode::object([("selector", atomic_map()), ("template", pod_template())]), conditions_status())
         }
-        ("", "ReplicationController") => top(
-            TypeNode::object([("selector", atomic_map()), ("template", pod_template())]),
-            conditions_status(),
-        ),
         ("", "Service") => top(service_spec(), service_status()),
         ("", "Node") => top(node_spec(), node_status()),
-        ("", "Namespace") => top(
-            TypeNode::object([("finalizers", atomic_scalars())]),
-            conditions_status(),
-        ),
-        ("", "Secret") => TypeNode::object([
-            ("metadata", object_meta()),
-            ("data", string_map()),
-            ("stringData", string_map()),
-        ]),
-        ("", "ConfigMap") => TypeNode::object([
-            ("metadata", object_meta()),
-            ("data", string_map()),
-            ("binaryData", string_map()),
-        ]),
+        ("", "Namespace") => top(TypeNode::object([("finalizers", atomic_scalars())]), conditions_status()),
+        ("", "Secret") => {
+            TypeNode::object([("metadata", object_meta()), ("data", string_map()), ("stringData", string_map())])
+        }
+        ("", "ConfigMap") => {
+            TypeNode::object([("metadata", object_meta()), ("data", string_map()), ("binaryData", string_map())])
+        }
         ("", "ServiceAccount") => TypeNode::object([
             ("metadata", object_meta()),
-            (
-                "secrets",
-                TypeNode::list_map(&["name"], TypeNode::object([])),
-            ),
+            ("secrets", TypeNode::list_map(&["name"], TypeNode::object([]))),
             ("imagePullSecrets", atomic_objects()),
         ]),
         ("", "PersistentVolumeClaim") => top(pvc_spec(), pvc_status()),
@@ -59,34 +46,21 @@ pub fn builtin_type(group: &str, kind: &str) -> Arc<TypeNode> {
                 ("mountOptions", atomic_scalars()),
                 ("capacity", string_map()),
                 ("claimRef", TypeNode::object([])),
-                (
-                    "nodeAffinity",
-                    TypeNode::object([("required", node_selector())]),
-                ),
+                ("nodeAffinity", TypeNode::object([("required", node_selector())])),
             ]),
             TypeNode::object([]),
         ),
-        ("", "Endpoints") => {
-            TypeNode::object([("metadata", object_meta()), ("subsets", atomic_objects())])
-        }
-        ("", "LimitRange") => top(
-            TypeNode::object([("limits", atomic_objects())]),
-            TypeNode::Unknown,
-        ),
+        ("", "Endpoints") => TypeNode::object([("metadata", object_meta()), ("subsets", atomic_objects())]),
+        ("", "LimitRange") => top(TypeNode::object([("limits", atomic_objects())]), TypeNode::Unknown),
         ("", "ResourceQuota") => top(
             TypeNode::object([
                 ("hard", string_map()),
                 ("scopes", atomic_scalars()),
-                (
-                    "scopeSelector",
-                    TypeNode::object([("matchExpressions", atomic_objects())]),
-                ),
+                ("scopeSelector", TypeNode::object([("matchExpressions", atomic_objects())])),
             ]),
             TypeNode::object([("hard", string_map()), ("used", string_map())]),
         ),
-        ("", "Event") | ("events.k8s.io", "Event") => {
-            TypeNode::object([("metadata", object_meta())])
-        }
+        ("", "Event") | ("events.k8s.io", "Event") => TypeNode::object([("metadata", object_meta())]),
         ("apps", "Deployment") => top(
             TypeNode::object([
                 ("selector", label_selector()),
@@ -115,10 +89,7 @@ pub fn builtin_type(group: &str, kind: &str) -> Arc<TypeNode> {
         ("apps", "ControllerRevision") => TypeNode::object([("metadata", object_meta())]),
         ("batch", "Job") => top(job_spec(), job_status()),
         ("batch", "CronJob") => top(
-            TypeNode::object([(
-                "jobTemplate",
-                TypeNode::object([("metadata", object_meta()), ("spec", job_spec())]),
-            )]),
+            TypeNode::object([("jobTemplate", TypeNode::object([("metadata", object_meta()), ("spec", job_spec())]))]),
             TypeNode::object([("active", atomic_objects())]),
         ),
         ("rbac.authorization.k8s.io", "Role") => {
@@ -127,38 +98,26 @@ pub fn builtin_type(group: &str, kind: &str) -> Arc<TypeNode> {
         ("rbac.authorization.k8s.io", "ClusterRole") => TypeNode::object([
             ("metadata", object_meta()),
             ("rules", policy_rules()),
-            (
-                "aggregationRule",
-                TypeNode::object([(
-                    "clusterRoleSelectors",
-                    TypeNode::atomic_list(label_selector()),
-                )]),
-            ),
+            ("aggregationRule", TypeNode::object([("clusterRoleSelectors", TypeNode::atomic_list(label_selector()))])),
         ]),
-        ("rbac.authorization.k8s.io", "RoleBinding")
-        | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => TypeNode::object([
-            ("metadata", object_meta()),
-            ("subjects", atomic_objects()),
-            ("roleRef", TypeNode::object([])),
-        ]),
+        ("rbac.authorization.k8s.io", "RoleBinding") | ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            TypeNode::object([
+                ("metadata", object_meta()),
+                ("subjects", atomic_objects()),
+                ("roleRef", TypeNode::object([])),
+            ])
+        }
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration")
-        | ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => TypeNode::object([
-            ("metadata", object_meta()),
-            ("webhooks", TypeNode::list_map(&["name"], webhook())),
-        ]),
+        | ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+            TypeNode::object([("metadata", object_meta()), ("webhooks", TypeNode::list_map(&["name"], webhook()))])
+        }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => top(crd_spec(), crd_status()),
         ("networking.k8s.io", "Ingress") => top(
             TypeNode::object([
-                (
-                    "tls",
-                    TypeNode::atomic_list(TypeNode::object([("hosts", atomic_scalars())])),
-                ),
+                ("tls", TypeNode::atomic_list(TypeNode::object([("hosts", atomic_scalars())]))),
                 ("rules", atomic_objects()),
             ]),
-            TypeNode::object([(
-                "loadBalancer",
-                TypeNode::object([("ingress", atomic_objects())]),
-            )]),
+            TypeNode::object([("loadBalancer", TypeNode::object([("ingress", atomic_objects())]))]),
         ),
         ("networking.k8s.io", "NetworkPolicy") => top(
             TypeNode::object([
@@ -176,17 +135,11 @@ pub fn builtin_type(group: &str, kind: &str) -> Arc<TypeNode> {
         ),
         ("autoscaling", "HorizontalPodAutoscaler") => top(
             TypeNode::object([("metrics", atomic_objects())]),
-            TypeNode::object([
-                ("conditions", conditions()),
-                ("currentMetrics", atomic_objects()),
-            ]),
+            TypeNode::object([("conditions", conditions()), ("currentMetrics", atomic_objects())]),
         ),
         ("discovery.k8s.io", "EndpointSlice") => TypeNode::object([
             ("metadata", object_meta()),
-            (
-                "endpoints",
-                TypeNode::atomic_list(TypeNode::object([("addresses", TypeNode::set())])),
-            ),
+            ("endpoints", TypeNode::atomic_list(TypeNode::object([("addresses", TypeNode::set())]))),
             ("ports", atomic_objects()),
         ]),
         ("storage.k8s.io", "StorageClass") => TypeNode::object([
@@ -202,11 +155,7 @@ pub fn builtin_type(group: &str, kind: &str) -> Arc<TypeNode> {
 
 /// An object with `metadata`, `spec` and `status`.
 fn top(spec: TypeNode, status: TypeNode) -> TypeNode {
-    TypeNode::object([
-        ("metadata", object_meta()),
-        ("spec", spec),
-        ("status", status),
-    ])
+    TypeNode::object([("metadata", object_meta()), ("spec", spec), ("status", status)])
 }
 
 fn string_map() -> TypeNode {
@@ -216,11 +165,7 @@ fn string_map() -> TypeNode {
 /// A map of scalars that server-side apply replaces as a whole (`+mapType=atomic`); strategic
 /// merge patch still merges it key by key.
 fn atomic_map() -> TypeNode {
-    TypeNode::Object {
-        fields: Default::default(),
-        additional: Some(Arc::new(TypeNode::Scalar)),
-        atomic: true,
-    }
+    TypeNode::Object { fields: Default::default(), additional: Some(Arc::new(TypeNode::Scalar)), atomic: true }
 }
 
 fn atomic_scalars() -> TypeNode {
@@ -237,10 +182,7 @@ pub(crate) fn object_meta() -> TypeNode {
         ("labels", string_map()),
         ("annotations", string_map()),
         ("finalizers", TypeNode::set()),
-        (
-            "ownerReferences",
-            TypeNode::list_map(&["uid"], TypeNode::object([])),
-        ),
+        ("ownerReferences", TypeNode::list_map(&["uid"], TypeNode::object([]))),
         ("managedFields", atomic_objects()),
     ])
 }
@@ -248,10 +190,7 @@ pub(crate) fn object_meta() -> TypeNode {
 fn label_selector() -> TypeNode {
     TypeNode::object([
         ("matchLabels", string_map()),
-        (
-            "matchExpressions",
-            TypeNode::atomic_list(TypeNode::object([("values", atomic_scalars())])),
-        ),
+        ("matchExpressions", TypeNode::atomic_list(TypeNode::object([("values", atomic_scalars())]))),
     ])
 }
 
@@ -271,10 +210,7 @@ fn conditions() -> TypeNode {
 fn probe() -> TypeNode {
     TypeNode::object([
         ("exec", TypeNode::object([("command", atomic_scalars())])),
-        (
-            "httpGet",
-            TypeNode::object([("httpHeaders", atomic_objects())]),
-        ),
+        ("httpGet", TypeNode::object([("httpHeaders", atomic_objects())])),
     ])
 }
 
@@ -287,10 +223,7 @@ fn container() -> TypeNode {
     TypeNode::object([
         ("command", atomic_scalars()),
         ("args", atomic_scalars()),
-        (
-            "ports",
-            TypeNode::list_map(&["containerPort", "protocol"], TypeNode::object([])),
-        ),
+        ("ports", TypeNode::list_map(&["containerPort", "protocol"], TypeNode::object([]))),
         ("envFrom", atomic_objects()),
         ("env", TypeNode::list_map(&["name"], TypeNode::object([]))),
         (
@@ -299,11 +232,7 @@ fn container() -> TypeNode {
                 ("limits", string_map()),
                 ("requests", string_map()),
                 // listType=map (name) for server-side apply, no patchStrategy: replaced by SMP.
-                (
-                    "claims",
-                    TypeNode::list_map(&["name"], TypeNode::object([]))
-                        .with_smp(SmpStrategy::Replace),
-                ),
+                ("claims", TypeNode::list_map(&["name"], TypeNode::object([])).with_smp(SmpStrategy::Replace)),
             ]),
         ),
         ("resizePolicy", atomic_objects()),
@@ -313,26 +242,14 @@ fn container() -> TypeNode {
             TypeNode::list_map(
                 &["mountPath"],
                 // bindMountOptions: listType=set, no patchStrategy.
-                TypeNode::object([(
-                    "bindMountOptions",
-                    TypeNode::set().with_smp(SmpStrategy::Replace),
-                )]),
+                TypeNode::object([("bindMountOptions", TypeNode::set().with_smp(SmpStrategy::Replace))]),
             ),
         ),
-        (
-            "volumeDevices",
-            TypeNode::list_map(&["devicePath"], TypeNode::object([])),
-        ),
+        ("volumeDevices", TypeNode::list_map(&["devicePath"], TypeNode::object([]))),
         ("livenessProbe", probe()),
         ("readinessProbe", probe()),
         ("startupProbe", probe()),
-        (
-            "lifecycle",
-            TypeNode::object([
-                ("postStart", lifecycle_handler()),
-                ("preStop", lifecycle_handler()),
-            ]),
-        ),
+        ("lifecycle", TypeNode::object([("postStart", lifecycle_handler()), ("preStop", lifecycle_handler())])),
         (
             "securityContext",
             TypeNode::object([(
@@ -349,10 +266,7 @@ fn volume() -> TypeNode {
         ("configMap", with_items()),
         ("secret", with_items()),
         ("downwardAPI", with_items()),
-        (
-            "projected",
-            TypeNode::object([("sources", atomic_objects())]),
-        ),
+        ("projected", TypeNode::object([("sources", atomic_objects())])),
         (
             "ephemeral",
             TypeNode::object([(
@@ -365,14 +279,8 @@ fn volume() -> TypeNode {
 
 fn affinity_terms() -> TypeNode {
     TypeNode::object([
-        (
-            "requiredDuringSchedulingIgnoredDuringExecution",
-            atomic_objects(),
-        ),
-        (
-            "preferredDuringSchedulingIgnoredDuringExecution",
-            atomic_objects(),
-        ),
+        ("requiredDuringSchedulingIgnoredDuringExecution", atomic_objects()),
+        ("preferredDuringSchedulingIgnoredDuringExecution", atomic_objects()),
     ])
 }
 
@@ -382,29 +290,17 @@ fn pod_spec() -> TypeNode {
         ("volumes", TypeNode::list_map(&["name"], volume())),
         ("initContainers", TypeNode::list_map(&["name"], container())),
         ("containers", TypeNode::list_map(&["name"], container())),
-        (
-            "ephemeralContainers",
-            TypeNode::list_map(&["name"], container()),
-        ),
+        ("ephemeralContainers", TypeNode::list_map(&["name"], container())),
         ("nodeSelector", atomic_map()),
-        (
-            "imagePullSecrets",
-            TypeNode::list_map(&["name"], TypeNode::object([])),
-        ),
+        ("imagePullSecrets", TypeNode::list_map(&["name"], TypeNode::object([]))),
         (
             "affinity",
             TypeNode::object([
                 (
                     "nodeAffinity",
                     TypeNode::object([
-                        (
-                            "requiredDuringSchedulingIgnoredDuringExecution",
-                            node_selector(),
-                        ),
-                        (
-                            "preferredDuringSchedulingIgnoredDuringExecution",
-                            atomic_objects(),
-                        ),
+                        ("requiredDuringSchedulingIgnoredDuringExecution", node_selector()),
+                        ("preferredDuringSchedulingIgnoredDuringExecution", atomic_objects()),
                     ]),
                 ),
                 ("podAffinity", affinity_terms()),
@@ -412,35 +308,20 @@ fn pod_spec() -> TypeNode {
             ]),
         ),
         ("tolerations", atomic_objects()),
-        (
-            "hostAliases",
-            TypeNode::list_map(&["ip"], TypeNode::object([("hostnames", atomic_scalars())])),
-        ),
+        ("hostAliases", TypeNode::list_map(&["ip"], TypeNode::object([("hostnames", atomic_scalars())]))),
         ("readinessGates", atomic_objects()),
         (
             "topologySpreadConstraints",
             TypeNode::list_map(
                 &["topologyKey", "whenUnsatisfiable"],
-                TypeNode::object([
-                    ("labelSelector", label_selector()),
-                    ("matchLabelKeys", atomic_scalars()),
-                ]),
+                TypeNode::object([("labelSelector", label_selector()), ("matchLabelKeys", atomic_scalars())]),
             ),
         ),
-        (
-            "schedulingGates",
-            TypeNode::list_map(&["name"], TypeNode::object([])),
-        ),
-        (
-            "resourceClaims",
-            TypeNode::list_map(&["name"], TypeNode::object([])),
-        ),
+        ("schedulingGates", TypeNode::list_map(&["name"], TypeNode::object([]))),
+        ("resourceClaims", TypeNode::list_map(&["name"], TypeNode::object([]))),
         (
             "securityContext",
-            TypeNode::object([
-                ("supplementalGroups", atomic_scalars()),
-                ("sysctls", atomic_objects()),
-            ]),
+            TypeNode::object([("supplementalGroups", atomic_scalars()), ("sysctls", atomic_objects())]),
         ),
         (
             "dnsConfig",
@@ -458,19 +339,12 @@ fn pod_status() -> TypeNode {
     TypeNode::object([
         ("conditions", conditions()),
         // patchStrategy=merge by ip, but listType=atomic for server-side apply.
-        (
-            "hostIPs",
-            TypeNode::atomic_list(TypeNode::object([]))
-                .with_smp(SmpStrategy::MergeKey("ip".to_string())),
-        ),
+        ("hostIPs", TypeNode::atomic_list(TypeNode::object([])).with_smp(SmpStrategy::MergeKey("ip".to_string()))),
         ("podIPs", TypeNode::list_map(&["ip"], TypeNode::object([]))),
         ("initContainerStatuses", atomic_objects()),
         ("containerStatuses", atomic_objects()),
         ("ephemeralContainerStatuses", atomic_objects()),
-        (
-            "resourceClaimStatuses",
-            TypeNode::list_map(&["name"], TypeNode::object([])),
-        ),
+        ("resourceClaimStatuses", TypeNode::list_map(&["name"], TypeNode::object([]))),
     ])
 }
 
@@ -482,19 +356,12 @@ fn pvc_spec() -> TypeNode {
     TypeNode::object([
         ("accessModes", atomic_scalars()),
         ("selector", label_selector()),
-        (
-            "resources",
-            TypeNode::object([("limits", string_map()), ("requests", string_map())]),
-        ),
+        ("resources", TypeNode::object([("limits", string_map()), ("requests", string_map())])),
     ])
 }
 
 fn pvc_status() -> TypeNode {
-    TypeNode::object([
-        ("accessModes", atomic_scalars()),
-        ("capacity", string_map()),
-        ("conditions", conditions()),
-    ])
+    TypeNode::object([("accessModes", atomic_scalars()), ("capacity", string_map()), ("conditions", conditions())])
 }
 
 fn pvc() -> TypeNode {
@@ -505,38 +372,22 @@ fn job_spec() -> TypeNode {
     TypeNode::object([
         ("selector", label_selector()),
         ("template", pod_template()),
-        (
-            "podFailurePolicy",
-            TypeNode::object([("rules", atomic_objects())]),
-        ),
-        (
-            "successPolicy",
-            TypeNode::object([("rules", atomic_objects())]),
-        ),
+        ("podFailurePolicy", TypeNode::object([("rules", atomic_objects())])),
+        ("successPolicy", TypeNode::object([("rules", atomic_objects())])),
     ])
 }
 
 fn job_status() -> TypeNode {
     TypeNode::object([
         // patchStrategy=merge by type, but listType=atomic for server-side apply.
-        (
-            "conditions",
-            TypeNode::atomic_list(TypeNode::object([]))
-                .with_smp(SmpStrategy::MergeKey("type".to_string())),
-        ),
-        (
-            "uncountedTerminatedPods",
-            TypeNode::object([("succeeded", TypeNode::set()), ("failed", TypeNode::set())]),
-        ),
+        ("conditions", TypeNode::atomic_list(TypeNode::object([])).with_smp(SmpStrategy::MergeKey("type".to_string()))),
+        ("uncountedTerminatedPods", TypeNode::object([("succeeded", TypeNode::set()), ("failed", TypeNode::set())])),
     ])
 }
 
 fn service_spec() -> TypeNode {
     TypeNode::object([
-        (
-            "ports",
-            TypeNode::list_map(&["port", "protocol"], TypeNode::object([])),
-        ),
+        ("ports", TypeNode::list_map(&["port", "protocol"], TypeNode::object([]))),
         ("selector", atomic_map()),
         ("clusterIPs", atomic_scalars()),
         ("externalIPs", atomic_scalars()),
@@ -548,10 +399,7 @@ fn service_spec() -> TypeNode {
 fn service_status() -> TypeNode {
     TypeNode::object([
         ("conditions", conditions()),
-        (
-            "loadBalancer",
-            TypeNode::object([("ingress", atomic_objects())]),
-        ),
+        ("loadBalancer", TypeNode::object([("ingress", atomic_objects())])),
     ])
 }
 
@@ -562,10 +410,7 @@ fn node_spec() -> TypeNode {
 fn node_status() -> TypeNode {
     TypeNode::object([
         ("conditions", conditions()),
-        (
-            "addresses",
-            TypeNode::list_map(&["type"], TypeNode::object([])),
-        ),
+        ("addresses", TypeNode::list_map(&["type"], TypeNode::object([]))),
         ("capacity", string_map()),
         ("allocatable", string_map()),
         ("images", atomic_objects()),
@@ -589,10 +434,7 @@ fn webhook() -> TypeNode {
     TypeNode::object([
         ("rules", atomic_objects()),
         ("admissionReviewVersions", atomic_scalars()),
-        (
-            "matchConditions",
-            TypeNode::list_map(&["name"], TypeNode::object([])),
-        ),
+        ("matchConditions", TypeNode::list_map(&["name"], TypeNode::object([]))),
         ("namespaceSelector", label_selector()),
         ("objectSelector", label_selector()),
     ])
@@ -609,19 +451,10 @@ fn crd_spec() -> TypeNode {
                 ("selectableFields", atomic_objects()),
             ])),
         ),
-        (
-            "names",
-            TypeNode::object([
-                ("shortNames", atomic_scalars()),
-                ("categories", atomic_scalars()),
-            ]),
-        ),
+        ("names", TypeNode::object([("shortNames", atomic_scalars()), ("categories", atomic_scalars())])),
         (
             "conversion",
-            TypeNode::object([(
-                "webhook",
-                TypeNode::object([("conversionReviewVersions", atomic_scalars())]),
-            )]),
+            TypeNode::object([("webhook", TypeNode::object([("conversionReviewVersions", atomic_scalars())]))]),
         ),
     ])
 }
@@ -649,42 +482,21 @@ mod tests {
     #[test]
     fn deployment_containers_are_keyed_by_name_with_ports_by_port_and_protocol() {
         let d = builtin_type("apps", "Deployment");
-        let containers = d
-            .field("spec")
-            .field("template")
-            .field("spec")
-            .field("containers");
+        let containers = d.field("spec").field("template").field("spec").field("containers");
         assert_eq!(keys(containers), vec!["name"]);
         let ports = containers.items().field("ports");
         assert_eq!(keys(ports), vec!["containerPort", "protocol"]);
-        assert_eq!(
-            ports.smp_strategy(),
-            SmpStrategy::MergeKey("containerPort".into())
-        );
-        assert_eq!(
-            keys(containers.items().field("volumeMounts")),
-            vec!["mountPath"]
-        );
+        assert_eq!(ports.smp_strategy(), SmpStrategy::MergeKey("containerPort".into()));
+        assert_eq!(keys(containers.items().field("volumeMounts")), vec!["mountPath"]);
         assert_eq!(keys(containers.items().field("env")), vec!["name"]);
-        assert_eq!(
-            containers.items().field("envFrom").list_type(),
-            &ListType::Atomic
-        );
-        assert_eq!(
-            containers.items().field("args").smp_strategy(),
-            SmpStrategy::Replace
-        );
+        assert_eq!(containers.items().field("envFrom").list_type(), &ListType::Atomic);
+        assert_eq!(containers.items().field("args").smp_strategy(), SmpStrategy::Replace);
     }
 
     #[test]
     fn cronjob_pod_template_is_reached_through_job_template() {
         let c = builtin_type("batch", "CronJob");
-        let spec = c
-            .field("spec")
-            .field("jobTemplate")
-            .field("spec")
-            .field("template")
-            .field("spec");
+        let spec = c.field("spec").field("jobTemplate").field("spec").field("template").field("spec");
         assert_eq!(keys(spec.field("volumes")), vec!["name"]);
         assert_eq!(keys(spec.field("initContainers")), vec!["name"]);
     }
@@ -700,20 +512,13 @@ mod tests {
 
     #[test]
     fn object_meta_is_shared_by_every_kind_including_unknown() {
-        for (g, k) in [
-            ("", "Pod"),
-            ("apps", "StatefulSet"),
-            ("example.com", "Widget"),
-        ] {
+        for (g, k) in [("", "Pod"), ("apps", "StatefulSet"), ("example.com", "Widget")] {
             let t = builtin_type(g, k);
             let meta = t.field("metadata");
             assert_eq!(keys(meta.field("ownerReferences")), vec!["uid"], "{g}/{k}");
             assert_eq!(meta.field("finalizers").list_type(), &ListType::Set);
             assert_eq!(meta.field("managedFields").list_type(), &ListType::Atomic);
-            assert!(matches!(
-                meta.field("labels").field("app"),
-                TypeNode::Scalar
-            ));
+            assert!(matches!(meta.field("labels").field("app"), TypeNode::Scalar));
         }
         let cr = builtin_type("example.com", "Widget");
         assert!(matches!(cr.field("spec"), TypeNode::Unknown));
@@ -728,27 +533,16 @@ mod tests {
         assert!(matches!(conds.resolved(), TypeNode::List { .. }));
 
         let pod = builtin_type("", "Pod");
-        let claims = pod
-            .field("spec")
-            .field("containers")
-            .items()
-            .field("resources")
-            .field("claims");
+        let claims = pod.field("spec").field("containers").items().field("resources").field("claims");
         assert_eq!(keys(claims), vec!["name"]);
         assert_eq!(claims.smp_strategy(), SmpStrategy::Replace);
-        assert_eq!(
-            pod.field("spec").field("tolerations").smp_strategy(),
-            SmpStrategy::Replace
-        );
+        assert_eq!(pod.field("spec").field("tolerations").smp_strategy(), SmpStrategy::Replace);
         assert_eq!(keys(pod.field("status").field("conditions")), vec!["type"]);
 
         let pdb = builtin_type("policy", "PodDisruptionBudget");
         let sel = pdb.field("spec").field("selector");
         assert_eq!(sel.smp_strategy(), SmpStrategy::Replace);
-        assert!(matches!(
-            sel.field("matchLabels").field("x"),
-            TypeNode::Scalar
-        ));
+        assert!(matches!(sel.field("matchLabels").field("x"), TypeNode::Scalar));
     }
 
     #[test]
@@ -762,11 +556,7 @@ mod tests {
             ("", "Namespace"),
         ] {
             let t = builtin_type(g, k);
-            assert_eq!(
-                keys(t.field("status").field("conditions")),
-                vec!["type"],
-                "{g}/{k}"
-            );
+            assert_eq!(keys(t.field("status").field("conditions")), vec!["type"], "{g}/{k}");
         }
         let node = builtin_type("", "Node");
         assert_eq!(keys(node.field("status").field("addresses")), vec!["type"]);
@@ -778,33 +568,15 @@ mod tests {
         assert_eq!(role.field("rules").list_type(), &ListType::Atomic);
         let rb = builtin_type("rbac.authorization.k8s.io", "RoleBinding");
         assert_eq!(rb.field("subjects").smp_strategy(), SmpStrategy::Replace);
-        let vwc = builtin_type(
-            "admissionregistration.k8s.io",
-            "ValidatingWebhookConfiguration",
-        );
+        let vwc = builtin_type("admissionregistration.k8s.io", "ValidatingWebhookConfiguration");
         assert_eq!(keys(vwc.field("webhooks")), vec!["name"]);
-        let mwc = builtin_type(
-            "admissionregistration.k8s.io",
-            "MutatingWebhookConfiguration",
-        );
-        assert_eq!(
-            keys(mwc.field("webhooks").items().field("matchConditions")),
-            vec!["name"]
-        );
+        let mwc = builtin_type("admissionregistration.k8s.io", "MutatingWebhookConfiguration");
+        assert_eq!(keys(mwc.field("webhooks").items().field("matchConditions")), vec!["name"]);
         let crd = builtin_type("apiextensions.k8s.io", "CustomResourceDefinition");
-        assert_eq!(
-            crd.field("spec").field("versions").list_type(),
-            &ListType::Atomic
-        );
+        assert_eq!(crd.field("spec").field("versions").list_type(), &ListType::Atomic);
         let secret = builtin_type("", "Secret");
-        assert!(matches!(
-            secret.field("data").field("password"),
-            TypeNode::Scalar
-        ));
+        assert!(matches!(secret.field("data").field("password"), TypeNode::Scalar));
         let sts = builtin_type("apps", "StatefulSet");
-        assert_eq!(
-            sts.field("spec").field("volumeClaimTemplates").list_type(),
-            &ListType::Atomic
-        );
+        assert_eq!(sts.field("spec").field("volumeClaimTemplates").list_type(), &ListType::Atomic);
     }
 }

@@ -26,8 +26,8 @@ use crate::apiserver::error::FieldError;
 
 pub use super::structural_check::check_structural;
 pub use super::structural_prune::{
-    apply_defaults, prune, prune_non_nullable_nulls, ssa_unknown_fields_message,
-    strict_unknown_fields_message, unknown_field_warnings,
+    apply_defaults, prune, prune_non_nullable_nulls, ssa_unknown_fields_message, strict_unknown_fields_message,
+    unknown_field_warnings,
 };
 pub use super::structural_validate::{validate, validate_at};
 
@@ -99,10 +99,7 @@ pub struct Structural {
 impl Structural {
     /// The schema of property `name`, if declared.
     pub fn property(&self, name: &str) -> Option<&Structural> {
-        self.properties
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+        self.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
     /// True when `x-kubernetes-preserve-unknown-fields: true`.
@@ -165,12 +162,7 @@ fn wrong(errs: &mut Vec<FieldError>, path: String, v: &Value, what: &str) {
     errs.push(FieldError::invalid(path, v, &format!("must be {what}")));
 }
 
-fn get_str(
-    obj: &serde_json::Map<String, Value>,
-    k: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) -> Option<String> {
+fn get_str(obj: &serde_json::Map<String, Value>, k: &str, path: &str, errs: &mut Vec<FieldError>) -> Option<String> {
     match obj.get(k) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -181,12 +173,7 @@ fn get_str(
     }
 }
 
-fn get_bool(
-    obj: &serde_json::Map<String, Value>,
-    k: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) -> Option<bool> {
+fn get_bool(obj: &serde_json::Map<String, Value>, k: &str, path: &str, errs: &mut Vec<FieldError>) -> Option<bool> {
     match obj.get(k) {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
@@ -197,12 +184,7 @@ fn get_bool(
     }
 }
 
-fn get_f64(
-    obj: &serde_json::Map<String, Value>,
-    k: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) -> Option<f64> {
+fn get_f64(obj: &serde_json::Map<String, Value>, k: &str, path: &str, errs: &mut Vec<FieldError>) -> Option<f64> {
     match obj.get(k) {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_f64(),
@@ -213,23 +195,13 @@ fn get_f64(
     }
 }
 
-fn get_i64(
-    obj: &serde_json::Map<String, Value>,
-    k: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) -> Option<i64> {
+fn get_i64(obj: &serde_json::Map<String, Value>, k: &str, path: &str, errs: &mut Vec<FieldError>) -> Option<i64> {
     match obj.get(k) {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_i64() {
             Some(i) => Some(i),
             None => {
-                wrong(
-                    errs,
-                    child(path, k),
-                    &Value::Number(n.clone()),
-                    "an integer",
-                );
+                wrong(errs, child(path, k), &Value::Number(n.clone()), "an integer");
                 None
             }
         },
@@ -240,12 +212,7 @@ fn get_i64(
     }
 }
 
-fn get_strings(
-    obj: &serde_json::Map<String, Value>,
-    k: &str,
-    path: &str,
-    errs: &mut Vec<FieldError>,
-) -> Vec<String> {
+fn get_strings(obj: &serde_json::Map<String, Value>, k: &str, path: &str, errs: &mut Vec<FieldError>) -> Vec<String> {
     match obj.get(k) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => {
@@ -273,11 +240,9 @@ fn get_schemas(
 ) -> Vec<Structural> {
     match obj.get(k) {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .enumerate()
-            .map(|(i, v)| parse_node(v, &format!("{}[{i}]", child(path, k)), errs))
-            .collect(),
+        Some(Value::Array(a)) => {
+            a.iter().enumerate().map(|(i, v)| parse_node(v, &format!("{}[{i}]", child(path, k)), errs)).collect()
+        }
         Some(other) => {
             wrong(errs, child(path, k), other, "a list of schemas");
             Vec::new()
@@ -345,8 +310,7 @@ fn parse_node(v: &Value, path: &str, errs: &mut Vec<FieldError>) -> Structural {
         required: get_strings(obj, "required", path, errs),
         preserve_unknown_fields: get_bool(obj, "x-kubernetes-preserve-unknown-fields", path, errs),
         int_or_string: get_bool(obj, "x-kubernetes-int-or-string", path, errs).unwrap_or(false),
-        embedded_resource: get_bool(obj, "x-kubernetes-embedded-resource", path, errs)
-            .unwrap_or(false),
+        embedded_resource: get_bool(obj, "x-kubernetes-embedded-resource", path, errs).unwrap_or(false),
         list_type: get_str(obj, "x-kubernetes-list-type", path, errs),
         list_map_keys: get_strings(obj, "x-kubernetes-list-map-keys", path, errs),
         map_type: get_str(obj, "x-kubernetes-map-type", path, errs),
@@ -357,10 +321,7 @@ fn parse_node(v: &Value, path: &str, errs: &mut Vec<FieldError>) -> Structural {
         ..Structural::default()
     };
     s.pattern_regex = s.pattern.as_deref().and_then(|p| Regex::new(p).ok());
-    s.default = match obj.get("default") {
-        None => None,
-        Some(d) => Some(d.clone()),
-    };
+    s.default = obj.get("default").cloned();
     s.enum_values = match obj.get("enum") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => Some(a.clone()),
@@ -389,11 +350,7 @@ fn parse_node(v: &Value, path: &str, errs: &mut Vec<FieldError>) -> Structural {
         // A list of schemas is reported by `check_structural`; keep the first for walking.
         Some(Value::Array(a)) => {
             if let Some(first) = a.first() {
-                s.items = Some(Box::new(parse_node(
-                    first,
-                    &format!("{}[0]", child(path, "items")),
-                    errs,
-                )));
+                s.items = Some(Box::new(parse_node(first, &format!("{}[0]", child(path, "items")), errs)));
             }
         }
         Some(iv) => s.items = Some(Box::new(parse_node(iv, &child(path, "items"), errs))),
@@ -402,11 +359,8 @@ fn parse_node(v: &Value, path: &str, errs: &mut Vec<FieldError>) -> Structural {
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => s.additional_properties = Some(AdditionalProperties::Bool(*b)),
         Some(av) => {
-            s.additional_properties = Some(AdditionalProperties::Schema(Box::new(parse_node(
-                av,
-                &child(path, "additionalProperties"),
-                errs,
-            ))))
+            s.additional_properties =
+                Some(AdditionalProperties::Schema(Box::new(parse_node(av, &child(path, "additionalProperties"), errs))))
         }
     }
     s
@@ -420,11 +374,7 @@ pub fn to_type_node(s: &Structural) -> TypeNode {
     let is_object = s.type_.as_deref() == Some("object") || !s.properties.is_empty();
     let is_array = s.type_.as_deref() == Some("array") || s.items.is_some();
     if is_array {
-        let items = s
-            .items
-            .as_deref()
-            .map(to_type_node)
-            .unwrap_or(TypeNode::Unknown);
+        let items = s.items.as_deref().map(to_type_node).unwrap_or(TypeNode::Unknown);
         return match s.list_type.as_deref() {
             Some("map") if !s.list_map_keys.is_empty() => {
                 let keys: Vec<&str> = s.list_map_keys.iter().map(String::as_str).collect();
@@ -444,12 +394,7 @@ pub fn to_type_node(s: &Structural) -> TypeNode {
             None => TypeNode::object(std::iter::empty::<(&'static str, TypeNode)>()),
         };
         // The constructors take only static field names; fill in the CRD's names here.
-        if let TypeNode::Object {
-            fields,
-            atomic: is_atomic,
-            ..
-        } = &mut node
-        {
+        if let TypeNode::Object { fields, atomic: is_atomic, .. } = &mut node {
             let mut map: BTreeMap<String, Arc<TypeNode>> = BTreeMap::new();
             for (k, v) in &s.properties {
                 map.insert(k.clone(), Arc::new(to_type_node(v)));
@@ -476,9 +421,7 @@ pub fn unsupported_features(s: &Structural) -> Vec<String> {
 fn collect_unsupported(s: &Structural, path: &str, out: &mut Vec<String>) {
     if !s.validations.is_empty() {
         let at = if path.is_empty() { "<root>" } else { path };
-        out.push(format!(
-            "x-kubernetes-validations (CEL) at {at}: not evaluated"
-        ));
+        out.push(format!("x-kubernetes-validations (CEL) at {at}: not evaluated"));
     }
     for (k, v) in &s.properties {
         collect_unsupported(v, &child(path, k), out);

@@ -33,10 +33,7 @@ pub fn check_structural(schema: &Value, base: &str) -> Vec<FieldError> {
         Err(errs) => return errs,
     };
     let Value::Object(root) = schema else {
-        return vec![FieldError::required(
-            child(base, "type"),
-            "must not be empty at the root",
-        )];
+        return vec![FieldError::required(child(base, "type"), "must not be empty at the root")];
     };
     let mut structural = Vec::new();
     invariants(root, Level::Root, base, &mut structural);
@@ -46,10 +43,7 @@ pub fn check_structural(schema: &Value, base: &str) -> Vec<FieldError> {
 
     let mut errs = Vec::new();
     if root.get("nullable") == Some(&Value::Bool(true)) {
-        errs.push(FieldError::forbidden(
-            child(base, "nullable"),
-            "nullable cannot be true at the root",
-        ));
+        errs.push(FieldError::forbidden(child(base, "nullable"), "nullable cannot be true at the root"));
     }
     errs.extend(structural);
     if errs.is_empty() {
@@ -60,11 +54,7 @@ pub fn check_structural(schema: &Value, base: &str) -> Vec<FieldError> {
 }
 
 fn invalid(path: String, v: &Value, why: &str) -> FieldError {
-    FieldError {
-        kind: CauseType::Invalid,
-        field: path,
-        detail: format!("Invalid value: {}: {why}", go_value(v)),
-    }
+    FieldError { kind: CauseType::Invalid, field: path, detail: format!("Invalid value: {}: {why}", go_value(v)) }
 }
 
 fn not_supported(path: String, v: &Value, allowed: &[&str]) -> FieldError {
@@ -72,11 +62,7 @@ fn not_supported(path: String, v: &Value, allowed: &[&str]) -> FieldError {
     FieldError {
         kind: CauseType::NotSupported,
         field: path,
-        detail: format!(
-            "Unsupported value: {}: supported values: {}",
-            go_value(v),
-            list.join(", ")
-        ),
+        detail: format!("Unsupported value: {}: supported values: {}", go_value(v), list.join(", ")),
     }
 }
 
@@ -90,10 +76,7 @@ fn flag(m: &Map<String, Value>, k: &str) -> bool {
 
 fn props(m: &Map<String, Value>) -> Vec<(&String, &Map<String, Value>)> {
     match m.get("properties") {
-        Some(Value::Object(p)) => p
-            .iter()
-            .filter_map(|(k, v)| v.as_object().map(|o| (k, o)))
-            .collect(),
+        Some(Value::Object(p)) => p.iter().filter_map(|(k, v)| v.as_object().map(|o| (k, o))).collect(),
         _ => Vec::new(),
     }
 }
@@ -118,10 +101,7 @@ fn invariants(m: &Map<String, Value>, lvl: Level, path: &str, errs: &mut Vec<Fie
     let preserve = flag(m, "x-kubernetes-preserve-unknown-fields");
     let items = m.get("items").and_then(Value::as_object);
     if ty == "array" && items.is_none() {
-        errs.push(FieldError::required(
-            child(path, "items"),
-            "must be specified",
-        ));
+        errs.push(FieldError::required(child(path, "items"), "must be specified"));
     }
     if let Some(i) = items {
         invariants(i, Level::Item, &child(path, "items"), errs);
@@ -131,10 +111,7 @@ fn invariants(m: &Map<String, Value>, lvl: Level, path: &str, errs: &mut Vec<Fie
     }
     if let Some(a) = m.get("additionalProperties").filter(|a| !a.is_null()) {
         if lvl == Level::Root {
-            errs.push(FieldError::forbidden(
-                child(path, "additionalProperties"),
-                "must not be used at the root",
-            ));
+            errs.push(FieldError::forbidden(child(path, "additionalProperties"), "must not be used at the root"));
         }
         if let Some(ao) = a.as_object() {
             invariants(ao, Level::Field, &child(path, "additionalProperties"), errs);
@@ -163,9 +140,8 @@ fn invariants(m: &Map<String, Value>, lvl: Level, path: &str, errs: &mut Vec<Fie
     let any_of = schema_list(m, "anyOf");
     let all_of = schema_list(m, "allOf");
     let skip_any_of = is_int_or_string_any_of(&any_of);
-    let skip_first_all_of_any_of = all_of
-        .first()
-        .is_some_and(|first| is_int_or_string_any_of(&schema_list(first, "anyOf")));
+    let skip_first_all_of_any_of =
+        all_of.first().is_some_and(|first| is_int_or_string_any_of(&schema_list(first, "anyOf")));
     value_validation(m, skip_any_of, skip_first_all_of_any_of, path, errs);
 
     if embedded && ty != "object" {
@@ -190,11 +166,7 @@ fn invariants(m: &Map<String, Value>, lvl: Level, path: &str, errs: &mut Vec<Fie
         errs.push(FieldError::required(child(path, "type"), why));
     }
     if lvl == Level::Root && !ty.is_empty() && ty != "object" {
-        errs.push(invalid(
-            child(path, "type"),
-            &Value::String(ty.into()),
-            "must be object at the root",
-        ));
+        errs.push(invalid(child(path, "type"), &Value::String(ty.into()), "must be object at the root"));
     }
     let check_meta = lvl == Level::Root || embedded;
     let properties = props(m);
@@ -202,31 +174,19 @@ fn invariants(m: &Map<String, Value>, lvl: Level, path: &str, errs: &mut Vec<Fie
         if let Some((_, p)) = properties.iter().find(|(k, _)| k.as_str() == meta_string) {
             if check_meta && str_of(p, "type") != "string" {
                 let at = child(&key(&child(path, "properties"), meta_string), "type");
-                errs.push(invalid(
-                    at,
-                    &Value::String(str_of(p, "type").into()),
-                    "must be string",
-                ));
+                errs.push(invalid(at, &Value::String(str_of(p, "type").into()), "must be string"));
             }
         }
     }
     if let Some((_, md)) = properties.iter().find(|(k, _)| k.as_str() == "metadata") {
         let at = key(&child(path, "properties"), "metadata");
         if check_meta && str_of(md, "type") != "object" {
-            errs.push(invalid(
-                child(&at, "type"),
-                &Value::String(str_of(md, "type").into()),
-                "must be object",
-            ));
+            errs.push(invalid(child(&at, "type"), &Value::String(str_of(md, "type").into()), "must be object"));
         }
         if lvl == Level::Root {
             let inner = props(md);
-            let only_names = inner
-                .iter()
-                .all(|(k, _)| k.as_str() == "name" || k.as_str() == "generateName");
-            let extra = md
-                .keys()
-                .any(|k| !matches!(k.as_str(), "type" | "default" | "properties"));
+            let only_names = inner.iter().all(|(k, _)| k.as_str() == "name" || k.as_str() == "generateName");
+            let extra = md.keys().any(|k| !matches!(k.as_str(), "type" | "default" | "properties"));
             if !only_names || extra {
                 errs.push(FieldError::forbidden(
                     at,
@@ -257,12 +217,7 @@ fn value_validation(
         }
     }
     for (i, a) in schema_list(m, "allOf").into_iter().enumerate() {
-        nested(
-            a,
-            skip_first && i == 0,
-            &format!("{}[{i}]", child(path, "allOf")),
-            errs,
-        );
+        nested(a, skip_first && i == 0, &format!("{}[{i}]", child(path, "allOf")), errs);
     }
     for (i, a) in schema_list(m, "oneOf").into_iter().enumerate() {
         nested(a, false, &format!("{}[{i}]", child(path, "oneOf")), errs);
@@ -272,13 +227,7 @@ fn value_validation(
     }
     if let Some(p) = m.get("pattern").and_then(Value::as_str) {
         if let Err(e) = regex::Regex::new(p) {
-            let first = e
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let first = e.to_string().lines().last().unwrap_or("").trim().to_string();
             errs.push(invalid(
                 child(path, "pattern"),
                 &Value::String(p.into()),
@@ -297,78 +246,39 @@ fn nested(m: &Map<String, Value>, skip_any_of: bool, path: &str, errs: &mut Vec<
         nested(p, false, &key(&child(path, "properties"), k), errs);
     }
     if !str_of(m, "type").is_empty() {
-        errs.push(FieldError::forbidden(
-            child(path, "type"),
-            "must be empty to be structural",
-        ));
+        errs.push(FieldError::forbidden(child(path, "type"), "must be empty to be structural"));
     }
     if m.get("additionalProperties").is_some_and(|a| !a.is_null()) {
-        errs.push(FieldError::forbidden(
-            child(path, "additionalProperties"),
-            "must be undefined to be structural",
-        ));
+        errs.push(FieldError::forbidden(child(path, "additionalProperties"), "must be undefined to be structural"));
     }
     if m.get("default").is_some_and(|d| !d.is_null()) {
-        errs.push(FieldError::forbidden(
-            child(path, "default"),
-            "must be undefined to be structural",
-        ));
+        errs.push(FieldError::forbidden(child(path, "default"), "must be undefined to be structural"));
     }
     if !str_of(m, "title").is_empty() {
-        errs.push(FieldError::forbidden(
-            child(path, "title"),
-            "must be empty to be structural",
-        ));
+        errs.push(FieldError::forbidden(child(path, "title"), "must be empty to be structural"));
     }
     if !str_of(m, "description").is_empty() {
-        errs.push(FieldError::forbidden(
-            child(path, "description"),
-            "must be empty to be structural",
-        ));
+        errs.push(FieldError::forbidden(child(path, "description"), "must be empty to be structural"));
     }
     if flag(m, "nullable") {
-        errs.push(FieldError::forbidden(
-            child(path, "nullable"),
-            "must be false to be structural",
-        ));
+        errs.push(FieldError::forbidden(child(path, "nullable"), "must be false to be structural"));
     }
-    for ext in [
-        "x-kubernetes-preserve-unknown-fields",
-        "x-kubernetes-embedded-resource",
-        "x-kubernetes-int-or-string",
-    ] {
+    for ext in ["x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource", "x-kubernetes-int-or-string"]
+    {
         if flag(m, ext) {
-            errs.push(FieldError::forbidden(
-                child(path, ext),
-                "must be false to be structural",
-            ));
+            errs.push(FieldError::forbidden(child(path, ext), "must be false to be structural"));
         }
     }
-    if m.get("x-kubernetes-list-map-keys")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-    {
-        errs.push(FieldError::forbidden(
-            child(path, "x-kubernetes-list-map-keys"),
-            "must be empty to be structural",
-        ));
+    if m.get("x-kubernetes-list-map-keys").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+        errs.push(FieldError::forbidden(child(path, "x-kubernetes-list-map-keys"), "must be empty to be structural"));
     }
     for ext in ["x-kubernetes-list-type", "x-kubernetes-map-type"] {
         if m.get(ext).is_some_and(|v| !v.is_null()) {
-            errs.push(FieldError::forbidden(
-                child(path, ext),
-                "must be undefined to be structural",
-            ));
+            errs.push(FieldError::forbidden(child(path, ext), "must be undefined to be structural"));
         }
     }
-    if m.get("x-kubernetes-validations")
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-    {
-        errs.push(FieldError::forbidden(
-            child(path, "x-kubernetes-validations"),
-            "must be empty to be structural",
-        ));
+    if m.get("x-kubernetes-validations").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+        errs.push(FieldError::forbidden(child(path, "x-kubernetes-validations"), "must be empty to be structural"));
     }
     if props(m).iter().any(|(k, _)| k.as_str() == "metadata") {
         errs.push(FieldError::forbidden(
@@ -417,33 +327,18 @@ fn nested_completeness(
     errs: &mut Vec<FieldError>,
 ) {
     let Some(s) = s else {
-        errs.push(FieldError::required(
-            s_path.to_string(),
-            &format!("because it is defined in {v_path}"),
-        ));
+        errs.push(FieldError::required(s_path.to_string(), &format!("because it is defined in {v_path}")));
         return;
     };
     junctor_completeness(v, Some(s), s_path, v_path, errs);
     let s_props = props(s);
     for (k, p) in props(v) {
         let sp = s_props.iter().find(|(sk, _)| *sk == k).map(|(_, m)| *m);
-        nested_completeness(
-            p,
-            sp,
-            &key(&child(s_path, "properties"), k),
-            &key(&child(v_path, "properties"), k),
-            errs,
-        );
+        nested_completeness(p, sp, &key(&child(s_path, "properties"), k), &key(&child(v_path, "properties"), k), errs);
     }
     if let Some(i) = v.get("items").and_then(Value::as_object) {
         let si = s.get("items").and_then(Value::as_object);
-        nested_completeness(
-            i,
-            si,
-            &child(s_path, "items"),
-            &child(v_path, "items"),
-            errs,
-        );
+        nested_completeness(i, si, &child(s_path, "items"), &child(v_path, "items"), errs);
     }
 }
 
@@ -478,21 +373,11 @@ fn defaults(s: &Structural, path: &str, root: bool, errs: &mut Vec<FieldError>) 
 }
 
 /// Per-node rules of `ValidateCustomResourceDefinitionOpenAPISchema`.
-fn openapi_rules(
-    m: &Map<String, Value>,
-    path: &str,
-    root: bool,
-    in_meta: bool,
-    errs: &mut Vec<FieldError>,
-) {
+fn openapi_rules(m: &Map<String, Value>, path: &str, root: bool, in_meta: bool, errs: &mut Vec<FieldError>) {
     let ty = str_of(m, "type");
     if let Some(t) = m.get("type").and_then(Value::as_str) {
         if !t.is_empty() && !TYPES.contains(&t) {
-            errs.push(not_supported(
-                child(path, "type"),
-                &Value::String(t.into()),
-                TYPES,
-            ));
+            errs.push(not_supported(child(path, "type"), &Value::String(t.into()), TYPES));
         }
         if t == "null" {
             errs.push(FieldError::forbidden(
@@ -524,10 +409,7 @@ fn openapi_rules(
         }
     }
     if m.get("items").is_some_and(Value::is_array) {
-        errs.push(FieldError::forbidden(
-            child(path, "items"),
-            "items must be a schema object and not an array",
-        ));
+        errs.push(FieldError::forbidden(child(path, "items"), "items must be a schema object and not an array"));
     }
     if in_meta && flag(m, "x-kubernetes-embedded-resource") {
         errs.push(FieldError::forbidden(
@@ -550,25 +432,13 @@ fn openapi_rules(
             ));
         }
         if let Some(ao) = a.as_object() {
-            openapi_rules(
-                ao,
-                &child(path, "additionalProperties"),
-                false,
-                in_meta,
-                errs,
-            );
+            openapi_rules(ao, &child(path, "additionalProperties"), false, in_meta, errs);
         }
     }
     let embedded = flag(m, "x-kubernetes-embedded-resource");
     for (k, p) in &properties {
         let meta = (root || embedded) && matches!(k.as_str(), "apiVersion" | "kind" | "metadata");
-        openapi_rules(
-            p,
-            &key(&child(path, "properties"), k),
-            false,
-            in_meta || meta,
-            errs,
-        );
+        openapi_rules(p, &key(&child(path, "properties"), k), false, in_meta || meta, errs);
     }
     if let Some(n) = m.get("not").and_then(Value::as_object) {
         openapi_rules(n, &child(path, "not"), false, in_meta, errs);
@@ -642,11 +512,7 @@ fn list_rules(m: &Map<String, Value>, ty: &str, path: &str, errs: &mut Vec<Field
                         "must be atomic as item of a list with x-kubernetes-list-type=set",
                     ));
                 }
-                if items
-                    .get("x-kubernetes-map-type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| t != "atomic")
-                {
+                if items.get("x-kubernetes-map-type").and_then(Value::as_str).is_some_and(|t| t != "atomic") {
                     let v = Value::String(ilt.unwrap_or("").into());
                     errs.push(invalid(
                         child(&child(path, "items"), "x-kubernetes-map-type"),
@@ -704,10 +570,7 @@ fn list_rules(m: &Map<String, Value>, ty: &str, path: &str, errs: &mut Vec<Field
                     ));
                 } else {
                     let item_props = props(items);
-                    let keys_value = m
-                        .get("x-kubernetes-list-map-keys")
-                        .cloned()
-                        .unwrap_or(Value::Null);
+                    let keys_value = m.get("x-kubernetes-list-map-keys").cloned().unwrap_or(Value::Null);
                     let mut bad_name = false;
                     for k in &keys {
                         match item_props.iter().find(|(pk, _)| pk.as_str() == *k) {
@@ -756,50 +619,31 @@ fn rule_shapes(m: &Map<String, Value>, path: &str, errs: &mut Vec<FieldError>) {
         let at = format!("{}[{i}]", child(path, "x-kubernetes-validations"));
         let rule = str_of(r, "rule");
         if rule.trim().is_empty() {
-            errs.push(FieldError::required(
-                child(&at, "rule"),
-                "rule is not specified",
-            ));
+            errs.push(FieldError::required(child(&at, "rule"), "rule is not specified"));
         }
         match r.get("message").and_then(Value::as_str) {
-            Some(msg) if msg.trim().is_empty() => errs.push(invalid(
-                child(&at, "message"),
-                &Value::String(msg.into()),
-                "must be non-empty if specified",
-            )),
-            Some(msg) if msg.contains('\n') => errs.push(invalid(
-                child(&at, "message"),
-                &Value::String(msg.into()),
-                "must not contain line breaks",
-            )),
+            Some(msg) if msg.trim().is_empty() => {
+                errs.push(invalid(child(&at, "message"), &Value::String(msg.into()), "must be non-empty if specified"))
+            }
+            Some(msg) if msg.contains('\n') => {
+                errs.push(invalid(child(&at, "message"), &Value::String(msg.into()), "must not contain line breaks"))
+            }
             None if rule.contains('\n') => errs.push(FieldError::required(
                 child(&at, "message"),
                 "message must be specified if rule contains line breaks",
             )),
             _ => {}
         }
-        if r.get("messageExpression")
-            .and_then(Value::as_str)
-            .is_some_and(|e| e.trim().is_empty())
-        {
+        if r.get("messageExpression").and_then(Value::as_str).is_some_and(|e| e.trim().is_empty()) {
             errs.push(FieldError::required(
                 child(&at, "messageExpression"),
                 "messageExpression must be non-empty if specified",
             ));
         }
         if let Some(reason) = r.get("reason").and_then(Value::as_str) {
-            let ok = [
-                "FieldValueDuplicate",
-                "FieldValueForbidden",
-                "FieldValueInvalid",
-                "FieldValueRequired",
-            ];
+            let ok = ["FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired"];
             if !ok.contains(&reason) {
-                errs.push(not_supported(
-                    child(&at, "reason"),
-                    &Value::String(reason.into()),
-                    &ok,
-                ));
+                errs.push(not_supported(child(&at, "reason"), &Value::String(reason.into()), &ok));
             }
         }
     }

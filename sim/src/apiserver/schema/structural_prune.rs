@@ -125,29 +125,21 @@ pub fn strict_unknown_fields_message(pruned: &[String]) -> Option<String> {
     if pruned.is_empty() {
         return None;
     }
-    let parts: Vec<String> = pruned
-        .iter()
-        .map(|p| format!("unknown field {}", super::structural_validate::go_quote(p)))
-        .collect();
+    let parts: Vec<String> =
+        pruned.iter().map(|p| format!("unknown field {}", super::structural_validate::go_quote(p))).collect();
     Some(format!("strict decoding error: {}", parts.join(", ")))
 }
 
 /// One `Warning` header text per pruned field (fieldValidation=Warn): `unknown field "spec.a"`.
 pub fn unknown_field_warnings(pruned: &[String]) -> Vec<String> {
-    pruned
-        .iter()
-        .map(|p| format!("unknown field {}", super::structural_validate::go_quote(p)))
-        .collect()
+    pruned.iter().map(|p| format!("unknown field {}", super::structural_validate::go_quote(p))).collect()
 }
 
 /// The server-side apply wording for undeclared fields, one line per field:
 /// `.spec.foo: field not declared in schema`. Several fields are listed as structured-merge-diff
 /// joins them (`errors:\n  .spec.a: ...\n  .spec.b: ...`). `None` when nothing was pruned.
 pub fn ssa_unknown_fields_message(pruned: &[String]) -> Option<String> {
-    let lines: Vec<String> = pruned
-        .iter()
-        .map(|p| format!(".{p}: field not declared in schema"))
-        .collect();
+    let lines: Vec<String> = pruned.iter().map(|p| format!(".{p}: field not declared in schema")).collect();
     match lines.as_slice() {
         [] => None,
         [one] => Some(one.clone()),

@@ -36,10 +36,7 @@ fn type_mismatch_reads_like_kube_apiserver() {
         r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#
     );
     let e = ApiError::invalid("example.com", "Widget", "w", &errs);
-    assert_eq!(
-        e.to_status()["details"]["causes"][0]["reason"],
-        "FieldValueTypeInvalid"
-    );
+    assert_eq!(e.to_status()["details"]["causes"][0]["reason"], "FieldValueTypeInvalid");
 }
 
 #[test]
@@ -48,9 +45,7 @@ fn integral_float_passes_as_integer_and_int_passes_as_number() {
     assert!(lines(&s, json!({"spec": {"a": 2.0, "b": 3}})).is_empty());
     assert_eq!(
         lines(&s, json!({"spec": {"a": 2.5}})),
-        vec![
-            r#"spec.a: Invalid value: "number": spec.a in body must be of type integer: "number""#
-        ]
+        vec![r#"spec.a: Invalid value: "number": spec.a in body must be of type integer: "number""#]
     );
 }
 
@@ -67,10 +62,7 @@ fn required_enum_pattern() {
         spec.required = vec!["size".into()];
     }
     assert_eq!(
-        lines(
-            &s2,
-            json!({"spec": {"mode": "x", "name": "ab", "level": 3}})
-        ),
+        lines(&s2, json!({"spec": {"mode": "x", "name": "ab", "level": 3}})),
         vec![
             r#"spec.mode: Unsupported value: "x": supported values: "a", "b""#,
             r#"spec.name: Invalid value: "ab": spec.name in body should match '^a$'"#,
@@ -78,10 +70,7 @@ fn required_enum_pattern() {
             "spec.size: Required value",
         ]
     );
-    assert_eq!(
-        validate(&s2, &json!({"spec": {}}))[0].kind,
-        CauseType::Required
-    );
+    assert_eq!(validate(&s2, &json!({"spec": {}}))[0].kind, CauseType::Required);
 }
 
 #[test]
@@ -94,10 +83,7 @@ fn numeric_bounds() {
         "mul": {"type": "integer", "multipleOf": 5}
     }));
     assert_eq!(
-        lines(
-            &s,
-            json!({"spec": {"min": 0, "xmin": 1, "max": 2.25, "xmax": 10, "mul": 7}})
-        ),
+        lines(&s, json!({"spec": {"min": 0, "xmin": 1, "max": 2.25, "xmax": 10, "mul": 7}})),
         vec![
             "spec.min: Invalid value: 0: spec.min in body should be greater than or equal to 1",
             "spec.xmin: Invalid value: 1: spec.xmin in body should be greater than 1",
@@ -106,11 +92,7 @@ fn numeric_bounds() {
             "spec.mul: Invalid value: 7: spec.mul in body should be a multiple of 5",
         ]
     );
-    assert!(lines(
-        &s,
-        json!({"spec": {"min": 1, "xmin": 2, "max": 1.5, "xmax": 9, "mul": 10}})
-    )
-    .is_empty());
+    assert!(lines(&s, json!({"spec": {"min": 1, "xmin": 2, "max": 1.5, "xmax": 9, "mul": 10}})).is_empty());
 }
 
 #[test]
@@ -120,10 +102,7 @@ fn string_lengths() {
         "one": {"type": "string", "maxLength": 1},
         "short": {"type": "string", "minLength": 3}
     }));
-    let errs = validate(
-        &s,
-        &json!({"spec": {"long": "abcdef", "one": "ab", "short": "ab"}}),
-    );
+    let errs = validate(&s, &json!({"spec": {"long": "abcdef", "one": "ab", "short": "ab"}}));
     let got: Vec<String> = errs.iter().map(|e| e.line()).collect();
     assert_eq!(
         got,
@@ -171,10 +150,7 @@ fn nested_item_paths_and_additional_properties_values() {
         "labels": {"type": "object", "additionalProperties": {"type": "string"}}
     }));
     assert_eq!(
-        lines(
-            &s,
-            json!({"spec": {"containers": [{"name": "a"}, {"port": "x"}], "labels": {"k": 1}}})
-        ),
+        lines(&s, json!({"spec": {"containers": [{"name": "a"}, {"port": "x"}], "labels": {"k": 1}}})),
         vec![
             r#"spec.containers[1].port: Invalid value: "string": spec.containers[1].port in body must be of type integer: "string""#,
             "spec.containers[1].name: Required value",
@@ -204,12 +180,11 @@ fn int_or_string() {
     let got = lines(&s, json!({"spec": {"port": true}}));
     assert_eq!(
         got.first().map(String::as_str),
-        Some(
-            r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#
-        )
+        Some(r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#)
     );
-    assert!(got.iter().any(|l| l
-        == r#"<nil>: Invalid value: "": "spec.port" must validate at least one schema (anyOf)"#));
+    assert!(got
+        .iter()
+        .any(|l| l == r#"<nil>: Invalid value: "": "spec.port" must validate at least one schema (anyOf)"#));
 }
 
 #[test]
@@ -220,16 +195,11 @@ fn formats() {
         "b": {"type": "string", "format": "byte"},
         "u": {"type": "string", "format": "made-up"}
     }));
-    assert!(lines(
-        &s,
-        json!({"spec": {"t": "2024-01-02T03:04:05Z", "d": "2024-02-29", "b": "aGk=", "u": "x"}})
-    )
-    .is_empty());
+    assert!(
+        lines(&s, json!({"spec": {"t": "2024-01-02T03:04:05Z", "d": "2024-02-29", "b": "aGk=", "u": "x"}})).is_empty()
+    );
     assert_eq!(
-        lines(
-            &s,
-            json!({"spec": {"t": "yesterday", "d": "2023-02-29", "b": "!!"}})
-        ),
+        lines(&s, json!({"spec": {"t": "yesterday", "d": "2023-02-29", "b": "!!"}})),
         vec![
             r#"spec.t: Invalid value: "yesterday": spec.t in body must be of type date-time: "yesterday""#,
             r#"spec.d: Invalid value: "2023-02-29": spec.d in body must be of type date: "2023-02-29""#,
@@ -265,13 +235,7 @@ fn list_type_set_and_map_duplicates() {
         &json!({"spec": {"tags": ["a", "b", "a", "a"], "ports": [{"name": "web", "port": 1}, {"name": "web", "port": 2}]}}),
     );
     let got: Vec<String> = errs.iter().map(|e| e.line()).collect();
-    assert_eq!(
-        got,
-        vec![
-            r#"spec.tags[2]: Duplicate value: "a""#,
-            r#"spec.ports[1]: Duplicate value: {"name":"web"}"#
-        ]
-    );
+    assert_eq!(got, vec![r#"spec.tags[2]: Duplicate value: "a""#, r#"spec.ports[1]: Duplicate value: {"name":"web"}"#]);
     assert!(errs.iter().all(|e| e.kind == CauseType::Duplicate));
 }
 
@@ -281,10 +245,7 @@ fn metadata_only_name_constraints_and_meta_fields_skipped() {
         "apiVersion": {"type": "string"}, "kind": {"type": "string"},
         "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 3}}}}}));
     assert_eq!(
-        lines(
-            &s,
-            json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "toolong", "labels": {"a": "b"}}})
-        ),
+        lines(&s, json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "toolong", "labels": {"a": "b"}}})),
         vec!["metadata.name: Too long: may not be more than 3 bytes"]
     );
 }
@@ -331,15 +292,7 @@ fn realistic_role_crd_validate_prune_default() {
         "topLevel": 1
     });
     let pruned = prune(&s, &mut obj);
-    assert_eq!(
-        pruned,
-        vec![
-            "spec.bogus",
-            "spec.tags[0].extra",
-            "status.ackResourceMetadata.junk",
-            "topLevel"
-        ]
-    );
+    assert_eq!(pruned, vec!["spec.bogus", "spec.tags[0].extra", "status.ackResourceMetadata.junk", "topLevel"]);
     assert_eq!(obj["metadata"]["labels"]["x"], "y");
     assert_eq!(obj["status"]["anything"]["kept"], 1);
     apply_defaults(&s, &mut obj);
@@ -356,18 +309,9 @@ fn realistic_role_crd_validate_prune_default() {
         ]
     );
     let node = to_type_node(&s);
-    assert_eq!(
-        node.field("spec").field("tags").list_type(),
-        &ListType::Map(vec!["key".into()])
-    );
-    assert_eq!(
-        node.field("spec").field("policies").list_type(),
-        &ListType::Set
-    );
-    assert!(matches!(
-        node.field("spec").field("inlinePolicies").field("any"),
-        TypeNode::Scalar
-    ));
+    assert_eq!(node.field("spec").field("tags").list_type(), &ListType::Map(vec!["key".into()]));
+    assert_eq!(node.field("spec").field("policies").list_type(), &ListType::Set);
+    assert!(matches!(node.field("spec").field("inlinePolicies").field("any"), TypeNode::Scalar));
 }
 
 #[test]
@@ -377,14 +321,8 @@ fn unknown_field_messages() {
         strict_unknown_fields_message(&paths).as_deref(),
         Some(r#"strict decoding error: unknown field "spec.a", unknown field "spec.b""#)
     );
-    assert_eq!(
-        unknown_field_warnings(&paths[..1]),
-        vec![r#"unknown field "spec.a""#]
-    );
-    assert_eq!(
-        ssa_unknown_fields_message(&paths[..1]).as_deref(),
-        Some(".spec.a: field not declared in schema")
-    );
+    assert_eq!(unknown_field_warnings(&paths[..1]), vec![r#"unknown field "spec.a""#]);
+    assert_eq!(ssa_unknown_fields_message(&paths[..1]).as_deref(), Some(".spec.a: field not declared in schema"));
     assert_eq!(
         ssa_unknown_fields_message(&paths).as_deref(),
         Some("errors:\n  .spec.a: field not declared in schema\n  .spec.b: field not declared in schema")
@@ -401,10 +339,7 @@ fn prune_embedded_resource_keeps_meta_and_nested_unknown_maps() {
     }));
     let mut obj = json!({"spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"},
         "spec": {"a": "1", "b": 2}, "other": 3}, "free": {"k": 1}}});
-    assert_eq!(
-        prune(&s, &mut obj),
-        vec!["spec.template.other", "spec.template.spec.b"]
-    );
+    assert_eq!(prune(&s, &mut obj), vec!["spec.template.other", "spec.template.spec.b"]);
     assert_eq!(obj["spec"]["template"]["kind"], "Pod");
     assert_eq!(obj["spec"]["free"]["k"], 1);
 }
@@ -420,15 +355,11 @@ fn defaulting_cases() {
     }));
     let mut obj = json!({"spec": {"n": null, "m": {"k": {}}, "l": [null, "q"]}});
     apply_defaults(&s, &mut obj);
-    assert_eq!(
-        obj["spec"],
-        json!({"n": null, "m": {"k": {"p": 1}}, "l": ["z", "q"], "a": "x", "obj": {"inner": 7}})
-    );
+    assert_eq!(obj["spec"], json!({"n": null, "m": {"k": {"p": 1}}, "l": ["z", "q"], "a": "x", "obj": {"inner": 7}}));
     let mut obj = json!({"spec": {"a": null}});
     apply_defaults(&s, &mut obj);
     assert_eq!(obj["spec"]["a"], "x");
-    let t =
-        spec_schema(json!({"b": {"type": "string"}, "c": {"type": "string", "nullable": true}}));
+    let t = spec_schema(json!({"b": {"type": "string"}, "c": {"type": "string", "nullable": true}}));
     let mut obj = json!({"spec": {"b": null, "c": null}});
     prune_non_nullable_nulls(&t, &mut obj);
     assert_eq!(obj["spec"], json!({"c": null}));
@@ -448,31 +379,21 @@ fn non_structural_schemas() {
     );
     assert_eq!(
         check_lines(json!({"type": "object", "properties": {"l": {"type": "array"}}})),
-        vec![format!(
-            "{P}.properties[l].items: Required value: must be specified"
-        )]
+        vec![format!("{P}.properties[l].items: Required value: must be specified")]
     );
     assert_eq!(
         check_lines(json!({"type": "string"})),
-        vec![format!(
-            r#"{P}.type: Invalid value: "string": must be object at the root"#
-        )]
+        vec![format!(r#"{P}.type: Invalid value: "string": must be object at the root"#)]
     );
     assert_eq!(
         check_lines(json!({"type": "object", "additionalProperties": {"type": "string"}})),
-        vec![format!(
-            "{P}.additionalProperties: Forbidden: must not be used at the root"
-        )]
+        vec![format!("{P}.additionalProperties: Forbidden: must not be used at the root")]
     );
     assert_eq!(
-        check_lines(
-            json!({"type": "object", "properties": {"a": {"type": "string",
-            "anyOf": [{"type": "string", "description": "d"}]}}})
-        ),
+        check_lines(json!({"type": "object", "properties": {"a": {"type": "string",
+            "anyOf": [{"type": "string", "description": "d"}]}}})),
         vec![
-            format!(
-                "{P}.properties[a].anyOf[0].description: Forbidden: must be empty to be structural"
-            ),
+            format!("{P}.properties[a].anyOf[0].description: Forbidden: must be empty to be structural"),
             format!("{P}.properties[a].anyOf[0].type: Forbidden: must be empty to be structural"),
         ]
     );
@@ -515,40 +436,28 @@ fn invalid_crd_schema_keywords() {
         )]
     );
     assert_eq!(
-        check_lines(
-            json!({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}})
-        ),
+        check_lines(json!({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}})),
         vec![format!(
             r#"{P}.properties[a].default: Invalid value: "string":  in body must be of type integer: "string""#
         )]
     );
     assert_eq!(
-        check_lines(
-            json!({"type": "object", "properties": {"a": {"type": "object", "default": {"z": 1},
-            "properties": {"b": {"type": "string"}}}}})
-        ),
-        vec![format!(
-            r#"{P}.properties[a].default: Invalid value: {{"z":1}}: must not have unknown fields"#
-        )]
+        check_lines(json!({"type": "object", "properties": {"a": {"type": "object", "default": {"z": 1},
+            "properties": {"b": {"type": "string"}}}}})),
+        vec![format!(r#"{P}.properties[a].default: Invalid value: {{"z":1}}: must not have unknown fields"#)]
     );
     assert_eq!(
         check_lines(json!({"type": "object", "nullable": true})),
-        vec![format!(
-            "{P}.nullable: Forbidden: nullable cannot be true at the root"
-        )]
+        vec![format!("{P}.nullable: Forbidden: nullable cannot be true at the root")]
     );
-    assert!(check_lines(
-        json!({"type": "object", "properties": {"p": {"x-kubernetes-int-or-string": true,
-        "anyOf": [{"type": "integer"}, {"type": "string"}]}}})
-    )
+    assert!(check_lines(json!({"type": "object", "properties": {"p": {"x-kubernetes-int-or-string": true,
+        "anyOf": [{"type": "integer"}, {"type": "string"}]}}}))
     .is_empty());
 }
 
 #[test]
 fn parse_reports_malformed_keywords() {
-    let errs = parse(&json!({"type": 5, "properties": {"a": {"minLength": "x"}}}))
-        .err()
-        .unwrap_or_default();
+    let errs = parse(&json!({"type": 5, "properties": {"a": {"minLength": "x"}}})).err().unwrap_or_default();
     let got: Vec<String> = errs.iter().map(|e| e.line()).collect();
     assert_eq!(
         got,
@@ -563,17 +472,9 @@ fn parse_reports_malformed_keywords() {
 fn cel_rules_are_listed_as_unsupported() {
     let s = spec_schema(json!({"replicas": {"type": "integer",
         "x-kubernetes-validations": [{"rule": "self >= 0", "message": "must be positive"}]}}));
-    assert_eq!(
-        unsupported_features(&s),
-        vec!["x-kubernetes-validations (CEL) at spec.replicas: not evaluated"]
-    );
+    assert_eq!(unsupported_features(&s), vec!["x-kubernetes-validations (CEL) at spec.replicas: not evaluated"]);
     assert!(lines(&s, json!({"spec": {"replicas": -1}})).is_empty());
-    assert_eq!(
-        s.property("spec")
-            .and_then(|p| p.property("replicas"))
-            .map(|r| r.validations.len()),
-        Some(1)
-    );
+    assert_eq!(s.property("spec").and_then(|p| p.property("replicas")).map(|r| r.validations.len()), Some(1));
 }
 
 #[test]
@@ -637,9 +538,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((keys, inner), 0..5).prop_map(|kv| Value::Object(
-                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-            )),
+            prop::collection::vec((keys, inner), 0..5)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
         ]
     })
 }

@@ -23,10 +23,7 @@ use crate::apiserver::error::{CauseType, FieldError};
 /// `metadata.name`/`generateName` constraints are not walked). Errors use paths like
 /// `spec.replicas`, as kube-apiserver reports them for custom resources.
 pub fn validate(s: &Structural, obj: &Value) -> Vec<FieldError> {
-    let mut v = Validator {
-        prefix: String::new(),
-        errs: Vec::new(),
-    };
+    let mut v = Validator { prefix: String::new(), errs: Vec::new() };
     v.node(s, obj, "", true);
     list_types(s, obj, "", &mut v.errs);
     v.errs
@@ -36,10 +33,7 @@ pub fn validate(s: &Structural, obj: &Value) -> Vec<FieldError> {
 /// `spec.versions[0].schema.openAPIV3Schema.properties[spec].default`). No list-type checks and
 /// no special treatment of object metadata.
 pub fn validate_at(s: &Structural, value: &Value, prefix: &str) -> Vec<FieldError> {
-    let mut v = Validator {
-        prefix: prefix.to_string(),
-        errs: Vec::new(),
-    };
+    let mut v = Validator { prefix: prefix.to_string(), errs: Vec::new() };
     v.node(s, value, "", false);
     v.errs
 }
@@ -84,11 +78,7 @@ impl Validator {
             text.push_str(&detail);
         }
         let field = self.field(name);
-        self.errs.push(FieldError {
-            kind,
-            field,
-            detail: text,
-        });
+        self.errs.push(FieldError { kind, field, detail: text });
     }
 
     /// `field.Invalid` with the error's value.
@@ -99,23 +89,12 @@ impl Validator {
     /// A kube-openapi composite error (anyOf/oneOf/allOf/not): reported at the root path with
     /// an empty value.
     fn composite(&mut self, msg: String) {
-        let field = if self.prefix.is_empty() {
-            "<nil>".to_string()
-        } else {
-            self.prefix.clone()
-        };
-        self.errs.push(FieldError {
-            kind: CauseType::Invalid,
-            field,
-            detail: format!("Invalid value: \"\": {msg}"),
-        });
+        let field = if self.prefix.is_empty() { "<nil>".to_string() } else { self.prefix.clone() };
+        self.errs.push(FieldError { kind: CauseType::Invalid, field, detail: format!("Invalid value: \"\": {msg}") });
     }
 
     fn type_invalid(&mut self, name: &str, expected: &str, got: &str) {
-        let msg = format!(
-            "{name} in body must be of type {expected}: {}",
-            go_quote(got)
-        );
+        let msg = format!("{name} in body must be of type {expected}: {}", go_quote(got));
         let field = self.field(name);
         self.errs.push(FieldError {
             kind: CauseType::TypeInvalid,
@@ -165,14 +144,9 @@ impl Validator {
         let is_int_float = sch_type == "integer" && types.contains(&"number");
         let is_lower_int = format == "int64" && data_format == "int32";
         let is_string_or_slice = matches!(data, Value::String(_) | Value::Array(_));
-        if !is_string_or_slice
-            && !format.is_empty()
-            && !(types.contains(&sch_type)
-                || data_format == format
-                || is_float_int
-                || is_int_float
-                || is_lower_int)
-        {
+        let type_matches =
+            types.contains(&sch_type) || data_format == format || is_float_int || is_int_float || is_lower_int;
+        if !is_string_or_slice && !format.is_empty() && !type_matches {
             self.type_invalid(name, format, data_format);
             return;
         }
@@ -187,10 +161,7 @@ impl Validator {
 
     fn junctors(&mut self, s: &Structural, data: &Value, name: &str) {
         let sub = |schema: &Structural| {
-            let mut v = Validator {
-                prefix: String::new(),
-                errs: Vec::new(),
-            };
+            let mut v = Validator { prefix: String::new(), errs: Vec::new() };
             v.node(schema, data, name, false);
             v.errs
         };
@@ -210,9 +181,7 @@ impl Validator {
                 }
             }
             if !ok {
-                self.composite(format!(
-                    "{quoted} must validate at least one schema (anyOf)"
-                ));
+                self.composite(format!("{quoted} must validate at least one schema (anyOf)"));
             }
             if let Some(b) = best {
                 self.merge(b);
@@ -238,9 +207,7 @@ impl Validator {
                 } else {
                     format!("Found {valid} valid alternatives")
                 };
-                self.composite(format!(
-                    "{quoted} must validate one and only one schema (oneOf). {extra}"
-                ));
+                self.composite(format!("{quoted} must validate one and only one schema (oneOf). {extra}"));
                 if let Some(b) = best {
                     self.merge(b);
                 }
@@ -257,9 +224,7 @@ impl Validator {
             }
             if valid != s.all_of.len() {
                 let extra = if valid == 0 { ". None validated" } else { "" };
-                self.composite(format!(
-                    "{quoted} must validate all the schemas (allOf){extra}"
-                ));
+                self.composite(format!("{quoted} must validate all the schemas (allOf){extra}"));
             }
         }
         if let Some(n) = &s.not {
@@ -273,11 +238,7 @@ impl Validator {
     fn merge(&mut self, errs: Vec<FieldError>) {
         for mut e in errs {
             if !self.prefix.is_empty() {
-                e.field = if e.field == "<nil>" {
-                    self.prefix.clone()
-                } else {
-                    child(&self.prefix, &e.field)
-                };
+                e.field = if e.field == "<nil>" { self.prefix.clone() } else { child(&self.prefix, &e.field) };
             }
             self.errs.push(e);
         }
@@ -288,22 +249,15 @@ impl Validator {
         if let Some(max) = s.max_length {
             if len > max {
                 let unit = if max == 1 { "byte" } else { "bytes" };
-                let detail = if max >= 0 {
-                    format!("may not be more than {max} {unit}")
-                } else {
-                    "value is too long".into()
-                };
+                let detail =
+                    if max >= 0 { format!("may not be more than {max} {unit}") } else { "value is too long".into() };
                 self.push(CauseType::TooLong, name, None, detail);
                 return;
             }
         }
         if let Some(min) = s.min_length {
             if len < min {
-                self.invalid(
-                    name,
-                    &go_quote(text),
-                    format!("{name} in body should be at least {min} chars long"),
-                );
+                self.invalid(name, &go_quote(text), format!("{name} in body should be at least {min} chars long"));
                 return;
             }
         }
@@ -311,24 +265,13 @@ impl Validator {
             match &s.pattern_regex {
                 Some(re) => {
                     if !re.is_match(text) {
-                        self.invalid(
-                            name,
-                            &go_quote(text),
-                            format!("{name} in body should match '{p}'"),
-                        );
+                        self.invalid(name, &go_quote(text), format!("{name} in body should match '{p}'"));
                     }
                 }
                 None => {
-                    let why = Regex::new(p)
-                        .err()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default();
+                    let why = Regex::new(p).err().map(|e| e.to_string()).unwrap_or_default();
                     let shown = format!("{p}, but pattern is invalid: {why}");
-                    self.invalid(
-                        name,
-                        &go_quote(text),
-                        format!("{name} in body should match '{shown}'"),
-                    );
+                    self.invalid(name, &go_quote(text), format!("{name} in body should match '{shown}'"));
                 }
             }
         }
@@ -358,11 +301,7 @@ impl Validator {
                             format!("factor MultipleOf declared for {name} must be positive: {fi}"),
                         );
                     } else if d % fi != 0 {
-                        self.invalid(
-                            name,
-                            &shown,
-                            format!("{name} in body should be a multiple of {fi}"),
-                        );
+                        self.invalid(name, &shown, format!("{name} in body should be a multiple of {fi}"));
                     }
                 }
                 _ => {
@@ -393,16 +332,8 @@ impl Validator {
                 _ => (if excl { data_f <= b } else { data_f < b }, go_float(b)),
             };
             if fails {
-                let op = if excl {
-                    "greater than"
-                } else {
-                    "greater than or equal to"
-                };
-                self.invalid(
-                    name,
-                    &shown,
-                    format!("{name} in body should be {op} {bound}"),
-                );
+                let op = if excl { "greater than" } else { "greater than or equal to" };
+                self.invalid(name, &shown, format!("{name} in body should be {op} {bound}"));
             }
         }
         if let Some(b) = s.maximum {
@@ -412,16 +343,8 @@ impl Validator {
                 _ => (if excl { data_f >= b } else { data_f > b }, go_float(b)),
             };
             if fails {
-                let op = if excl {
-                    "less than"
-                } else {
-                    "less than or equal to"
-                };
-                self.invalid(
-                    name,
-                    &shown,
-                    format!("{name} in body should be {op} {bound}"),
-                );
+                let op = if excl { "less than" } else { "less than or equal to" };
+                self.invalid(name, &shown, format!("{name} in body should be {op} {bound}"));
             }
         }
     }
@@ -435,21 +358,14 @@ impl Validator {
         let size = items.len() as i64;
         if let Some(min) = s.min_items {
             if size < min {
-                self.invalid(
-                    name,
-                    &size.to_string(),
-                    format!("{name} in body should have at least {min} items"),
-                );
+                self.invalid(name, &size.to_string(), format!("{name} in body should have at least {min} items"));
             }
         }
         if let Some(max) = s.max_items {
             if size > max {
                 let unit = if max == 1 { "item" } else { "items" };
-                let detail = if max >= 0 {
-                    format!("must have at most {max} {unit}")
-                } else {
-                    "has too many items".into()
-                };
+                let detail =
+                    if max >= 0 { format!("must have at most {max} {unit}") } else { "has too many items".into() };
                 self.push(CauseType::TooMany, name, Some(&size.to_string()), detail);
             }
         }
@@ -457,11 +373,7 @@ impl Validator {
             let mut seen: Vec<&Value> = Vec::new();
             for it in items {
                 if seen.iter().any(|x| json_eq(x, it)) {
-                    self.invalid(
-                        name,
-                        "\"\"",
-                        format!("{name} in body shouldn't contain duplicates"),
-                    );
+                    self.invalid(name, "\"\"", format!("{name} in body shouldn't contain duplicates"));
                     break;
                 }
                 seen.push(it);
@@ -485,43 +397,24 @@ impl Validator {
         self.push(CauseType::NotSupported, name, Some(&go_value(data)), detail);
     }
 
-    fn object_checks(
-        &mut self,
-        s: &Structural,
-        map: &serde_json::Map<String, Value>,
-        name: &str,
-        root: bool,
-    ) {
+    fn object_checks(&mut self, s: &Structural, map: &serde_json::Map<String, Value>, name: &str, root: bool) {
         let size = map.len() as i64;
         if let Some(min) = s.min_properties {
             if size < min {
-                self.invalid(
-                    name,
-                    &size.to_string(),
-                    format!("{name} in body should have at least {min} properties"),
-                );
+                self.invalid(name, &size.to_string(), format!("{name} in body should have at least {min} properties"));
             }
         }
         if let Some(max) = s.max_properties {
             if size > max {
                 let unit = if max == 1 { "item" } else { "items" };
-                self.push(
-                    CauseType::TooMany,
-                    name,
-                    Some(&size.to_string()),
-                    format!("must have at most {max} {unit}"),
-                );
+                self.push(CauseType::TooMany, name, Some(&size.to_string()), format!("must have at most {max} {unit}"));
             }
         }
         match &s.additional_properties {
             Some(AdditionalProperties::Bool(false)) => {
                 for k in map.keys() {
                     if s.property(k).is_none() && !(root && is_meta(k)) {
-                        self.invalid(
-                            name,
-                            &go_quote(k),
-                            format!("{name}.{k} in body is a forbidden property"),
-                        );
+                        self.invalid(name, &go_quote(k), format!("{name}.{k} in body is a forbidden property"));
                     }
                 }
             }
@@ -536,11 +429,7 @@ impl Validator {
         }
         for (p, ps) in &s.properties {
             let Some(v) = map.get(p) else { continue };
-            let rname = if name.is_empty() {
-                p.clone()
-            } else {
-                format!("{name}.{p}")
-            };
+            let rname = if name.is_empty() { p.clone() } else { format!("{name}.{p}") };
             if root && (p == "apiVersion" || p == "kind") {
                 continue;
             }
@@ -556,12 +445,7 @@ impl Validator {
         }
         for r in &s.required {
             if !map.contains_key(r) {
-                self.push(
-                    CauseType::Required,
-                    &format!("{name}.{r}"),
-                    None,
-                    String::new(),
-                );
+                self.push(CauseType::Required, &format!("{name}.{r}"), None, String::new());
             }
         }
     }
@@ -577,11 +461,7 @@ pub(crate) fn effective_format(s: &Structural) -> String {
         return String::new();
     };
     let types = s.openapi_types();
-    let t = if types.len() == 1 {
-        types.first().copied().unwrap_or("")
-    } else {
-        ""
-    };
+    let t = if types.len() == 1 { types.first().copied().unwrap_or("") } else { "" };
     let keep = match t {
         "" | "string" => STRING_FORMATS.contains(&f.replace('-', "").as_str()),
         "integer" => f == "int32" || f == "int64",
@@ -625,9 +505,7 @@ const STRING_FORMATS: &[&str] = &[
 ];
 
 fn re_match(pattern: &str, text: &str) -> bool {
-    Regex::new(pattern)
-        .map(|r| r.is_match(text))
-        .unwrap_or(true)
+    Regex::new(pattern).map(|r| r.is_match(text)).unwrap_or(true)
 }
 
 /// Whether `text` is valid for a string format: `None` when the format is not checked here.
@@ -635,31 +513,15 @@ pub(crate) fn check_format(format: &str, text: &str) -> Option<bool> {
     let f = format.replace('-', "").to_ascii_lowercase();
     let ok = match f.as_str() {
         "datetime" => {
-            re_match(
-                r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$",
-                text,
-            ) && text.get(0..10).is_some_and(valid_date)
+            re_match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$", text)
+                && text.get(0..10).is_some_and(valid_date)
         }
         "date" => text.len() == 10 && valid_date(text),
-        "byte" => base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .is_ok(),
-        "uuid" => re_match(
-            r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$",
-            text,
-        ),
-        "uuid3" => re_match(
-            r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$",
-            text,
-        ),
-        "uuid4" => re_match(
-            r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$",
-            text,
-        ),
-        "uuid5" => re_match(
-            r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$",
-            text,
-        ),
+        "byte" => base64::engine::general_purpose::STANDARD.decode(text).is_ok(),
+        "uuid" => re_match(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", text),
+        "uuid3" => re_match(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$", text),
+        "uuid4" => re_match(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$", text),
+        "uuid5" => re_match(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$", text),
         "ipv4" => text.parse::<IpAddr>().is_ok() && text.contains('.'),
         "ipv6" => text.parse::<IpAddr>().is_ok() && text.contains(':'),
         "cidr" => match text.split_once('/') {
@@ -670,10 +532,7 @@ pub(crate) fn check_format(format: &str, text: &str) -> Option<bool> {
             },
             None => false,
         },
-        "mac" => re_match(
-            r"^([0-9A-Fa-f]{2}[:-]){5}([0-9A-Fa-f]{2})$|^([0-9A-Fa-f]{2}[:-]){7}([0-9A-Fa-f]{2})$",
-            text,
-        ),
+        "mac" => re_match(r"^([0-9A-Fa-f]{2}[:-]){5}([0-9A-Fa-f]{2})$|^([0-9A-Fa-f]{2}[:-]){7}([0-9A-Fa-f]{2})$", text),
         "hostname" => {
             text.len() <= 255
                 && re_match(
@@ -691,11 +550,7 @@ pub(crate) fn check_format(format: &str, text: &str) -> Option<bool> {
         "hexcolor" => re_match(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", text),
         "k8sshortname" => text.len() <= 63 && re_match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", text),
         "k8slongname" => {
-            text.len() <= 253
-                && re_match(
-                    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-                    text,
-                )
+            text.len() <= 253 && re_match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$", text)
         }
         _ => return None,
     };
@@ -720,8 +575,7 @@ fn schema_type_of(v: &Value) -> (&'static str, &'static str) {
 }
 
 fn is_integral(v: &Value) -> bool {
-    v.as_f64()
-        .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
+    v.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0)
 }
 
 /// JSON equality with numbers compared by value (`1` equals `1.0`).
@@ -731,13 +585,9 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
             (Some(i), Some(j)) => i == j,
             _ => x.as_f64() == y.as_f64(),
         },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -758,9 +608,7 @@ pub fn go_quote(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c if c.is_control() => {
                 if (c as u32) <= 0xffff {
                     out.push_str(&format!("\\u{:04x}", c as u32));
@@ -781,11 +629,7 @@ pub fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     if f == 0.0 {
         return "0".into();
@@ -799,11 +643,7 @@ pub fn go_float(f: f64) -> String {
                 Some(d) => ('-', d),
                 None => ('+', ex),
             };
-            let digits = if digits.len() < 2 {
-                format!("0{digits}")
-            } else {
-                digits.to_string()
-            };
+            let digits = if digits.len() < 2 { format!("0{digits}") } else { digits.to_string() };
             return format!("{mant}e{sign}{digits}");
         }
         return e;
@@ -852,10 +692,7 @@ pub fn go_json(v: &Value) -> String {
             keys.sort();
             let parts: Vec<String> = keys
                 .into_iter()
-                .filter_map(|k| {
-                    m.get(k)
-                        .map(|v| format!("{}:{}", json_string(k), go_json(v)))
-                })
+                .filter_map(|k| m.get(k).map(|v| format!("{}:{}", json_string(k), go_json(v))))
                 .collect();
             format!("{{{}}}", parts.join(","))
         }
@@ -864,9 +701,7 @@ pub fn go_json(v: &Value) -> String {
 
 fn json_string(s: &str) -> String {
     let base = Value::String(s.to_string()).to_string();
-    base.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    base.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 /// `x-kubernetes-list-type` checks (`set` and `map` duplicates), as apiextensions-apiserver
@@ -908,11 +743,7 @@ fn list_types(s: &Structural, obj: &Value, path: &str, errs: &mut Vec<FieldError
 }
 
 fn dup(field: String, v: &Value) -> FieldError {
-    FieldError {
-        kind: CauseType::Duplicate,
-        field,
-        detail: format!("Duplicate value: {}", go_value(v)),
-    }
+    FieldError { kind: CauseType::Duplicate, field, detail: format!("Duplicate value: {}", go_value(v)) }
 }
 
 /// Indices of second occurrences (each repeated value reported once).
@@ -952,10 +783,7 @@ fn list_map_dups(s: &Structural, items: &[Value], path: &str, errs: &mut Vec<Fie
             errs.push(FieldError {
                 kind: CauseType::Invalid,
                 field: format!("{path}[{i}]"),
-                detail: format!(
-                    "Invalid value: {}: must be an object for an array of list-type map",
-                    go_value(x)
-                ),
+                detail: format!("Invalid value: {}: must be an object for an array of list-type map", go_value(x)),
             });
             return;
         }

@@ -58,17 +58,11 @@ pub enum TypeNode {
         atomic: bool,
     },
     /// A list.
-    List {
-        items: Arc<TypeNode>,
-        list_type: ListType,
-    },
+    List { items: Arc<TypeNode>, list_type: ListType },
     /// `inner`, whose strategic-merge-patch semantics are `strategy` rather than what `inner`'s
     /// server-side-apply shape implies. Server-side apply sees only `inner` (via the accessors or
     /// [`TypeNode::resolved`]).
-    SmpOverride {
-        inner: Arc<TypeNode>,
-        strategy: SmpStrategy,
-    },
+    SmpOverride { inner: Arc<TypeNode>, strategy: SmpStrategy },
 }
 
 impl TypeNode {
@@ -103,22 +97,15 @@ impl TypeNode {
     /// Wraps this node so that strategic merge patch uses `strategy` for it while server-side
     /// apply keeps seeing this node's own shape.
     pub fn with_smp(self, strategy: SmpStrategy) -> TypeNode {
-        TypeNode::SmpOverride {
-            inner: Arc::new(self),
-            strategy,
-        }
+        TypeNode::SmpOverride { inner: Arc::new(self), strategy }
     }
 
     /// The shape of field `name` of this object (Unknown when not known).
     pub fn field(&self, name: &str) -> &TypeNode {
         match self.resolved() {
-            TypeNode::Object {
-                fields, additional, ..
-            } => fields
-                .get(name)
-                .map(|t| t.as_ref())
-                .or(additional.as_deref())
-                .unwrap_or(&TypeNode::Unknown),
+            TypeNode::Object { fields, additional, .. } => {
+                fields.get(name).map(|t| t.as_ref()).or(additional.as_deref()).unwrap_or(&TypeNode::Unknown)
+            }
             _ => &TypeNode::Unknown,
         }
     }
@@ -147,10 +134,7 @@ impl TypeNode {
     /// An object node with the given fields and no additional-properties shape.
     pub fn object(fields: impl IntoIterator<Item = (&'static str, TypeNode)>) -> TypeNode {
         TypeNode::Object {
-            fields: fields
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), Arc::new(v)))
-                .collect(),
+            fields: fields.into_iter().map(|(k, v)| (k.to_string(), Arc::new(v))).collect(),
             additional: None,
             atomic: false,
         }
@@ -158,11 +142,7 @@ impl TypeNode {
 
     /// A map whose values all have shape `values`.
     pub fn map_of(values: TypeNode) -> TypeNode {
-        TypeNode::Object {
-            fields: BTreeMap::new(),
-            additional: Some(Arc::new(values)),
-            atomic: false,
-        }
+        TypeNode::Object { fields: BTreeMap::new(), additional: Some(Arc::new(values)), atomic: false }
     }
 
     /// A list of objects merged by `keys`.
@@ -175,17 +155,11 @@ impl TypeNode {
 
     /// A set of scalars.
     pub fn set() -> TypeNode {
-        TypeNode::List {
-            items: Arc::new(TypeNode::Scalar),
-            list_type: ListType::Set,
-        }
+        TypeNode::List { items: Arc::new(TypeNode::Scalar), list_type: ListType::Set }
     }
 
     /// An atomic list.
     pub fn atomic_list(items: TypeNode) -> TypeNode {
-        TypeNode::List {
-            items: Arc::new(items),
-            list_type: ListType::Atomic,
-        }
+        TypeNode::List { items: Arc::new(items), list_type: ListType::Atomic }
     }
 }

@@ -20,8 +20,7 @@ pub const MAX_GENERATED_NAME_PREFIX: usize = 58;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
@@ -66,9 +65,7 @@ fn matches_dns1123_label(s: &str) -> bool {
     let (Some(first), Some(last)) = (s.chars().next(), s.chars().last()) else {
         return false;
     };
-    is_lower_alnum(first)
-        && is_lower_alnum(last)
-        && s.chars().all(|c| is_lower_alnum(c) || c == '-')
+    is_lower_alnum(first) && is_lower_alnum(last) && s.chars().all(|c| is_lower_alnum(c) || c == '-')
 }
 
 fn matches_dns1123_subdomain(s: &str) -> bool {
@@ -79,9 +76,7 @@ fn matches_dns1035_label(s: &str) -> bool {
     let (Some(first), Some(last)) = (s.chars().next(), s.chars().last()) else {
         return false;
     };
-    first.is_ascii_lowercase()
-        && is_lower_alnum(last)
-        && s.chars().all(|c| is_lower_alnum(c) || c == '-')
+    first.is_ascii_lowercase() && is_lower_alnum(last) && s.chars().all(|c| is_lower_alnum(c) || c == '-')
 }
 
 fn matches_label_name(s: &str) -> bool {
@@ -90,8 +85,7 @@ fn matches_label_name(s: &str) -> bool {
     };
     first.is_ascii_alphanumeric()
         && last.is_ascii_alphanumeric()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `IsDNS1123Subdomain`.
@@ -101,11 +95,7 @@ pub fn dns1123_subdomain_messages(value: &str) -> Vec<String> {
         errs.push(max_len_chars(SUBDOMAIN_MAX));
     }
     if !matches_dns1123_subdomain(value) {
-        errs.push(regex_error(
-            DNS1123_SUBDOMAIN_MSG,
-            DNS1123_SUBDOMAIN_FMT,
-            &["example.com"],
-        ));
+        errs.push(regex_error(DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
     }
     errs
 }
@@ -120,11 +110,7 @@ pub fn dns1123_label_messages(value: &str) -> Vec<String> {
         if matches_dns1123_subdomain(value) {
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(
-                DNS1123_LABEL_MSG,
-                DNS1123_LABEL_FMT,
-                &["my-name", "123-abc"],
-            ));
+            errs.push(regex_error(DNS1123_LABEL_MSG, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
         }
     }
     errs
@@ -137,11 +123,7 @@ pub fn dns1035_label_messages(value: &str) -> Vec<String> {
         errs.push(max_len_chars(LABEL_MAX));
     }
     if !matches_dns1035_label(value) {
-        errs.push(regex_error(
-            DNS1035_LABEL_MSG,
-            DNS1035_LABEL_FMT,
-            &["my-name", "abc-123"],
-        ));
+        errs.push(regex_error(DNS1035_LABEL_MSG, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
     }
     errs
 }
@@ -158,11 +140,7 @@ pub fn path_segment_name_messages(name: &str) -> Vec<String> {
 
 /// `IsPathSegmentPrefix`: no `/` or `%`.
 pub fn path_segment_prefix_messages(name: &str) -> Vec<String> {
-    ["/", "%"]
-        .iter()
-        .filter(|bad| name.contains(**bad))
-        .map(|bad| format!("may not contain '{bad}'"))
-        .collect()
+    ["/", "%"].iter().filter(|bad| name.contains(**bad)).map(|bad| format!("may not contain '{bad}'")).collect()
 }
 
 /// `IsLabelKey` / `IsQualifiedName`: optional DNS subdomain prefix and `/`, then a name part.
@@ -181,11 +159,7 @@ pub fn label_key_messages(value: &str) -> Vec<String> {
                 if !matches_dns1123_subdomain(prefix) {
                     errs.push(format!(
                         "prefix part {}",
-                        regex_error(
-                            DNS1123_SUBDOMAIN_MSG,
-                            DNS1123_SUBDOMAIN_FMT,
-                            &["example.com"]
-                        )
+                        regex_error(DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, &["example.com"])
                     ));
                 }
             }
@@ -207,11 +181,7 @@ pub fn label_key_messages(value: &str) -> Vec<String> {
     if !matches_label_name(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(
-                LABEL_KEY_MSG,
-                LABEL_KEY_FMT,
-                &["MyName", "my.name", "123-abc"]
-            )
+            regex_error(LABEL_KEY_MSG, LABEL_KEY_FMT, &["MyName", "my.name", "123-abc"])
         ));
     }
     errs
@@ -224,11 +194,7 @@ pub fn label_value_messages(value: &str) -> Vec<String> {
         errs.push(max_len_bytes(LABEL_MAX));
     }
     if !value.is_empty() && !matches_label_name(value) {
-        errs.push(regex_error(
-            LABEL_VALUE_MSG,
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
+        errs.push(regex_error(LABEL_VALUE_MSG, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
     }
     errs
 }
@@ -257,10 +223,9 @@ pub fn name_rule(group: &str, plural: &str) -> NameRule {
     match (group, plural) {
         ("", "namespaces") => NameRule::Label,
         ("", "services") => NameRule::Rfc1035Label,
-        (
-            "rbac.authorization.k8s.io",
-            "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings",
-        ) => NameRule::PathSegment,
+        ("rbac.authorization.k8s.io", "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings") => {
+            NameRule::PathSegment
+        }
         ("certificates.k8s.io", "certificatesigningrequests") => NameRule::Any,
         _ => NameRule::Subdomain,
     }
@@ -296,10 +261,7 @@ fn mask_trailing_dash(name: &str) -> String {
             Some(head) => format!("{head}a"),
             // A multi-byte character before the dash: drop it whole; still invalid either way.
             None => {
-                let head: String = name
-                    .chars()
-                    .take(name.chars().count().saturating_sub(2))
-                    .collect();
+                let head: String = name.chars().take(name.chars().count().saturating_sub(2)).collect();
                 format!("{head}a")
             }
         }
@@ -312,10 +274,7 @@ fn mask_trailing_dash(name: &str) -> String {
 /// otherwise one `Invalid value` per message of the rule.
 pub fn validate_name(rule: NameRule, name: &str) -> Vec<FieldError> {
     if name.is_empty() {
-        return vec![FieldError::required(
-            "metadata.name",
-            "name or generateName is required",
-        )];
+        return vec![FieldError::required("metadata.name", "name or generateName is required")];
     }
     name_messages(rule, name, false)
         .into_iter()
@@ -332,13 +291,7 @@ pub fn validate_generate_name(rule: NameRule, prefix: &str) -> Vec<FieldError> {
     }
     name_messages(rule, prefix, true)
         .into_iter()
-        .map(|m| {
-            FieldError::invalid(
-                "metadata.generateName",
-                &Value::String(prefix.to_string()),
-                &m,
-            )
-        })
+        .map(|m| FieldError::invalid("metadata.generateName", &Value::String(prefix.to_string()), &m))
         .collect()
 }
 
@@ -364,19 +317,11 @@ pub fn validate_labels(labels: &Map<String, Value>) -> Vec<FieldError> {
     let mut out = Vec::new();
     for (k, v) in labels {
         for m in label_key_messages(k) {
-            out.push(FieldError::invalid(
-                "metadata.labels",
-                &Value::String(k.clone()),
-                &m,
-            ));
+            out.push(FieldError::invalid("metadata.labels", &Value::String(k.clone()), &m));
         }
         let v = string_of(v);
         for m in label_value_messages(&v) {
-            out.push(FieldError::invalid(
-                "metadata.labels",
-                &Value::String(v.clone()),
-                &m,
-            ));
+            out.push(FieldError::invalid("metadata.labels", &Value::String(v.clone()), &m));
         }
     }
     out
@@ -390,21 +335,12 @@ pub fn validate_annotations(annotations: &Map<String, Value>) -> Vec<FieldError>
     let mut total = 0usize;
     for (k, v) in annotations {
         for m in label_key_messages(&k.to_lowercase()) {
-            out.push(FieldError::invalid(
-                "metadata.annotations",
-                &Value::String(k.clone()),
-                &m,
-            ));
+            out.push(FieldError::invalid("metadata.annotations", &Value::String(k.clone()), &m));
         }
-        total = total
-            .saturating_add(k.len())
-            .saturating_add(string_of(v).len());
+        total = total.saturating_add(k.len()).saturating_add(string_of(v).len());
     }
     if total > TOTAL_ANNOTATION_SIZE_LIMIT {
-        out.push(FieldError::too_long(
-            "metadata.annotations",
-            TOTAL_ANNOTATION_SIZE_LIMIT,
-        ));
+        out.push(FieldError::too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE_LIMIT));
     }
     out
 }
@@ -418,16 +354,10 @@ pub fn validate_finalizers(finalizers: &[String]) -> Vec<FieldError> {
     let mut out = Vec::new();
     for f in finalizers {
         for m in label_key_messages(f) {
-            out.push(FieldError::invalid(
-                "metadata.finalizers",
-                &Value::String(f.clone()),
-                &m,
-            ));
+            out.push(FieldError::invalid("metadata.finalizers", &Value::String(f.clone()), &m));
         }
     }
-    if finalizers.iter().any(|f| f == "orphan")
-        && finalizers.iter().any(|f| f == "foregroundDeletion")
-    {
+    if finalizers.iter().any(|f| f == "orphan") && finalizers.iter().any(|f| f == "foregroundDeletion") {
         let list = Value::from(finalizers.to_vec());
         out.push(FieldError::invalid(
             "metadata.finalizers",
@@ -462,10 +392,8 @@ pub fn validate_builtin_finalizer_names(finalizers: &[String]) -> Vec<FieldError
 /// `including a path (/)` variant.
 pub fn custom_resource_finalizer_warnings(finalizer: &str) -> Vec<String> {
     let q = crate::apiserver::error::go_value(&Value::String(finalizer.to_string()));
-    let mut out: Vec<String> = label_key_messages(finalizer)
-        .into_iter()
-        .map(|m| format!("metadata.finalizers: {q}: {m}"))
-        .collect();
+    let mut out: Vec<String> =
+        label_key_messages(finalizer).into_iter().map(|m| format!("metadata.finalizers: {q}: {m}")).collect();
     if !finalizer.contains('/') && !STANDARD_FINALIZERS.contains(&finalizer) {
         if finalizer.contains('.') {
             out.push(format!("metadata.finalizers: {q}: prefer a domain-qualified finalizer name including a path (/) to avoid accidental conflicts with other finalizer writers"));
@@ -495,9 +423,7 @@ mod tests {
         assert!(validate_name(NameRule::Subdomain, "web.example-1").is_empty());
         assert_eq!(
             lines(&validate_name(NameRule::Subdomain, "Web")),
-            vec![format!(
-                "metadata.name: Invalid value: \"Web\": {SUBDOMAIN_ERR}"
-            )]
+            vec![format!("metadata.name: Invalid value: \"Web\": {SUBDOMAIN_ERR}")]
         );
         let long = "a".repeat(254);
         assert_eq!(
@@ -515,10 +441,7 @@ mod tests {
     fn label_and_rfc1035_names() {
         assert_eq!(dns1123_label_messages("a.b"), vec!["must not contain dots"]);
         assert_eq!(dns1123_label_messages("-a"), vec![LABEL_ERR]);
-        assert_eq!(
-            dns1123_label_messages(&"a".repeat(64)),
-            vec!["must be no more than 63 characters"]
-        );
+        assert_eq!(dns1123_label_messages(&"a".repeat(64)), vec!["must be no more than 63 characters"]);
         assert!(dns1123_label_messages("1abc").is_empty());
         assert_eq!(dns1035_label_messages("1abc"), vec![RFC1035_ERR]);
         assert!(dns1035_label_messages("abc-1").is_empty());
@@ -527,24 +450,15 @@ mod tests {
         assert_eq!(name_rule("", "pods"), NameRule::Subdomain);
         assert_eq!(name_rule("apps", "deployments"), NameRule::Subdomain);
         assert_eq!(name_rule("example.com", "widgets"), NameRule::Subdomain);
-        assert_eq!(
-            name_rule("rbac.authorization.k8s.io", "clusterroles"),
-            NameRule::PathSegment
-        );
-        assert_eq!(
-            name_rule("certificates.k8s.io", "certificatesigningrequests"),
-            NameRule::Any
-        );
+        assert_eq!(name_rule("rbac.authorization.k8s.io", "clusterroles"), NameRule::PathSegment);
+        assert_eq!(name_rule("certificates.k8s.io", "certificatesigningrequests"), NameRule::Any);
     }
 
     #[test]
     fn path_segment_names() {
         assert_eq!(path_segment_name_messages("."), vec!["may not be '.'"]);
         assert_eq!(path_segment_name_messages(".."), vec!["may not be '..'"]);
-        assert_eq!(
-            path_segment_name_messages("a/b%c"),
-            vec!["may not contain '/'", "may not contain '%'"]
-        );
+        assert_eq!(path_segment_name_messages("a/b%c"), vec!["may not contain '/'", "may not contain '%'"]);
         assert!(path_segment_name_messages("system:controller:Foo").is_empty());
         assert!(name_messages(NameRule::PathSegment, "..", true).is_empty());
     }
@@ -555,58 +469,34 @@ mod tests {
         assert!(validate_generate_name(NameRule::Label, "ns-").is_empty());
         assert_eq!(
             lines(&validate_generate_name(NameRule::Subdomain, "Web-")),
-            vec![format!(
-                "metadata.generateName: Invalid value: \"Web-\": {SUBDOMAIN_ERR}"
-            )]
+            vec![format!("metadata.generateName: Invalid value: \"Web-\": {SUBDOMAIN_ERR}")]
         );
         let long = "a".repeat(80);
         let name = generate_name(&long, "x2b9z");
         assert_eq!(name.len(), 63);
         assert!(validate_name(NameRule::Label, &name).is_empty());
-        assert_eq!(
-            generate_name("é".repeat(40).as_str(), "abcde").len(),
-            58 + 5
-        );
+        assert_eq!(generate_name("é".repeat(40).as_str(), "abcde").len(), 58 + 5);
     }
 
     #[test]
     fn label_keys_and_values() {
         assert!(label_key_messages("example.com/My_name.1").is_empty());
-        assert_eq!(
-            label_key_messages("/a"),
-            vec!["prefix part must be non-empty"]
-        );
+        assert_eq!(label_key_messages("/a"), vec!["prefix part must be non-empty"]);
         assert_eq!(
             label_key_messages("a/"),
             vec![
                 "name part must be non-empty".to_string(),
-                format!(
-                    "name part {}",
-                    regex_error(
-                        LABEL_KEY_MSG,
-                        LABEL_KEY_FMT,
-                        &["MyName", "my.name", "123-abc"]
-                    )
-                )
+                format!("name part {}", regex_error(LABEL_KEY_MSG, LABEL_KEY_FMT, &["MyName", "my.name", "123-abc"]))
             ]
         );
-        assert_eq!(
-            label_key_messages(&"a".repeat(64)),
-            vec!["name part must be no more than 63 bytes"]
-        );
+        assert_eq!(label_key_messages(&"a".repeat(64)), vec!["name part must be no more than 63 bytes"]);
         assert_eq!(
             label_key_messages("a/b/c"),
             vec!["a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
         );
-        assert_eq!(
-            label_key_messages("Ex.com/a")[0],
-            format!("prefix part {SUBDOMAIN_ERR}")
-        );
+        assert_eq!(label_key_messages("Ex.com/a")[0], format!("prefix part {SUBDOMAIN_ERR}"));
         assert!(label_value_messages("").is_empty());
-        assert_eq!(
-            label_value_messages(&"a".repeat(64)),
-            vec!["must be no more than 63 bytes"]
-        );
+        assert_eq!(label_value_messages(&"a".repeat(64)), vec!["must be no more than 63 bytes"]);
         let errs = validate_labels(&match json!({"ok": "-bad"}) {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -625,19 +515,13 @@ mod tests {
         };
         assert!(validate_annotations(&ok).is_empty());
         let mut big = Map::new();
-        big.insert(
-            "a".into(),
-            Value::String("x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT)),
-        );
+        big.insert("a".into(), Value::String("x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT)));
         assert_eq!(
             lines(&validate_annotations(&big)),
             vec!["metadata.annotations: Too long: may not be more than 262144 bytes"]
         );
         let mut edge = Map::new();
-        edge.insert(
-            "a".into(),
-            Value::String("x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT - 1)),
-        );
+        edge.insert("a".into(), Value::String("x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT - 1)));
         assert!(validate_annotations(&edge).is_empty());
         let bad = match json!({"a b": "x"}) {
             Value::Object(m) => m,
@@ -648,9 +532,7 @@ mod tests {
 
     #[test]
     fn finalizers_errors_and_warnings() {
-        assert!(
-            validate_finalizers(&["example.com/cleanup".into(), "kubernetes".into()]).is_empty()
-        );
+        assert!(validate_finalizers(&["example.com/cleanup".into(), "kubernetes".into()]).is_empty());
         let both = validate_finalizers(&["orphan".into(), "foregroundDeletion".into()]);
         assert_eq!(lines(&both), vec!["metadata.finalizers: Invalid value: [\"orphan\",\"foregroundDeletion\"]: finalizer orphan and foregroundDeletion cannot be both set"]);
         assert_eq!(
