@@ -125,15 +125,7 @@ impl FieldError {
     }
 }
 
-/// Renders a JSON value roughly as Go's `%#v`/`%q` does in apimachinery messages: strings
-/// quoted, numbers bare, other values as compact JSON.
-pub fn go_value(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("{s:?}"),
-        Value::Null => "null".to_string(),
-        other => other.to_string(),
-    }
-}
+pub use super::gofmt::go_value;
 
 /// A Kubernetes API error: HTTP code, `Status.reason`, message, optional details.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -182,9 +182,6 @@ fn enqueue_progress(queue: &mut VecDeque<Task>, at: ObjectRef) {
     }
 }
 
-fn def_for(sh: &Shared, gr: &GroupResource) -> Option<Arc<ResourceDef>> {
-    sh.registry.any_version(&gr.group, &gr.resource)
-}
 
 /// Marks an object deleted (no propagation finalizer) and queues its progress.
 fn delete_internal(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
@@ -193,13 +190,7 @@ fn delete_internal(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
         return;
     }
     if finalizers(&cur).is_empty() && !is_namespace(&at.gr) {
-        if let Ok(removed) = sh.store.remove_if(&at.gr, &at.namespace, &at.name, |c| {
-            if finalizers(c).is_empty() {
-                Ok(())
-            } else {
-                Err(ApiError::internal("finalizers appeared"))
-            }
-        }) {
+        if let Ok(removed) = remove_unheld(sh, at) {
             queue.push_back(Task::Removed(at.gr.clone(), removed));
             return;
         }
@@ -217,6 +208,17 @@ fn delete_internal(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
         Ok(Some(next))
     });
     enqueue_progress(queue, at.clone());
+}
+
+/// Removes an object unless a finalizer appeared since it was read.
+fn remove_unheld(sh: &Shared, at: &ObjectRef) -> Result<Arc<Value>, ApiError> {
+    sh.store.remove_if(&at.gr, &at.namespace, &at.name, |c| {
+        if finalizers(c).is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::conflict(&at.gr.group, &at.gr.resource, &at.name, "finalizers were added during deletion"))
+        }
+    })
 }
 
 fn remove_finalizer(sh: &Shared, at: &ObjectRef, finalizer: &str) {
@@ -291,13 +293,7 @@ fn progress(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
     let Some(cur) = sh.store.get(&at.gr, &at.namespace, &at.name) else { return };
     let held = !finalizers(&cur).is_empty() || (is_namespace(&at.gr) && !ns_spec_finalizers(&cur).is_empty());
     if !held {
-        if let Ok(removed) = sh.store.remove_if(&at.gr, &at.namespace, &at.name, |c| {
-            if finalizers(c).is_empty() {
-                Ok(())
-            } else {
-                Err(ApiError::internal("finalizers appeared"))
-            }
-        }) {
+        if let Ok(removed) = remove_unheld(sh, at) {
             queue.push_back(Task::Removed(at.gr.clone(), removed));
         }
     }
@@ -457,9 +453,4 @@ fn find_owner(sh: &Shared, ns: &str, r: &Value) -> Option<ObjectRef> {
         namespace: owner_ns.to_string(),
         name: name.to_string(),
     })
-}
-
-/// Used by callers that only need to know whether a definition exists for a stored resource.
-pub fn has_def(sh: &Shared, gr: &GroupResource) -> bool {
-    def_for(sh, gr).is_some()
 }

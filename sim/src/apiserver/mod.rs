@@ -11,6 +11,7 @@ pub mod builtin_validation;
 pub mod crd;
 pub mod discovery;
 pub mod error;
+pub mod gofmt;
 pub mod http;
 pub mod jsonpath;
 pub mod kubeconfig;

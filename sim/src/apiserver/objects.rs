@@ -474,10 +474,23 @@ pub fn create(
     }
     let ns = resolve_namespace(def, &obj, url_ns)?;
     generate_name(&mut obj);
-    let fv = req.field_validation();
-    let w = decode_schema(def, &mut obj, fv, false)?;
+    let w = decode_schema(def, &mut obj, req.field_validation(), false)?;
     req.warnings.extend(w);
-    init_metadata(def, &mut obj, &ns);
+    store_new(sh, req, def, &ns, obj, true)
+}
+
+/// The shared tail of every create (POST, or an apply that creates): system metadata,
+/// defaults, validation, admission, then the store. `record_manager` is false when server-side
+/// apply already wrote managedFields.
+fn store_new(
+    sh: &Shared,
+    req: &mut Req,
+    def: &ResourceDef,
+    ns: &str,
+    mut obj: Value,
+    record_manager: bool,
+) -> Result<(u16, Value), ApiError> {
+    init_metadata(def, &mut obj, ns);
     if def.status && !matches!(def.codec, Codec::Builtin(_)) {
         if let Some(m) = obj.as_object_mut() {
             m.remove("status");
@@ -492,10 +505,11 @@ pub fn create(
         return Err(ApiError::invalid(&def.group, &def.kind, name_of(&obj), &errors));
     }
     req.warnings.extend(crd::fidelity_warnings(def, &obj));
-    check_namespace(sh, def, &ns, name_of(&obj), true)?;
+    check_namespace(sh, def, ns, name_of(&obj), true)?;
     admit(sh, req, def, Operation::Create, None, Some(&mut obj), None)?;
-    let manager = req.manager();
-    super::managed::on_create(def, &mut obj, &manager, &now());
+    if record_manager {
+        super::managed::on_create(def, &mut obj, &req.manager(), &now());
+    }
     crd::before_store(sh, def, &mut obj, None)?;
     if req.dry_run() {
         return Ok((201, respond(def, req, &obj)));
@@ -576,7 +590,7 @@ pub fn update(
                         m.insert("namespace".into(), json!(ns));
                     }
                 }
-                return create_applied(sh, req, def, ns, fresh);
+                return store_new(sh, req, def, ns, fresh, false);
             }
             return Err(ApiError::not_found(&def.group, &def.plural, name));
         };
@@ -685,33 +699,6 @@ pub fn update(
         }
     }
     Err(ApiError::conflict(&def.group, &def.plural, name, "too many concurrent writers; please retry"))
-}
-
-fn create_applied(
-    sh: &Shared,
-    req: &mut Req,
-    def: &ResourceDef,
-    ns: &str,
-    mut obj: Value,
-) -> Result<(u16, Value), ApiError> {
-    init_metadata(def, &mut obj, ns);
-    builtin_validation::default_object(def, &mut obj);
-    let mut errors = Vec::new();
-    validate_metadata(def, &obj, &mut errors, &mut req.warnings);
-    errors.extend(builtin_validation::validate(def, &obj, None));
-    errors.extend(crd::validate_custom(def, &obj));
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(&def.group, &def.kind, name_of(&obj), &errors));
-    }
-    check_namespace(sh, def, ns, name_of(&obj), true)?;
-    admit(sh, req, def, Operation::Create, None, Some(&mut obj), None)?;
-    crd::before_store(sh, def, &mut obj, None)?;
-    if req.dry_run() {
-        return Ok((201, respond(def, req, &obj)));
-    }
-    let stored = sh.store.create(&def.group_resource(), obj)?;
-    crd::after_store(sh, def, &stored);
-    Ok((201, respond(def, req, &stored)))
 }
 
 fn check_body_name(body: &Value, name: &str) -> Result<(), ApiError> {

@@ -78,6 +78,15 @@ fn owner_uids(obj: &Value) -> Vec<String> {
 }
 
 impl State {
+    /// The stored object at `key`, or NotFound.
+    fn current(&self, gr: &GroupResource, key: &Key) -> Result<Arc<Value>, ApiError> {
+        self.objects
+            .get(gr)
+            .and_then(|m| m.get(key))
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&gr.group, &gr.resource, &key.1))
+    }
+
     fn index_owners(&mut self, at: &ObjectRef, old: Option<&Value>, new: Option<&Value>) {
         let before = old.map(owner_uids).unwrap_or_default();
         let after = new.map(owner_uids).unwrap_or_default();
@@ -260,12 +269,7 @@ impl Store {
     {
         let mut st = self.lock();
         let key = (namespace.to_string(), name.to_string());
-        let current = st
-            .objects
-            .get(gr)
-            .and_then(|m| m.get(&key))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&gr.group, &gr.resource, name))?;
+        let current = st.current(gr, &key)?;
         let Some(mut next) = f(&current)? else { return Ok((current, None)) };
         if let Some(want) = rv_of(&next) {
             if !want.is_empty() && Some(want) != rv_of(&current) {
@@ -315,12 +319,7 @@ impl Store {
     {
         let mut st = self.lock();
         let key = (namespace.to_string(), name.to_string());
-        let current = st
-            .objects
-            .get(gr)
-            .and_then(|m| m.get(&key))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&gr.group, &gr.resource, name))?;
+        let current = st.current(gr, &key)?;
         check(&current)?;
         if let Some(m) = st.objects.get_mut(gr) {
             m.remove(&key);
