@@ -312,3 +312,23 @@ async fn namespace_deletion_cascades_and_names_the_stuck_finalizer() {
         .expect("release");
     assert!(nss.get_opt("team-a").await.expect("get").is_none(), "namespace is gone once empty");
 }
+
+#[tokio::test]
+async fn a_client_over_tls_trusts_the_generated_ca_from_the_kubeconfig() {
+    let server = ApiServer::new(sim::apiserver::ApiServerConfig {
+        tls: true,
+        token: Some("t0ken".into()),
+        ..Default::default()
+    });
+    let running = server.serve("127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("kubeconfig");
+    sim::apiserver::kubeconfig::write(&path, &running.url(), Some("t0ken"), running.ca_pem.as_deref())
+        .expect("kubeconfig");
+    let kc = kube::config::Kubeconfig::read_from(&path).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+    let client = Client::try_from(config).expect("client");
+    let ns: Api<Namespace> = Api::all(client);
+    assert_eq!(ns.get("kube-system").await.expect("get over https").name_any(), "kube-system");
+    running.shutdown().await;
+}

@@ -304,3 +304,18 @@ fn cel_rules_are_reported_as_not_evaluated() {
     // The stated limitation: the rule is not enforced.
     s.ok(&["apply", "-f", "-"], Some(&widget("big", "{size: 500}")));
 }
+
+#[test]
+fn kubectl_over_tls_with_a_bearer_token() {
+    let s = TestServer::start_with(sim::apiserver::ApiServerConfig {
+        tls: true,
+        token: Some("t0ken".into()),
+        ..Default::default()
+    });
+    assert!(s.url.starts_with("https://127.0.0.1:"), "{}", s.url);
+    let out = s.ok(&["get", "namespace", "default", "-o", "jsonpath={.metadata.name}"], None);
+    assert_eq!(out, "default");
+    // Without the token the server refuses.
+    let err = s.fails(&["get", "namespaces", "--token=wrong"], None);
+    assert!(err.contains("Unauthorized"), "{err}");
+}

@@ -17,6 +17,9 @@ pub struct UpArgs {
     /// Require this bearer token from clients.
     #[arg(long, env = "IDP_HARNESS_SIM_TOKEN")]
     pub token: Option<String>,
+    /// Serve https with a generated CA (written into the kubeconfig).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +49,11 @@ impl UpError {
 
 pub async fn run(args: UpArgs) -> Result<(), UpError> {
     let started = std::time::Instant::now();
-    let server = ApiServer::new(ApiServerConfig { token: args.token.clone(), ..Default::default() });
+    let server = ApiServer::new(ApiServerConfig { token: args.token.clone(), tls: args.tls, ..Default::default() });
     let running = server.serve(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).await?;
     let ready = started.elapsed();
     let path = std::path::absolute(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
-    kubeconfig::write(&path, &running.url(), args.token.as_deref())
+    kubeconfig::write(&path, &running.url(), args.token.as_deref(), running.ca_pem.as_deref())
         .map_err(|source| UpError::Kubeconfig { path: path.clone(), source })?;
     println!("simulator API server listening on {} (ready in {:.1} ms)", running.url(), ready.as_secs_f64() * 1000.0);
     println!("kubeconfig: {}", path.display());

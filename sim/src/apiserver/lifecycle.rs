@@ -182,7 +182,6 @@ fn enqueue_progress(queue: &mut VecDeque<Task>, at: ObjectRef) {
     }
 }
 
-
 /// Marks an object deleted (no propagation finalizer) and queues its progress.
 fn delete_internal(sh: &Shared, at: &ObjectRef, queue: &mut VecDeque<Task>) {
     let Some(cur) = sh.store.get(&at.gr, &at.namespace, &at.name) else { return };

@@ -34,11 +34,13 @@ pub struct ApiServerConfig {
     pub token: Option<String>,
     /// How many changes watches may resume from.
     pub history: usize,
+    /// Serve https with a freshly generated CA (see [`RunningServer::ca_pem`]).
+    pub tls: bool,
 }
 
 impl Default for ApiServerConfig {
     fn default() -> Self {
-        ApiServerConfig { token: None, history: DEFAULT_HISTORY }
+        ApiServerConfig { token: None, history: DEFAULT_HISTORY, tls: false }
     }
 }
 
@@ -67,18 +69,23 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
 }
 
 /// A server listening on a socket; stops when dropped or on [`RunningServer::shutdown`].
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The CA that signed the server certificate (PEM), when serving TLS.
+    pub ca_pem: Option<String>,
     tasks: JoinSet<()>,
 }
 
 impl RunningServer {
-    /// The base URL, e.g. `http://127.0.0.1:34567`.
+    /// The base URL, e.g. `http://127.0.0.1:34567` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting and closes every connection (watches included).
@@ -181,6 +188,9 @@ impl ApiServer {
         if let Ok(mut a) = self.shared.address.write() {
             *a = local.to_string();
         }
+        let tls = if self.shared.config.tls { Some(super::tls::generate()?) } else { None };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let acceptor = tls.map(|t| t.acceptor);
         let mut tasks = JoinSet::new();
         let server = self.clone();
         tasks.spawn(async move {
@@ -195,14 +205,24 @@ impl ApiServer {
                 };
                 let _ = stream.set_nodelay(true);
                 let server = server.clone();
+                let acceptor = acceptor.clone();
                 conns.spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                         let server = server.clone();
                         async move { Ok::<_, Infallible>(server.handle(req).await) }
                     });
-                    if let Err(e) =
-                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await
-                    {
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let result = match acceptor {
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(tls) => http.serve_connection(TokioIo::new(tls), svc).await,
+                            Err(e) => {
+                                tracing::debug!("TLS handshake failed: {e}");
+                                return;
+                            }
+                        },
+                        None => http.serve_connection(TokioIo::new(stream), svc).await,
+                    };
+                    if let Err(e) = result {
                         tracing::debug!("connection closed: {e}");
                     }
                 });
@@ -210,7 +230,7 @@ impl ApiServer {
                 while conns.try_join_next().is_some() {}
             }
         });
-        Ok(RunningServer { addr: local, tasks })
+        Ok(RunningServer { addr: local, ca_pem, tasks })
     }
 
     /// Handles one request.

@@ -28,7 +28,8 @@ impl TestServer {
         let running = rt.block_on(api.serve("127.0.0.1:0".parse().expect("addr"))).expect("serve");
         let url = running.url();
         let dir = tempfile::tempdir().expect("tempdir");
-        kubeconfig::write(&dir.path().join("kubeconfig"), &url, config.token.as_deref()).expect("kubeconfig");
+        kubeconfig::write(&dir.path().join("kubeconfig"), &url, config.token.as_deref(), running.ca_pem.as_deref())
+            .expect("kubeconfig");
         TestServer { api, url, dir, running: Some(running), rt }
     }
 
