@@ -5,3 +5,4 @@
 //! model, runner and reporters arrive with their issues.
 
 pub mod cli;
+pub mod scenario;

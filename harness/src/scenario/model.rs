@@ -1,0 +1,461 @@
+//! The scenario format, `idp-harness.dev/v1alpha1`: the Rust types a scenario file
+//! deserializes into. The JSON Schema (`docs/scenario.schema.json`) is generated from them.
+//!
+//! Types only: parsing with locations is in `load`, meaning is in the runner. Unknown keys are
+//! errors everywhere (`deny_unknown_fields`), so a typo is caught before anything runs.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use super::duration::Duration;
+
+/// The only `apiVersion` this engine reads.
+pub const API_VERSION: &str = "idp-harness.dev/v1alpha1";
+/// The only `kind`.
+pub const KIND: &str = "Scenario";
+
+/// A scenario: platform, Git repos and AWS state to start from, then steps.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Scenario {
+    /// Always `idp-harness.dev/v1alpha1`.
+    pub api_version: String,
+    /// Always `Scenario`.
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metadata {
+    /// Unique among the scenarios of a run: a lowercase DNS label (letters, digits, `-`).
+    pub name: String,
+    /// One sentence a reader of a report understands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Free labels, for selecting scenarios.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Spec {
+    /// Platform components and versions (Flux, Gatekeeper, CSI, ACK, Crossplane). Not supported
+    /// yet: arrives with the simulated controllers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Value>,
+    /// The whole scenario must finish within this (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// User values for `${name}` in steps and files. `scenario`, `namespace` and `account` are
+    /// set by the runner and cannot be redefined.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bindings: BTreeMap<String, String>,
+    /// Git repositories the scenario serves to Flux. Not supported yet: arrives with GitOps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repos: Vec<Value>,
+    /// Initial AWS state. Not supported yet: arrives with the AWS emulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<Value>,
+    /// What happens, in order.
+    #[schemars(with = "Vec<Step>")]
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// One step: at most one action (apply, delete, patch, wait, sleep, command, try) and, after it,
+/// expectations. A step with only `expect` checks the state of the world.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Step {
+    /// Shown in reports (default: the action and its target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Limit for this step's action and its expectations (defaults depend on the action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Server-side apply of manifests (a file, a directory, inline YAML or objects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<Apply>,
+    /// Delete an object and wait until it is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<Delete>,
+    /// Patch an object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchStep>,
+    /// Wait for a condition, a creation or a deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Wait>,
+    /// Pause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep: Option<Duration>,
+    /// Run a local command with KUBECONFIG (and, later, AWS settings) in its environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
+    /// Change files in a scenario repo and commit. Not supported yet: arrives with GitOps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Value>,
+    /// Drive every Flux object to a verdict. Not supported yet: arrives with GitOps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<Value>,
+    /// Steps to run; when one fails, `catch` runs, then `finally` always.
+    #[serde(default, rename = "try", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<Step>>")]
+    pub try_: Option<Vec<Spanned<Step>>>,
+    /// Steps run when a `try` step failed (to collect evidence); the failure stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<Step>>")]
+    pub catch: Option<Vec<Spanned<Step>>>,
+    /// Steps run after `try`, whether it failed or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<Step>>")]
+    pub finally: Option<Vec<Spanned<Step>>>,
+    /// Steps registered now and run when the scenario ends (last registered first), even if it
+    /// failed or was interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<Step>>")]
+    pub cleanup: Option<Vec<Spanned<Step>>>,
+    /// What must hold after the action (or now, for a step without one): one expectation or a
+    /// list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Vec<Expectation>>")]
+    pub expect: Option<OneOrMany<Expectation>>,
+}
+
+/// One value or a list of them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map or a list of maps")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| OneOrMany(vec![t]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Manifests to apply with server-side apply (field manager `idp-harness`, forced), as Flux
+/// applies them. A plain string is a file path. Namespaced objects without a namespace go to
+/// `${namespace}`.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Apply {
+    /// A YAML file (several documents allowed), relative to the scenario file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Every `.yaml`/`.yml` file of a directory, in name order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    /// YAML text (several documents allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<String>,
+    /// Objects written as YAML maps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ApplyMap {
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    dir: Option<String>,
+    #[serde(default)]
+    inline: Option<String>,
+    #[serde(default)]
+    objects: Option<Vec<Value>>,
+}
+
+impl<'de> Deserialize<'de> for Apply {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Apply;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a file path, or a map with one of file, dir, inline, objects")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Apply, E> {
+                Ok(Apply { file: Some(v.to_string()), ..Default::default() })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Apply, A::Error> {
+                let m = ApplyMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Apply { file: m.file, dir: m.dir, inline: m.inline, objects: m.objects })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Which object: `apiVersion`, `kind`, `name`, and `namespace` (default `${namespace}` for
+/// namespaced kinds).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Delete an object and wait until it is gone (unless `wait: false`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Delete {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Background (default), Foreground or Orphan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<Propagation>,
+    /// Wait until the object is gone (default true).
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Propagation {
+    Background,
+    Foreground,
+    Orphan,
+}
+
+/// Patch an object.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchStep {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// merge (default), strategic or json.
+    #[serde(default, rename = "type")]
+    pub type_: PatchKind,
+    /// The patch: a map for merge and strategic, a list of operations for json.
+    pub patch: Value,
+    /// Patch the `status` subresource instead of the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subresource: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchKind {
+    #[default]
+    Merge,
+    Strategic,
+    Json,
+}
+
+/// Wait until an object has a condition, exists, or is gone.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Wait {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A condition type that must have `status` (default `True`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Wait until the object exists.
+    #[serde(default)]
+    pub created: bool,
+    /// Wait until the object is gone.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A local command. A plain string runs through `sh -c`.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Command {
+    /// A shell command line (`sh -c`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// A program and its arguments, without a shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// Extra environment (bindings are substituted).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The exit code expected (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    /// A regular expression stdout must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// A regular expression stderr must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CommandMap {
+    #[serde(default)]
+    run: Option<String>,
+    #[serde(default)]
+    args: Option<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    exit: Option<i32>,
+    #[serde(default)]
+    stdout: Option<String>,
+    #[serde(default)]
+    stderr: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Command;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a shell command line, or a map with run or args")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
+                Ok(Command { run: Some(v.to_string()), ..Default::default() })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Command, A::Error> {
+                let m = CommandMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Command { run: m.run, args: m.args, env: m.env, exit: m.exit, stdout: m.stdout, stderr: m.stderr })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One expectation: exactly one of its kinds, and optionally how long it may take to hold
+/// (`within`, "eventually") or how long it must keep holding (`consistently`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Expectation {
+    /// An object matching this partial object: maps are subsets, lists match in any order.
+    /// `apiVersion`, `kind` and `metadata.name` say which object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<Value>,
+    /// The object does not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent: Option<ObjectRef>,
+    /// The object has a condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<ConditionExpect>,
+    /// The step's action was denied by admission (structured, not a string match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<Denied>,
+    /// The step's action failed with this API error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorExpect>,
+    /// The step's action succeeded with this warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<WarningExpect>,
+    /// A Flux verdict. Not supported yet: arrives with GitOps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flux: Option<Value>,
+    /// A pod's phase and events. Not supported yet: arrives with workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Value>,
+    /// A file's content inside a pod. Not supported yet: arrives with the CSI driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Value>,
+    /// AWS state. Not supported yet: arrives with the AWS emulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<Value>,
+    /// Must hold within this (polled; the default depends on the kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<Duration>,
+    /// Must hold now and keep holding for this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistently: Option<Duration>,
+}
+
+/// A condition on an object.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConditionExpect {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The condition type, e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Default `True`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A regular expression the message must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// An admission denial: which webhook, which constraints, what message.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Denied {
+    /// The webhook that denied, e.g. `validation.gatekeeper.sh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// A constraint named in the denial (`[name] message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<String>,
+    /// A regular expression the denial message must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// An API error of the step's action.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ErrorExpect {
+    /// HTTP code, e.g. 422.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// `Status.reason`, e.g. `Invalid`, `NotFound`, `Forbidden`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A regular expression the message must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A warning returned with the step's action.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WarningExpect {
+    /// A regular expression one warning must match.
+    pub message: String,
+}
