@@ -5,4 +5,6 @@
 //! model, runner and reporters arrive with their issues.
 
 pub mod cli;
+pub mod report;
+pub mod run;
 pub mod scenario;

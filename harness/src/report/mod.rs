@@ -1,0 +1,1 @@
+//! Reporters: turn run events into a terminal view, JUnit XML, JSON and evidence bundles.
