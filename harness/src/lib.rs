@@ -4,6 +4,7 @@
 //! The binary is glue over this library. So far it holds the `sim up` command; the scenario
 //! model, runner and reporters arrive with their issues.
 
+pub mod backend;
 pub mod cli;
 pub mod report;
 pub mod run;
