@@ -215,3 +215,37 @@ fn kubectl_describe_and_get_events_show_recorder_events() {
     let row = listed.lines().find(|l| l.contains("SyncFailed")).unwrap_or_else(|| panic!("no row: {listed}"));
     assert!(row.contains("pod/web") && row.contains("could not reach the registry"), "{row}");
 }
+
+#[tokio::test]
+async fn server_side_apply_through_events_k8s_io_is_stored_once_and_idempotent() {
+    use kube::api::{Patch, PatchParams};
+    let client = ApiServer::default().client();
+    let new: Api<NewEvent> = Api::namespaced(client.clone(), "default");
+    let core: Api<CoreEvent> = Api::namespaced(client.clone(), "default");
+    let body = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "applied", "namespace": "default"},
+        "eventTime": "2024-01-02T03:04:05.000000Z",
+        "regarding": {"kind": "Pod", "name": "web", "namespace": "default"},
+        "reason": "Applied", "note": "via apply", "type": "Normal", "action": "Apply",
+        "reportingController": "example.com/ctl", "reportingInstance": "ctl-0"
+    });
+    let pp = PatchParams::apply("ssa-test");
+    let first = new.patch("applied", &pp, &Patch::Apply(&body)).await.expect("apply creates");
+    let managed = first.metadata.managed_fields.clone().unwrap_or_default();
+    assert_eq!(managed.len(), 1);
+    assert_eq!(managed[0].api_version.as_deref(), Some("events.k8s.io/v1"));
+    assert_eq!(first.note.as_deref(), Some("via apply"));
+
+    // Applying the same configuration again changes nothing, not even the resourceVersion.
+    let second = new.patch("applied", &pp, &Patch::Apply(&body)).await.expect("apply again");
+    assert_eq!(second.metadata.resource_version, first.metadata.resource_version);
+
+    // A changed note is visible through core as the message.
+    let mut changed = body.clone();
+    changed["note"] = json!("changed");
+    new.patch("applied", &pp, &Patch::Apply(&changed)).await.expect("apply change");
+    let c = core.get("applied").await.expect("core get");
+    assert_eq!(c.message.as_deref(), Some("changed"));
+    assert_eq!(c.involved_object.name.as_deref(), Some("web"));
+}
