@@ -87,8 +87,12 @@ pub struct CustomCodec {
 /// are stored as core v1 Events, as kube-apiserver does): the group/resource of the store and
 /// the conversions between the served shape and the stored one.
 ///
-/// The verbs work on the served shape (decode, defaults, validation, admission, managedFields,
-/// patches and selectors all see it); only the store sees the stored shape. Conversions are
+/// The verbs work on the served shape (decode, defaults, validation, admission, managedFields
+/// and patches all see it); the store, lifecycle and watch matching see the stored shape. Field
+/// selectors are converted to the stored resource's labels by the served resource's rules
+/// (`selectors::convert_field_label`) and evaluated on stored objects, as kube-apiserver
+/// evaluates them on the internal object. managedFields are stored verbatim, each entry in the
+/// names of the apiVersion it was written through. Conversions are
 /// total: they never fail and must round-trip (`to_storage(from_storage(x)) == x` for every
 /// stored `x` the served shape can express), so a no-op write stays a no-op.
 #[derive(Clone)]
