@@ -7,7 +7,10 @@
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
-use super::resources::{BuiltinCodec, Codec, PrinterColumn, ResourceDef, ScaleSpec, ALL_VERBS};
+use super::conversion;
+use super::resources::{
+    BuiltinCodec, Codec, GroupResource, PrinterColumn, ResourceDef, ScaleSpec, StorageMapping, ALL_VERBS,
+};
 use k8s_openapi::api as k;
 
 /// Decodes `v` as the typed struct `K` and encodes it back: wrong types fail with the field
@@ -45,6 +48,7 @@ struct B {
     generation: bool,
     codec: &'static BuiltinCodec,
     verbs: &'static [&'static str],
+    stored_as: Option<StorageMapping>,
 }
 
 const CREATE_ONLY: &[&str] = &["create"];
@@ -65,6 +69,7 @@ pub fn all() -> Vec<ResourceDef> {
         generation: false,
         codec,
         verbs: ALL_VERBS,
+        stored_as: None,
     };
     let all = &["all"][..];
     let table = vec![
@@ -169,7 +174,16 @@ pub fn all() -> Vec<ResourceDef> {
             ..t("batch", "v1", "CronJob", "cronjobs", true, codec!(k::batch::v1::CronJob))
         },
         t("coordination.k8s.io", "v1", "Lease", "leases", true, codec!(k::coordination::v1::Lease)),
-        B { short: &["ev"], ..t("events.k8s.io", "v1", "Event", "events", true, codec!(k::events::v1::Event)) },
+        B {
+            short: &["ev"],
+            // One resource seen through two APIs: stored as core v1 Events.
+            stored_as: Some(StorageMapping {
+                gr: GroupResource::new("", "events"),
+                to_storage: conversion::events_v1_to_core,
+                from_storage: conversion::core_to_events_v1,
+            }),
+            ..t("events.k8s.io", "v1", "Event", "events", true, codec!(k::events::v1::Event))
+        },
         t("rbac.authorization.k8s.io", "v1", "Role", "roles", true, codec!(k::rbac::v1::Role)),
         t("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, codec!(k::rbac::v1::RoleBinding)),
         t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, codec!(k::rbac::v1::ClusterRole)),
@@ -292,6 +306,7 @@ fn to_def(b: B) -> ResourceDef {
         codec: Codec::Builtin(b.codec),
         shape: super::schema::builtin_type(b.group, b.kind),
         verbs: b.verbs,
+        stored_as: b.stored_as,
     }
 }
 
@@ -360,7 +375,7 @@ fn builtin_columns(kind: &str) -> Vec<PrinterColumn> {
                 col("Type", "string", ".type", 0),
                 col("Reason", "string", ".reason", 0),
                 col("Object", "string", "builtin:event-object", 0),
-                col("Message", "string", ".message", 0),
+                col("Message", "string", "builtin:event-message", 0),
             ]
         }
         "Lease" => vec![col("Holder", "string", ".spec.holderIdentity", 0)],

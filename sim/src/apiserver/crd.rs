@@ -295,6 +295,7 @@ pub fn defs_of(crd: &Value) -> Vec<ResourceDef> {
                 codec: Codec::Custom(Arc::new(CustomCodec { schema, structural })),
                 shape: Arc::new(shape),
                 verbs: ALL_VERBS,
+                stored_as: None,
             }
         })
         .collect()

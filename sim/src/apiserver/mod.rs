@@ -8,6 +8,7 @@ pub mod admission;
 pub mod apply;
 pub mod builtin_resources;
 pub mod builtin_validation;
+pub mod conversion;
 pub mod crd;
 pub mod discovery;
 pub mod error;

@@ -78,14 +78,35 @@ fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
-/// The object as served at `def`'s version.
+/// A stored object as served at `def`'s version: converted from the storage shape when `def`
+/// is stored as another resource, with `def`'s `apiVersion` and `kind`. Takes the stored form
+/// only (what the store returns), never an object already in the served shape.
 pub fn present(def: &ResourceDef, obj: &Value) -> Value {
-    let mut out = obj.clone();
+    let mut out = def.from_storage(obj);
     if let Some(map) = out.as_object_mut() {
         map.insert("apiVersion".into(), Value::String(def.api_version()));
         map.insert("kind".into(), Value::String(def.kind.clone()));
     }
     out
+}
+
+/// A stored object in the served shape for the update pipeline: the same `Arc` when `def` is
+/// stored as itself (kept as the store has it), else converted with `apiVersion`/`kind` set.
+fn served(def: &ResourceDef, stored: Arc<Value>) -> Arc<Value> {
+    if def.stored_as.is_some() {
+        Arc::new(present(def, &stored))
+    } else {
+        stored
+    }
+}
+
+/// `present` for an object [`served`] already returned.
+fn as_served(def: &ResourceDef, current: &Value) -> Value {
+    if def.stored_as.is_some() {
+        current.clone()
+    } else {
+        present(def, current)
+    }
 }
 
 fn respond(def: &ResourceDef, req: &Req, obj: &Value) -> Value {
@@ -119,10 +140,16 @@ pub fn get(
     }
 }
 
-/// Label and field selectors of a list or watch request.
+/// Label and field selectors of a list or watch request, matched against stored objects.
+///
+/// Field labels are converted by the served resource's conversion (events.k8s.io
+/// `regarding.name` becomes `involvedObject.name`) and evaluated on the stored object with the
+/// field set of the resource it is stored as, as kube-apiserver evaluates them on the internal
+/// object: a resource stored as another needs no conversion per object.
 pub struct Filter {
     labels: Option<selectors::LabelSelector>,
     fields: Option<selectors::FieldSelector>,
+    /// The storage group/resource, whose field set the stored objects have.
     group: String,
     plural: String,
 }
@@ -137,13 +164,15 @@ impl Filter {
             }
             None => None,
         };
-        Ok(Filter { labels, fields, group: def.group.clone(), plural: def.plural.clone() })
+        let gr = def.group_resource();
+        Ok(Filter { labels, fields, group: gr.group, plural: gr.resource })
     }
 
     pub fn is_empty(&self) -> bool {
         self.labels.is_none() && self.fields.is_none()
     }
 
+    /// Whether a stored object (as the store holds it) passes the selectors.
     pub fn matches(&self, obj: &Value) -> bool {
         if let Some(l) = &self.labels {
             if !l.matches(obj.pointer("/metadata/labels").and_then(Value::as_object)) {
@@ -511,6 +540,7 @@ fn store_new(
         super::managed::on_create(def, &mut obj, &req.manager(), &now());
     }
     crd::before_store(sh, def, &mut obj, None)?;
+    let obj = def.to_storage(obj);
     if req.dry_run() {
         return Ok((201, respond(def, req, &obj)));
     }
@@ -594,6 +624,8 @@ pub fn update(
             }
             return Err(ApiError::not_found(&def.group, &def.plural, name));
         };
+        // Everything below works on the served shape; the store gets `to_storage(next)`.
+        let current = served(def, current);
         let user_rv: Option<String>;
         let mut next = match &intent {
             Intent::Replace(body) => {
@@ -621,7 +653,7 @@ pub fn update(
             }
             Intent::Patch(kind, patch) => {
                 user_rv = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
-                let base = if sub == Some("scale") { scale_of(def, &current)? } else { present(def, &current) };
+                let base = if sub == Some("scale") { scale_of(def, &current)? } else { as_served(def, &current) };
                 let shape = def.shape.clone();
                 let mut patched =
                     super::patch::apply_patch(*kind, &base, patch, &shape).map_err(|e| e.to_api_error())?;
@@ -644,7 +676,7 @@ pub fn update(
                 user_rv = rv_of(&c).map(str::to_string);
                 let w = decode_schema(def, &mut c, FieldValidation::Strict, true)?;
                 req.warnings.extend(w);
-                super::managed::apply(def, Some(&present(def, &current)), &c, &manager, *force, &now())?
+                super::managed::apply(def, Some(&as_served(def, &current)), &c, &manager, *force, &now())?
             }
         };
         if let Some(want) = &user_rv {
@@ -674,6 +706,7 @@ pub fn update(
             super::managed::on_update(def, &current, &mut next, &manager, &now(), sub);
         }
         crd::before_store(sh, def, &mut next, Some(&current))?;
+        let mut next = def.to_storage(next);
         if req.dry_run() {
             return Ok((200, respond(def, req, &next)));
         }
@@ -911,7 +944,7 @@ pub fn delete(
             ));
         }
     }
-    admit(sh, req, def, Operation::Delete, None, None, Some(&current))?;
+    admit(sh, req, def, Operation::Delete, None, None, Some(&served(def, current.clone())))?;
     if req.dry_run() {
         return Ok((200, respond(def, req, &current)));
     }
@@ -933,7 +966,7 @@ pub fn delete_collection(
     let mut deleted = Vec::new();
     for obj in all.iter().filter(|o| filter.matches(o)) {
         let (ons, oname) = (namespace_of(obj).to_string(), name_of(obj).to_string());
-        admit(sh, req, def, Operation::Delete, None, None, Some(obj))?;
+        admit(sh, req, def, Operation::Delete, None, None, Some(&served(def, obj.clone())))?;
         if req.dry_run() {
             deleted.push(present(def, obj));
             continue;

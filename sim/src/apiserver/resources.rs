@@ -83,6 +83,34 @@ pub struct CustomCodec {
     pub structural: Option<Arc<super::schema::structural::Structural>>,
 }
 
+/// Where a resource's objects live when another resource stores them (events.k8s.io/v1 Events
+/// are stored as core v1 Events, as kube-apiserver does): the group/resource of the store and
+/// the conversions between the served shape and the stored one.
+///
+/// The verbs work on the served shape (decode, defaults, validation, admission, managedFields
+/// and patches all see it); the store, lifecycle and watch matching see the stored shape. Field
+/// selectors are converted to the stored resource's labels by the served resource's rules
+/// (`selectors::convert_field_label`) and evaluated on stored objects, as kube-apiserver
+/// evaluates them on the internal object. managedFields are stored verbatim, each entry in the
+/// names of the apiVersion it was written through. Conversions are
+/// total: they never fail and must round-trip (`to_storage(from_storage(x)) == x` for every
+/// stored `x` the served shape can express), so a no-op write stays a no-op.
+#[derive(Clone)]
+pub struct StorageMapping {
+    /// Where the objects are stored.
+    pub gr: GroupResource,
+    /// Served shape → stored shape (on create, update, patch and apply).
+    pub to_storage: fn(&Value) -> Value,
+    /// Stored shape → served shape (on every read, list item and watch event).
+    pub from_storage: fn(&Value) -> Value,
+}
+
+impl std::fmt::Debug for StorageMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StorageMapping({})", self.gr)
+    }
+}
+
 /// Everything the server knows about one group/version/resource.
 #[derive(Debug, Clone)]
 pub struct ResourceDef {
@@ -108,6 +136,8 @@ pub struct ResourceDef {
     pub shape: Arc<TypeNode>,
     /// Verbs advertised in discovery.
     pub verbs: &'static [&'static str],
+    /// Set when the objects are stored under another resource, in its shape.
+    pub stored_as: Option<StorageMapping>,
 }
 
 pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -121,8 +151,29 @@ impl ResourceDef {
         }
     }
 
+    /// The key objects are stored under: the resource itself, or the resource it is stored as.
     pub fn group_resource(&self) -> GroupResource {
-        GroupResource::new(&self.group, &self.plural)
+        match &self.stored_as {
+            Some(m) => m.gr.clone(),
+            None => GroupResource::new(&self.group, &self.plural),
+        }
+    }
+
+    /// An object in the served shape, converted for the store.
+    pub fn to_storage(&self, served: Value) -> Value {
+        match &self.stored_as {
+            Some(m) => (m.to_storage)(&served),
+            None => served,
+        }
+    }
+
+    /// A stored object in the served shape (without setting `apiVersion`/`kind`; see
+    /// `objects::present`).
+    pub fn from_storage(&self, stored: &Value) -> Value {
+        match &self.stored_as {
+            Some(m) => (m.from_storage)(stored),
+            None => stored.clone(),
+        }
     }
 
     /// `deployments.apps`.

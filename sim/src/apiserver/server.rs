@@ -455,9 +455,16 @@ impl ApiServer {
         }
     }
 
-    /// A stored object, as the store holds it.
+    /// A stored object, as the store holds it; for a resource stored as another one
+    /// (events.k8s.io Events), converted to the served shape of its preferred version.
     pub fn get_object(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.shared.store.get(&GroupResource::new(group, plural), ns, name)
+        match self.shared.registry.any_version(group, plural) {
+            Some(def) if def.stored_as.is_some() => {
+                let stored = self.shared.store.get(&def.group_resource(), ns, name)?;
+                Some(Arc::new(objects::present(&def, &stored)))
+            }
+            _ => self.shared.store.get(&GroupResource::new(group, plural), ns, name),
+        }
     }
 }
 

@@ -184,17 +184,32 @@ fn cell(col: &PrinterColumn, obj: &Value, now: jiff::Timestamp) -> Value {
             json!(if roles.is_empty() { "<none>".to_string() } else { roles.join(",") })
         }
         "event-last-seen" => {
-            let ts = ["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"]
-                .iter()
-                .find_map(|p| ptr(obj, p).and_then(Value::as_str));
+            let ts = [
+                "/series/lastObservedTime",
+                "/lastTimestamp",
+                "/deprecatedLastTimestamp",
+                "/eventTime",
+                "/metadata/creationTimestamp",
+            ]
+            .iter()
+            .find_map(|p| ptr(obj, p).and_then(Value::as_str));
             json!(ts
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
                 .map_or("<unknown>".to_string(), |t| super::jsonpath::human_duration((now - t).get_seconds())))
         }
+        // Events are printed alike through core/v1 and events.k8s.io/v1 (one resource, two
+        // shapes): each cell reads the core field, then its events.k8s.io name.
         "event-object" => {
-            let kind = ptr(obj, "/involvedObject/kind").and_then(Value::as_str).unwrap_or("");
-            let name = ptr(obj, "/involvedObject/name").and_then(Value::as_str).unwrap_or("");
-            json!(format!("{}/{name}", kind.to_lowercase()))
+            let field = |f: &str| {
+                ptr(obj, &format!("/involvedObject/{f}"))
+                    .or_else(|| ptr(obj, &format!("/regarding/{f}")))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            };
+            json!(format!("{}/{}", field("kind").to_lowercase(), field("name")))
+        }
+        "event-message" => {
+            json!(ptr(obj, "/message").or_else(|| ptr(obj, "/note")).and_then(Value::as_str).unwrap_or(""))
         }
         _ => Value::Null,
     }

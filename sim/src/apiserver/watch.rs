@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::error::ApiError;
 use super::http::{ChannelBody, Format};
 use super::objects::{present, Filter, Req};
-use super::resources::ResourceDef;
+use super::resources::{GroupResource, ResourceDef};
 use super::server::Shared;
 use super::store::{namespace_of, Change, EventType, Store};
 use super::table;
@@ -26,6 +26,9 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 
 struct Watcher {
     def: Arc<ResourceDef>,
+    /// Where `def`'s objects are stored (changes carry the storage group/resource and object;
+    /// `render` and the filter convert them to the served shape).
+    gr: GroupResource,
     namespace: Option<String>,
     filter: Filter,
     format: Format,
@@ -36,9 +39,7 @@ struct Watcher {
 
 impl Watcher {
     fn wants(&self, c: &Change) -> bool {
-        c.gr.group == self.def.group
-            && c.gr.resource == self.def.plural
-            && self.namespace.as_deref().is_none_or(|ns| ns == c.namespace)
+        c.gr == self.gr && self.namespace.as_deref().is_none_or(|ns| ns == c.namespace)
     }
 
     fn render(&self, obj: &Value) -> Value {
@@ -121,7 +122,7 @@ pub fn start(
         (None, sh.store.watch_from(from))
     };
     let (tx, rx) = mpsc::channel::<Bytes>(512);
-    let mut w = Watcher { def, namespace, filter, format: req.format, bookmarks, tx, last_rv: 0 };
+    let mut w = Watcher { def, gr: gr.clone(), namespace, filter, format: req.format, bookmarks, tx, last_rv: 0 };
     tokio::spawn(async move {
         let start = match start {
             Ok(s) => s,
