@@ -1,5 +1,151 @@
-//! The runner: runs scenarios on a backend and emits `events` for the reporters.
+//! The runner: runs loaded scenarios on a backend, in parallel, and emits `events` that
+//! reporters consume. Options: parallelism, fail-fast, repeat, CI shards (`--partition`).
+//! Ctrl-C flips a cancel flag: running scenarios stop at the next step and clean up.
 
+pub mod context;
 pub mod events;
+pub mod expect;
 pub mod kube_io;
 pub mod matcher;
+pub mod scenario;
+pub mod steps;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::backend::Backend;
+use crate::scenario::Loaded;
+use events::{Reporter, RunEvent, ScenarioReport, Verdict};
+
+/// `--partition count:M/N`: run every N-th scenario starting at the M-th (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub index: usize,
+    pub total: usize,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let spec = s.strip_prefix("count:").unwrap_or(s);
+        let (m, n) = spec.split_once('/').ok_or_else(|| format!("invalid partition {s:?}: write count:M/N, e.g. count:1/3"))?;
+        let index: usize = m.parse().map_err(|_| format!("invalid partition {s:?}: M is not a number"))?;
+        let total: usize = n.parse().map_err(|_| format!("invalid partition {s:?}: N is not a number"))?;
+        if index == 0 || total == 0 || index > total {
+            return Err(format!("invalid partition {s:?}: need 1 <= M <= N"));
+        }
+        Ok(Partition { index, total })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Scenarios at once (default: the number of cores).
+    pub parallel: usize,
+    /// Stop starting scenarios after the first failure.
+    pub fail_fast: bool,
+    /// Run each scenario this many times.
+    pub repeat: u32,
+    pub partition: Option<Partition>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { parallel: std::thread::available_parallelism().map_or(2, |n| n.get()), fail_fast: false, repeat: 1, partition: None }
+    }
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub reports: Vec<ScenarioReport>,
+}
+
+/// Selects the scenarios of a partition (in the given order).
+pub fn select(scenarios: Vec<Loaded>, p: Option<Partition>) -> Vec<Loaded> {
+    match p {
+        None => scenarios,
+        Some(p) => scenarios.into_iter().enumerate().filter(|(i, _)| i % p.total == p.index - 1).map(|(_, s)| s).collect(),
+    }
+}
+
+/// Runs scenarios on a backend and feeds every event to `reporter`. `cancel` set to true stops
+/// the run (running scenarios clean up).
+pub async fn run_all(scenarios: Vec<Loaded>, backend: &Backend, opts: &RunOptions, reporter: &mut dyn Reporter, cancel: watch::Receiver<bool>) -> Totals {
+    let run_id = format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), &uuid::Uuid::new_v4().to_string()[..6]);
+    let selected = select(scenarios, opts.partition);
+    let mut jobs: Vec<Loaded> = Vec::new();
+    for s in &selected {
+        for _ in 0..opts.repeat.max(1) {
+            jobs.push(s.clone());
+        }
+    }
+    let start = Instant::now();
+    reporter.event(&RunEvent::RunStarted { run_id: run_id.clone(), scenarios: jobs.iter().map(|j| j.scenario.metadata.name.clone()).collect(), backend: backend.name.to_string() });
+    let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
+    let sem = Arc::new(Semaphore::new(opts.parallel.max(1)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for job in jobs {
+        let sem = sem.clone();
+        let tx = tx.clone();
+        let stop = stop.clone();
+        let client = backend.client.clone();
+        let kubeconfig = backend.kubeconfig.clone();
+        let backend_name = backend.name;
+        let run_id = run_id.clone();
+        let cancel = cancel.clone();
+        let fail_fast = opts.fail_fast;
+        handles.push(tokio::spawn(async move {
+            let Ok(_permit) = sem.acquire_owned().await else { return None };
+            if stop.load(Ordering::SeqCst) || *cancel.borrow() {
+                return Some(skipped(&job, backend_name, &tx));
+            }
+            let env = scenario::Env { client, kubeconfig: &kubeconfig, backend: backend_name, run_id: &run_id, tx: tx.clone(), cancel };
+            let report = scenario::run(&job, env).await;
+            if fail_fast && report.verdict == Verdict::Failed {
+                stop.store(true, Ordering::SeqCst);
+            }
+            Some(report)
+        }));
+    }
+    drop(tx);
+    while let Some(e) = rx.recv().await {
+        reporter.event(&e);
+    }
+    let mut totals = Totals::default();
+    for h in handles {
+        if let Ok(Some(r)) = h.await {
+            match r.verdict {
+                Verdict::Passed => totals.passed += 1,
+                Verdict::Failed => totals.failed += 1,
+                Verdict::Skipped => totals.skipped += 1,
+            }
+            totals.reports.push(r);
+        }
+    }
+    reporter.event(&RunEvent::RunFinished { run_id, passed: totals.passed, failed: totals.failed, skipped: totals.skipped, duration: start.elapsed() });
+    totals
+}
+
+fn skipped(job: &Loaded, backend: &str, tx: &mpsc::UnboundedSender<RunEvent>) -> ScenarioReport {
+    let report = ScenarioReport {
+        name: job.scenario.metadata.name.clone(),
+        file: job.path.clone(),
+        backend: backend.to_string(),
+        verdict: Verdict::Skipped,
+        duration: Duration::ZERO,
+        failure: None,
+        steps: Vec::new(),
+        cleanup: Vec::new(),
+        leaks: Vec::new(),
+    };
+    let _ = tx.send(RunEvent::ScenarioFinished { report: report.clone() });
+    report
+}

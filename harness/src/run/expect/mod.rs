@@ -1,0 +1,80 @@
+//! Expectations: one file per kind (`object`, `absent`, `condition`, `outcome`), and here the
+//! timing around them: "eventually within T" (polled until it holds) and "consistently for T"
+//! (must hold at every look for the whole window), with per-kind default timeouts.
+//!
+//! Expectations only read; they never change the cluster.
+
+pub mod absent;
+pub mod condition;
+pub mod object;
+pub mod outcome;
+
+use std::time::{Duration, Instant};
+
+use super::context::{fail, Cx, POLL_MAX, POLL_MIN};
+use super::events::Failure;
+use crate::scenario::load::expectation_kinds;
+use crate::scenario::Expectation;
+
+/// How long a state expectation may take by default (chainsaw's assert default).
+pub const DEFAULT_WITHIN: Duration = Duration::from_secs(30);
+
+/// Checks a state expectation (object, absent, condition) once.
+async fn check_once(cx: &Cx, e: &Expectation) -> Result<(), Failure> {
+    if let Some(o) = &e.object {
+        return object::check(cx, o).await;
+    }
+    if let Some(a) = &e.absent {
+        return absent::check(cx, a).await;
+    }
+    if let Some(c) = &e.condition {
+        return condition::check(cx, c).await;
+    }
+    Err(fail(format!("expectation {} is not a state expectation", expectation_kinds(e).join(", "))))
+}
+
+/// Checks a state expectation with its timing.
+pub async fn check(cx: &Cx, e: &Expectation) -> Result<(), Failure> {
+    if let Some(window) = e.consistently {
+        return consistently(cx, window.0, e).await;
+    }
+    let within = e.within.map_or(DEFAULT_WITHIN, |d| d.0);
+    eventually(cx, within, e).await
+}
+
+async fn eventually(cx: &Cx, within: Duration, e: &Expectation) -> Result<(), Failure> {
+    let start = Instant::now();
+    let mut wait = POLL_MIN;
+    loop {
+        let last = match check_once(cx, e).await {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        if start.elapsed() >= within || cx.cancelled() {
+            return Err(Failure { message: format!("not met within {}: {}", crate::scenario::Duration(within), last.message), ..last });
+        }
+        if !cx.pause(wait.min(within.saturating_sub(start.elapsed()))).await {
+            return Err(Failure { message: format!("interrupted: {}", last.message), ..last });
+        }
+        wait = (wait * 2).min(POLL_MAX);
+    }
+}
+
+async fn consistently(cx: &Cx, window: Duration, e: &Expectation) -> Result<(), Failure> {
+    let start = Instant::now();
+    loop {
+        if let Err(f) = check_once(cx, e).await {
+            let at = start.elapsed();
+            return Err(Failure {
+                message: format!("stopped holding after {:.1}s of the {} window: {}", at.as_secs_f64(), crate::scenario::Duration(window), f.message),
+                ..f
+            });
+        }
+        if start.elapsed() >= window {
+            return Ok(());
+        }
+        if !cx.pause(POLL_MAX.min(window.saturating_sub(start.elapsed()))).await {
+            return Err(fail("interrupted"));
+        }
+    }
+}

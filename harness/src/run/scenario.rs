@@ -1,0 +1,218 @@
+//! One scenario, start to end: bindings (`${scenario}`, `${namespace}`, `${account}`, the
+//! user's), its own namespace, the steps under the scenario timeout, then cleanup that always
+//! runs (registered cleanup steps last-first, applied objects last-first, the namespace), and a
+//! leak check naming what was left and which finalizer holds it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use http::Method;
+use serde_json::json;
+use tokio::sync::{mpsc::UnboundedSender, watch};
+
+use super::context::{fail, Cx, POLL_MAX};
+use super::events::{Failure, RunEvent, ScenarioReport, StepReport, Verdict};
+use super::expect::absent::holding;
+use super::kube_io::{Kube, Target};
+use super::steps::{run_step, run_steps, Sink};
+use crate::scenario::bindings::Bindings;
+use crate::scenario::Loaded;
+
+/// Default limit for a whole scenario.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long cleanup waits for things to go.
+const CLEANUP_WAIT: Duration = Duration::from_secs(30);
+
+/// Where a scenario runs and how it reports.
+pub struct Env<'a> {
+    pub client: kube::Client,
+    pub kubeconfig: &'a std::path::Path,
+    pub backend: &'a str,
+    pub run_id: &'a str,
+    pub tx: UnboundedSender<RunEvent>,
+    pub cancel: watch::Receiver<bool>,
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    uuid::Uuid::new_v4().as_bytes().iter().take(5).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+/// A 12-digit AWS account id for the scenario (emulators take the account from the key id).
+fn account_for(run_id: &str, name: &str) -> String {
+    let h = format!("{run_id}/{name}").bytes().fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+    format!("{:012}", 100_000_000_000 + h % 900_000_000_000)
+}
+
+pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
+    let s = &loaded.scenario;
+    let name = s.metadata.name.clone();
+    let start = Instant::now();
+    let _ = env.tx.send(RunEvent::ScenarioStarted { scenario: name.clone() });
+    let namespace: String = format!("{}-{}", name.chars().take(56).collect::<String>(), random_suffix());
+    let mut values = BTreeMap::new();
+    values.insert("scenario".to_string(), name.clone());
+    values.insert("namespace".to_string(), namespace.clone());
+    values.insert("account".to_string(), account_for(env.run_id, &name));
+    let builtin = Bindings(values.clone());
+    for (k, v) in &s.spec.bindings {
+        let v = builtin.substitute(v).unwrap_or_else(|_| v.clone());
+        values.insert(k.clone(), v);
+    }
+    // Scenario timeout: a timer flips the scenario's own cancel flag; Ctrl-C flips the run's.
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cx = Cx {
+        kube: Kube::new(env.client.clone()),
+        bindings: Bindings(values),
+        namespace: namespace.clone(),
+        dir: loaded.dir().to_path_buf(),
+        kubeconfig: env.kubeconfig.to_path_buf(),
+        scenario: name.clone(),
+        cancel: cancel_rx,
+        cleanup: Mutex::new(Vec::new()),
+        applied: Mutex::new(Vec::new()),
+    };
+    let limit = s.spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+    let mut run_cancel = env.cancel.clone();
+    let guard_tx = cancel_tx.clone();
+    let guard = tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(limit) => {}
+            _ = run_cancel.wait_for(|c| *c) => {}
+        }
+        let _ = guard_tx.send(true);
+    });
+
+    let mut steps: Vec<StepReport> = Vec::new();
+    let mut failure: Option<Failure> = match create_namespace(&cx, env.run_id).await {
+        Ok(()) => None,
+        Err(f) => Some(Failure { message: format!("set-up failed: {}", f.message), ..f }),
+    };
+    if failure.is_none() {
+        let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut steps };
+        if let Err(f) = run_steps(&cx, &s.spec.steps, "spec.steps", &mut sink).await {
+            let timed_out = *cx.cancel.borrow() && !*env.cancel.borrow();
+            failure = Some(if timed_out {
+                Failure { message: format!("scenario timed out after {}: {}", crate::scenario::Duration(limit), f.message), ..f }
+            } else {
+                f
+            });
+        }
+    }
+    guard.abort();
+
+    // Cleanup always runs, with a fresh cancel flag so an interrupted scenario still cleans up.
+    let (_clean_tx, clean_rx) = watch::channel(false);
+    let cx = Cx { cancel: clean_rx, ..cx };
+    let mut cleanup: Vec<StepReport> = Vec::new();
+    let registered: Vec<_> = cx.cleanup.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+    {
+        let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut cleanup };
+        for (path, step) in registered.iter().rev() {
+            let _ = run_step(&cx, step, path, &mut sink).await;
+        }
+    }
+    let leaks = remove_everything(&cx, &mut cleanup).await;
+    if failure.is_none() {
+        if let Some(f) = cleanup.iter().find_map(|c| c.failure.clone()) {
+            failure = Some(Failure { message: format!("cleanup failed: {}", f.message), ..f });
+        } else if !leaks.is_empty() {
+            failure = Some(fail(format!("left behind after cleanup: {}", leaks.join("; "))));
+        }
+    }
+    let report = ScenarioReport {
+        name,
+        file: loaded.path.clone(),
+        backend: env.backend.to_string(),
+        verdict: if failure.is_some() { Verdict::Failed } else { Verdict::Passed },
+        duration: start.elapsed(),
+        failure,
+        steps,
+        cleanup,
+        leaks,
+    };
+    let _ = env.tx.send(RunEvent::ScenarioFinished { report: report.clone() });
+    report
+}
+
+async fn create_namespace(cx: &Cx, run_id: &str) -> Result<(), Failure> {
+    let body = json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": cx.namespace, "labels": {"idp-harness.dev/scenario": cx.scenario, "idp-harness.dev/run": run_id}}
+    });
+    let a = cx
+        .kube
+        .send(Method::POST, "/api/v1/namespaces", "application/json", body.to_string().into_bytes())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if a.ok() {
+        Ok(())
+    } else {
+        Err(fail(format!("cannot create namespace {}: {} {}", cx.namespace, a.code, a.message())))
+    }
+}
+
+/// Deletes applied objects (last first) and the scenario namespace, waits for them to go, and
+/// returns what is still there.
+async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>) -> Vec<String> {
+    let start = Instant::now();
+    let applied: Vec<(Target, kube::core::ApiResource)> = cx.applied.lock().map(|a| a.clone()).unwrap_or_default();
+    let ns_target = Target { api_version: "v1".into(), kind: "Namespace".into(), name: cx.namespace.clone(), namespace: String::new() };
+    let ns_ar = kube::core::ApiResource { group: String::new(), version: "v1".into(), api_version: "v1".into(), kind: "Namespace".into(), plural: "namespaces".into() };
+    let mut doomed: Vec<(Target, kube::core::ApiResource)> = applied.into_iter().rev().filter(|(t, _)| t.namespace != cx.namespace).collect();
+    doomed.push((ns_target, ns_ar));
+    let mut problems = Vec::new();
+    for (t, ar) in &doomed {
+        let url = Kube::url(ar, t, None, "");
+        match cx.kube.send(Method::DELETE, &url, "application/json", Vec::new()).await {
+            Ok(a) if a.ok() || a.code == 404 => {}
+            Ok(a) => problems.push(format!("cannot delete {t}: {} {}", a.code, a.message())),
+            Err(e) => problems.push(format!("cannot delete {t}: {e}")),
+        }
+    }
+    let mut leaks = Vec::new();
+    let deadline = Instant::now() + CLEANUP_WAIT;
+    for (t, ar) in &doomed {
+        loop {
+            match cx.kube.get(ar, t).await {
+                Ok(None) => break,
+                Ok(Some(obj)) if Instant::now() >= deadline => {
+                    leaks.push(format!("{t}{}{}", holding(&obj), namespace_content(&obj)));
+                    break;
+                }
+                Ok(Some(_)) => {
+                    tokio::time::sleep(POLL_MAX).await;
+                }
+                Err(e) => {
+                    problems.push(format!("cannot check {t}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+    reports.push(StepReport {
+        path: "cleanup".into(),
+        line: 0,
+        name: format!("remove namespace {} and {} applied object(s)", cx.namespace, doomed.len() - 1),
+        verdict: if problems.is_empty() { Verdict::Passed } else { Verdict::Failed },
+        duration: start.elapsed(),
+        failure: (!problems.is_empty()).then(|| fail(problems.join("; "))),
+        fidelity_notes: Vec::new(),
+    });
+    leaks
+}
+
+/// For a stuck namespace: the conditions that say what remains.
+fn namespace_content(obj: &serde_json::Value) -> String {
+    let msgs: Vec<&str> = obj
+        .pointer("/status/conditions")
+        .and_then(serde_json::Value::as_array)
+        .map(|cs| cs.iter().filter_map(|c| c.get("message").and_then(serde_json::Value::as_str)).collect())
+        .unwrap_or_default();
+    if msgs.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", msgs.join("; "))
+    }
+}
