@@ -79,6 +79,16 @@ pub fn policy_denies() -> ScenarioReport {
     }
 }
 
+pub const CLEANUP_MESSAGE: &str = "namespace s-x still terminating after 30s: 1 object left";
+
+/// Like [`policy_denies`], and its cleanup failed too.
+pub fn policy_denies_and_cleanup_fails() -> ScenarioReport {
+    let mut r = policy_denies();
+    r.cleanup[0].verdict = Verdict::Failed;
+    r.cleanup[0].failure = Some(Failure { message: CLEANUP_MESSAGE.to_string(), detail: None, diff: None });
+    r
+}
+
 /// Skipped: fail-fast stopped the run before it started.
 pub fn aws_role_skipped() -> ScenarioReport {
     ScenarioReport {

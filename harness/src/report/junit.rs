@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{all_steps, secs, verdict_word, RunRecord};
+use super::{all_steps, failures, secs, verdict_word, RunRecord};
 use crate::run::events::{Failure, Reporter, RunEvent, ScenarioReport, StepReport, Verdict};
 
 /// Collects finished scenarios and writes JUnit XML to a path at [`Reporter::finish`].
@@ -115,13 +115,19 @@ fn test_case(r: &ScenarioReport) -> TestCase {
         }
         Verdict::Failed => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            let step = all_steps(r).find(|s| s.verdict == Verdict::Failed && s.failure.is_some());
-            let failure = r.failure.as_ref().or_else(|| step.and_then(|s| s.failure.as_ref()));
-            match failure {
-                Some(f) => {
+            let failures = failures(r);
+            match failures.headline {
+                Some((f, step)) => {
                     s.set_message(f.message.as_str());
                     s.set_type(if step.is_some() { "step failed" } else { "scenario failed" });
-                    s.set_description(failure_text(r, step, f));
+                    let mut text = failure_text(r, step, f);
+                    for other in failures.others {
+                        if let Some(of) = &other.failure {
+                            text.push_str("\nalso failed:\n");
+                            text.push_str(&failure_text(r, Some(other), of));
+                        }
+                    }
+                    s.set_description(text);
                 }
                 None => {
                     s.set_message("scenario failed; the runner reported no failure detail");
@@ -296,6 +302,21 @@ mod tests {
             }
             other => panic!("expected a failure, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn other_failed_steps_follow_the_headline_failure() {
+        let (_dir, xml) = write_report(&fixtures::sequential_run(&[fixtures::policy_denies_and_cleanup_fails()]));
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let failure =
+            element(&doc, "testcase", "policy-denies").children().find(|c| c.has_tag_name("failure")).unwrap();
+        assert_eq!(failure.attribute("message"), Some(FAIL_MESSAGE), "the scenario's own failure is the message");
+        let text = failure.text().unwrap_or_default();
+        let also = format!(
+            "\nalso failed:\nat cleanup[0] delete namespace s-x (scenarios/gatekeeper/policy-denies.yaml:3)\n{}\n",
+            fixtures::CLEANUP_MESSAGE
+        );
+        assert!(text.ends_with(&also), "{text}");
     }
 
     #[test]

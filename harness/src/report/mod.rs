@@ -25,7 +25,7 @@ pub use json::JsonReporter;
 pub use junit::JunitReporter;
 pub use terminal::{colour_wanted, TerminalOptions, TerminalReporter};
 
-use crate::run::events::{Reporter, RunEvent, ScenarioReport, StepReport, Verdict};
+use crate::run::events::{Failure, Reporter, RunEvent, ScenarioReport, StepReport, Verdict};
 
 /// Forwards each event to several reporters, in the order they were added.
 #[derive(Default)]
@@ -197,6 +197,26 @@ pub(crate) fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
+/// A failed scenario's failures: the headline one and the other failed steps.
+pub(crate) struct Failures<'a> {
+    /// The scenario's `failure` (or the first failed step's), with the step it came from when known.
+    pub headline: Option<(&'a Failure, Option<&'a StepReport>)>,
+    /// Every other failed step that carries a failure, in the order they ran.
+    pub others: Vec<&'a StepReport>,
+}
+
+pub(crate) fn failures(r: &ScenarioReport) -> Failures<'_> {
+    let failed: Vec<&StepReport> =
+        all_steps(r).filter(|s| s.verdict == Verdict::Failed && s.failure.is_some()).collect();
+    let step = match &r.failure {
+        Some(f) => failed.iter().copied().find(|s| s.failure.as_ref().is_some_and(|sf| sf.message == f.message)),
+        None => failed.first().copied(),
+    };
+    let headline = r.failure.as_ref().or_else(|| step.and_then(|s| s.failure.as_ref())).map(|f| (f, step));
+    let others = failed.into_iter().filter(|s| !step.is_some_and(|h| std::ptr::eq(h, *s))).collect();
+    Failures { headline, others }
+}
+
 /// Steps then cleanup steps of a scenario, in the order they ran.
 pub(crate) fn all_steps(r: &ScenarioReport) -> impl Iterator<Item = &StepReport> {
     r.steps.iter().chain(r.cleanup.iter())
@@ -273,6 +293,23 @@ mod tests {
         let err = fan.finish().unwrap_err();
         assert_eq!(err.to_string(), "disk full");
         assert!(*finished.lock().unwrap(), "the reporter after the failing one was not finished");
+    }
+
+    #[test]
+    fn failures_headline_is_the_scenario_failure_and_its_step() {
+        let r = fixtures::policy_denies_and_cleanup_fails();
+        let f = failures(&r);
+        let (headline, step) = f.headline.unwrap();
+        assert_eq!(headline.message, fixtures::FAIL_MESSAGE);
+        assert_eq!(step.map(|s| s.path.as_str()), Some("spec.steps[1]"));
+        assert_eq!(f.others.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(), ["cleanup[0]"]);
+
+        // A scenario-level failure no step carries: no step for the headline, both steps as others.
+        let mut r2 = r.clone();
+        r2.failure = Some(Failure { message: "setup hook failed".into(), ..Failure::default() });
+        let f2 = failures(&r2);
+        assert_eq!(f2.headline.map(|(f, s)| (f.message.as_str(), s.is_none())), Some(("setup hook failed", true)));
+        assert_eq!(f2.others.len(), 2);
     }
 
     #[test]

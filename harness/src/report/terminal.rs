@@ -10,16 +10,21 @@
 //! running 2 scenarios on sim (run run-0001)
 //! [configmap-sync] +0.000s start
 //! [configmap-sync] +0.000s step spec.steps[0] apply v1/ConfigMap app-config
-//! [configmap-sync] +0.120s ok   spec.steps[0] apply v1/ConfigMap app-config (0.120s)
+//! [configmap-sync] +0.121s ok   spec.steps[0] apply v1/ConfigMap app-config (0.120s)
 //! PASS    1.234s configmap-sync
 //! FAIL   10.250s policy-denies
-//! --- policy-denies: FAIL at spec.steps[1] expect denial (scenarios/policy-denies.yaml:14)
+//! --- policy-denies: FAIL at spec.steps[1] expect denial (scenarios/policy-denies.yaml:14, after 10.000s)
 //!     expectation not met within 10s: …
+//!     detail:
+//!       …
+//!     diff (expected vs actual):
+//!       -denied: true
+//!       +denied: false
 //!
 //! summary: run run-0001 on sim, 11.484s
-//! SCENARIO        VERDICT    TIME
-//! configmap-sync  PASS     1.234s
-//! policy-denies   FAIL    10.250s
+//! SCENARIO        VERDICT     TIME
+//! configmap-sync  PASS      1.234s
+//! policy-denies   FAIL     10.250s
 //! 1 passed, 1 failed
 //! ```
 
@@ -32,7 +37,7 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
-use super::{all_steps, secs, verdict_word, RunRecord};
+use super::{all_steps, failures, secs, verdict_word, RunRecord};
 use crate::run::events::{Failure, Reporter, RunEvent, ScenarioReport, StepReport, Verdict};
 
 /// How the terminal reporter prints.
@@ -188,29 +193,21 @@ impl<W: Write + Send> TerminalReporter<W> {
     /// Every failure of a failed scenario, in full, then the fidelity notes of its steps.
     fn failure_block(&self, r: &ScenarioReport) -> String {
         let mut out = String::new();
-        let file = r.file.display();
-        let failed_steps: Vec<&StepReport> =
-            all_steps(r).filter(|s| s.verdict == Verdict::Failed && s.failure.is_some()).collect();
-        for s in &failed_steps {
-            let _ = writeln!(
-                out,
-                "--- {}: {} at {} {} ({file}:{}, after {})",
-                r.name,
-                self.paint(RED, "FAIL"),
-                s.path,
-                s.name,
-                s.line,
-                secs(s.duration)
-            );
-            if let Some(f) = &s.failure {
+        let failures = failures(r);
+        match failures.headline {
+            Some((f, step)) => {
+                self.failure_header(&mut out, r, step);
                 self.failure_body(&mut out, f);
             }
+            None => {
+                self.failure_header(&mut out, r, None);
+                out.push_str("    (the runner reported no failure detail)\n");
+            }
         }
-        if failed_steps.is_empty() {
-            let _ = writeln!(out, "--- {}: {} ({file})", r.name, self.paint(RED, "FAIL"));
-            match &r.failure {
-                Some(f) => self.failure_body(&mut out, f),
-                None => out.push_str("    (the runner reported no failure detail)\n"),
+        for s in failures.others {
+            self.failure_header(&mut out, r, Some(s));
+            if let Some(f) = &s.failure {
+                self.failure_body(&mut out, f);
             }
         }
         let notes: Vec<(&str, &str)> =
@@ -222,6 +219,24 @@ impl<W: Write + Send> TerminalReporter<W> {
             }
         }
         out
+    }
+
+    /// `--- name: FAIL at <step> (<file>:<line>, after <time>)`, or `--- name: FAIL (<file>)`.
+    fn failure_header(&self, out: &mut String, r: &ScenarioReport, step: Option<&StepReport>) {
+        let file = r.file.display();
+        let fail = self.paint(RED, "FAIL");
+        let _ = match step {
+            Some(s) => writeln!(
+                out,
+                "--- {}: {fail} at {} {} ({file}:{}, after {})",
+                r.name,
+                s.path,
+                s.name,
+                s.line,
+                secs(s.duration)
+            ),
+            None => writeln!(out, "--- {}: {fail} ({file})", r.name),
+        };
     }
 
     fn failure_body(&self, out: &mut String, f: &Failure) {
@@ -442,6 +457,20 @@ mod tests {
                 "1 passed, 1 failed, 1 skipped",
             ]
         );
+    }
+
+    #[test]
+    fn every_failed_step_is_printed_headline_first() {
+        let out = render(&fixtures::sequential_run(&[fixtures::policy_denies_and_cleanup_fails()]), plain());
+        let headline = out.find("--- policy-denies: FAIL at spec.steps[1] ").expect("the headline failure");
+        let cleanup = out
+            .find(
+                "--- policy-denies: FAIL at cleanup[0] delete namespace s-x \
+                 (scenarios/gatekeeper/policy-denies.yaml:3, after 0.200s)\n",
+            )
+            .expect("the cleanup failure");
+        assert!(headline < cleanup, "{out}");
+        assert!(out[cleanup..].contains(&format!("    {}\n", fixtures::CLEANUP_MESSAGE)), "{out}");
     }
 
     #[test]
