@@ -1,5 +1,5 @@
 # idp-harness: the commands a new user and CI run. See README.md.
-.PHONY: setup build run test bench fmt lint clean
+.PHONY: setup build run sim test bench fmt lint clean
 
 setup:
 	@./scripts/setup.sh
@@ -7,9 +7,13 @@ setup:
 build:
 	cargo build --workspace
 
-# The main job. Until the scenario runner lands, it starts the simulator's API server in the
-# foreground and prints how to point kubectl at it.
+# The main job: every scenario on the simulator, a live view, a summary table, and JUnit and
+# JSON reports under target/idp-harness/<run>/. The set-up's kubectl is on PATH for command steps.
 run: setup
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo run -q -p idp-harness -- run
+
+# The simulator's API server in the foreground, for kubectl.
+sim: setup
 	cargo run -q -p idp-harness -- sim up
 
 # Set-up, then every test of the workspace.

@@ -2,7 +2,7 @@
 //! with a hint, and the exit code follows `cli::exit`.
 
 use clap::Parser;
-use idp_harness::cli::{exit, sim_up, Cli, Command, SimCommand};
+use idp_harness::cli::{exit, run, sim_up, validate, Cli, Command, SimCommand};
 
 fn main() {
     let cli = Cli::parse();
@@ -12,26 +12,38 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(exit::USAGE);
+    let code = match cli.command {
+        Command::Validate(args) => validate::validate(&args),
+        Command::List(args) => validate::list(&args),
+        Command::Schema => {
+            print!("{}", idp_harness::scenario::schema::generate());
+            exit::OK
+        }
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    std::process::exit(exit::USAGE);
+                }
+            };
+            runtime.block_on(async {
+                match command {
+                    Command::Run(args) => run::run(args).await,
+                    Command::Sim { command: SimCommand::Up(args) } => match sim_up::run(args).await {
+                        Ok(()) => exit::OK,
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            if let Some(h) = e.hint() {
+                                eprintln!("hint: {h}");
+                            }
+                            exit::USAGE
+                        }
+                    },
+                    _ => exit::USAGE,
+                }
+            })
         }
     };
-    let code = runtime.block_on(async {
-        match cli.command {
-            Command::Sim { command: SimCommand::Up(args) } => match sim_up::run(args).await {
-                Ok(()) => exit::OK,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    if let Some(h) = e.hint() {
-                        eprintln!("hint: {h}");
-                    }
-                    exit::USAGE
-                }
-            },
-        }
-    });
     std::process::exit(code);
 }

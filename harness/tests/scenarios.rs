@@ -33,8 +33,13 @@ impl Reporter for Quiet {
 }
 
 fn run_one(path: &Path) -> Result<(), Failed> {
-    let loaded = load_file(path).map_err(|errs| Failed::from(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| Failed::from(e.to_string()))?;
+    let loaded = load_file(path)
+        .map_err(|errs| Failed::from(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(e.to_string()))?;
     rt.block_on(async {
         let backend = Backend::sim().await.map_err(|e| Failed::from(e.to_string()))?;
         let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
@@ -45,7 +50,13 @@ fn run_one(path: &Path) -> Result<(), Failed> {
             Some(r) => {
                 let mut text = String::new();
                 for s in r.steps.iter().chain(&r.cleanup) {
-                    text.push_str(&format!("  {:?} {} (line {}) {:.3}s\n", s.verdict, s.name, s.line, s.duration.as_secs_f64()));
+                    text.push_str(&format!(
+                        "  {:?} {} (line {}) {:.3}s\n",
+                        s.verdict,
+                        s.name,
+                        s.line,
+                        s.duration.as_secs_f64()
+                    ));
                 }
                 if let Some(f) = &r.failure {
                     text.push_str(&format!("\n{}\n", f.message));

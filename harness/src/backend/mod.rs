@@ -54,7 +54,8 @@ impl Backend {
         let running = server.serve("127.0.0.1:0".parse().map_err(|_| BackendError::Config("loopback".into()))?).await?;
         let dir = tempfile::Builder::new().prefix("idp-harness-sim-").tempdir().map_err(BackendError::TempDir)?;
         let path = dir.path().join("kubeconfig");
-        kubeconfig::write(&path, &running.url(), None, None).map_err(|source| BackendError::Kubeconfig { path: path.clone(), source })?;
+        kubeconfig::write(&path, &running.url(), None, None)
+            .map_err(|source| BackendError::Kubeconfig { path: path.clone(), source })?;
         Ok(Backend {
             name: "sim",
             client: server.client(),
@@ -71,8 +72,14 @@ impl Backend {
         let options = kube::config::KubeConfigOptions { context, ..Default::default() };
         let (config, path) = match &kubeconfig {
             Some(p) => {
-                let kc = kube::config::Kubeconfig::read_from(p).map_err(|e| BackendError::Config(format!("{}: {e}", p.display())))?;
-                (kube::Config::from_custom_kubeconfig(kc, &options).await.map_err(|e| BackendError::Config(e.to_string()))?, p.clone())
+                let kc = kube::config::Kubeconfig::read_from(p)
+                    .map_err(|e| BackendError::Config(format!("{}: {e}", p.display())))?;
+                (
+                    kube::Config::from_custom_kubeconfig(kc, &options)
+                        .await
+                        .map_err(|e| BackendError::Config(e.to_string()))?,
+                    p.clone(),
+                )
             }
             None => {
                 let path = std::env::var_os("KUBECONFIG").map(PathBuf::from).unwrap_or_else(|| {
@@ -85,7 +92,11 @@ impl Backend {
         Ok(Backend { name: "cluster", client, kubeconfig: path, fidelity_notes: Vec::new(), sim: None })
     }
 
-    pub async fn start(kind: BackendKind, kubeconfig: Option<PathBuf>, context: Option<String>) -> Result<Backend, BackendError> {
+    pub async fn start(
+        kind: BackendKind,
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+    ) -> Result<Backend, BackendError> {
         match kind {
             BackendKind::Sim => Backend::sim().await,
             BackendKind::Cluster => Backend::cluster(kubeconfig, context).await,

@@ -46,7 +46,11 @@ pub fn load_all(files: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
                         file: f.clone(),
                         line: 0,
                         column: 0,
-                        message: format!("duplicate scenario name {:?} (also in {})", l.scenario.metadata.name, other.path.display()),
+                        message: format!(
+                            "duplicate scenario name {:?} (also in {})",
+                            l.scenario.metadata.name,
+                            other.path.display()
+                        ),
                         hint: Some("scenario names must be unique within a run".into()),
                     });
                 } else {

@@ -1,17 +1,20 @@
-//! The command line: argument parsing (clap) and the commands. Commands return typed errors;
-//! `main` prints them with a hint and picks the exit code.
+//! The command line: argument parsing (clap) and the commands. Commands print their own
+//! errors with a hint and return the exit code (see `exit`).
 
+pub mod discover;
+pub mod run;
 pub mod sim_up;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes (documented in the README).
+/// Exit codes (documented in the README and docs/scenarios.md).
 pub mod exit {
-    /// Everything passed, or the command finished normally.
+    /// Every scenario passed, or the command finished normally.
     pub const OK: i32 = 0;
     /// A scenario failed.
     pub const FAILED: i32 = 1;
-    /// Usage or configuration error.
+    /// Usage or configuration error (including invalid scenarios).
     pub const USAGE: i32 = 2;
 }
 
@@ -24,6 +27,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run scenarios and report.
+    Run(run::RunArgs),
+    /// Check scenarios without running them.
+    Validate(validate::PathsArgs),
+    /// List scenarios.
+    List(validate::PathsArgs),
+    /// Print the JSON Schema of the scenario format.
+    Schema,
     /// The embedded platform simulator.
     Sim {
         #[command(subcommand)]

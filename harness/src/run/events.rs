@@ -75,12 +75,33 @@ pub struct ScenarioReport {
 #[derive(Debug, Clone)]
 pub enum RunEvent {
     /// The run starts with these scenarios.
-    RunStarted { run_id: String, scenarios: Vec<String>, backend: String },
-    ScenarioStarted { scenario: String },
-    StepStarted { scenario: String, path: String, name: String },
-    StepFinished { scenario: String, step: StepReport },
-    ScenarioFinished { report: ScenarioReport },
-    RunFinished { run_id: String, passed: usize, failed: usize, skipped: usize, duration: Duration },
+    RunStarted {
+        run_id: String,
+        scenarios: Vec<String>,
+        backend: String,
+    },
+    ScenarioStarted {
+        scenario: String,
+    },
+    StepStarted {
+        scenario: String,
+        path: String,
+        name: String,
+    },
+    StepFinished {
+        scenario: String,
+        step: StepReport,
+    },
+    ScenarioFinished {
+        report: ScenarioReport,
+    },
+    RunFinished {
+        run_id: String,
+        passed: usize,
+        failed: usize,
+        skipped: usize,
+        duration: Duration,
+    },
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -99,14 +99,26 @@ impl Kube {
     }
 
     /// Resolves a target, giving namespaced kinds `default_ns` when no namespace was written.
-    pub async fn target(&self, api_version: &str, kind: &str, name: &str, ns: Option<&str>, default_ns: &str) -> Result<(Target, ApiResource), KubeError> {
+    pub async fn target(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        ns: Option<&str>,
+        default_ns: &str,
+    ) -> Result<(Target, ApiResource), KubeError> {
         let (ar, namespaced) = self.resolve(api_version, kind).await?;
-        let namespace = if namespaced { ns.filter(|n| !n.is_empty()).unwrap_or(default_ns).to_string() } else { String::new() };
+        let namespace =
+            if namespaced { ns.filter(|n| !n.is_empty()).unwrap_or(default_ns).to_string() } else { String::new() };
         Ok((Target { api_version: api_version.into(), kind: kind.into(), name: name.into(), namespace }, ar))
     }
 
     pub fn url(ar: &ApiResource, t: &Target, sub: Option<&str>, query: &str) -> String {
-        let base = if ar.group.is_empty() { format!("/api/{}", ar.version) } else { format!("/apis/{}/{}", ar.group, ar.version) };
+        let base = if ar.group.is_empty() {
+            format!("/api/{}", ar.version)
+        } else {
+            format!("/apis/{}/{}", ar.group, ar.version)
+        };
         let ns = if t.namespace.is_empty() { String::new() } else { format!("/namespaces/{}", t.namespace) };
         let sub = sub.map(|s| format!("/{s}")).unwrap_or_default();
         let q = if query.is_empty() { String::new() } else { format!("?{query}") };
@@ -114,7 +126,13 @@ impl Kube {
     }
 
     /// Sends one request and collects the answer.
-    pub async fn send(&self, method: Method, url: &str, content_type: &str, body: Vec<u8>) -> Result<Answer, KubeError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, KubeError> {
         let req = Request::builder()
             .method(method)
             .uri(url)
@@ -132,7 +150,8 @@ impl Kube {
             .map(parse_warning)
             .collect();
         let bytes = resp.into_body().collect().await.map_err(|e| KubeError::Transport(e.to_string()))?.to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Ok(Answer { code, body, warnings })
     }
 

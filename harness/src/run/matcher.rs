@@ -126,27 +126,54 @@ pub fn yaml(v: &Value) -> String {
     serde_saphyr::to_string(v).unwrap_or_else(|_| serde_json::to_string_pretty(v).unwrap_or_default())
 }
 
-/// A unified diff of expected against the matching part of actual, secrets redacted.
+/// A unified diff of expected against the matching part of actual, secrets redacted. A
+/// Secret value that differs shows as `<redacted, differs from expected>` on the actual side,
+/// so the diff still points at it without showing either value.
 pub fn diff(expected: &Value, actual: Option<&Value>) -> String {
-    let e = yaml(&redact(expected));
-    let a = match actual {
-        Some(a) => yaml(&redact(&project(&redact_like(a, expected), expected))),
-        None => "<the object does not exist>\n".into(),
+    let is_secret = |v: &Value| v.get("kind").and_then(Value::as_str) == Some("Secret");
+    let secret = is_secret(expected) || actual.is_some_and(is_secret);
+    let (e, a) = match actual {
+        Some(a) => {
+            let projected = project(a, expected);
+            if secret {
+                let (e, a) = redact_pair(expected, &projected);
+                (yaml(&e), yaml(&a))
+            } else {
+                (yaml(expected), yaml(&projected))
+            }
+        }
+        None => (
+            yaml(&if secret { redact_pair(expected, &Value::Null).0 } else { expected.clone() }),
+            "<the object does not exist>\n".into(),
+        ),
     };
     similar::TextDiff::from_lines(&e, &a).unified_diff().context_radius(3).header("expected", "actual").to_string()
 }
 
-/// Redacts `a` when either side says it is a Secret (a partial expectation may omit nothing).
-fn redact_like(a: &Value, expected: &Value) -> Value {
-    if expected.get("kind").and_then(Value::as_str) == Some("Secret") {
-        let mut x = a.clone();
-        if let Some(m) = x.as_object_mut() {
-            m.insert("kind".into(), Value::String("Secret".into()));
+/// Redacts the `data`/`stringData` values of both sides of a Secret comparison.
+fn redact_pair(expected: &Value, actual: &Value) -> (Value, Value) {
+    let mut e = expected.clone();
+    let mut a = actual.clone();
+    for field in ["data", "stringData"] {
+        let theirs = actual.get(field).and_then(Value::as_object).cloned().unwrap_or_default();
+        if let Some(m) = e.get_mut(field).and_then(Value::as_object_mut) {
+            for v in m.values_mut() {
+                *v = Value::String("<redacted>".into());
+            }
         }
-        redact(&x)
-    } else {
-        redact(a)
+        let ours = expected.get(field).and_then(Value::as_object).cloned().unwrap_or_default();
+        if let Some(m) = a.get_mut(field).and_then(Value::as_object_mut) {
+            for (k, v) in m.iter_mut() {
+                let same = ours.get(k).is_some_and(|x| Some(x) == theirs.get(k));
+                *v = Value::String(if same || !ours.contains_key(k) {
+                    "<redacted>".into()
+                } else {
+                    "<redacted, differs from expected>".into()
+                });
+            }
+        }
     }
+    (e, a)
 }
 
 #[cfg(test)]
@@ -159,7 +186,8 @@ mod tests {
         let actual = json!({"metadata": {"name": "a", "labels": {"x": "1", "y": "2"}}, "spec": {"ports": [{"port": 80, "name": "http"}, {"port": 443, "name": "https"}]}});
         assert_eq!(matches(&json!({"metadata": {"labels": {"y": "2"}}}), &actual), Ok(()));
         assert_eq!(matches(&json!({"spec": {"ports": [{"port": 443}, {"name": "http"}]}}), &actual), Ok(()));
-        let m = matches(&json!({"spec": {"ports": [{"port": 443}, {"port": 443}]}}), &actual).expect_err("each item needs its own match");
+        let m = matches(&json!({"spec": {"ports": [{"port": 443}, {"port": 443}]}}), &actual)
+            .expect_err("each item needs its own match");
         assert_eq!(m.path, "spec.ports[1]");
         let m = matches(&json!({"metadata": {"labels": {"x": "9"}}}), &actual).expect_err("value differs");
         assert_eq!((m.path.as_str(), m.why.as_str()), ("metadata.labels.x", "expected \"9\", got \"1\""));
@@ -172,7 +200,10 @@ mod tests {
         let actual = json!({"kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "c2VjcmV0"}});
         let d = diff(&expected, Some(&actual));
         assert!(!d.contains("c2VjcmV0") && !d.contains("aGVsbG8="), "{d}");
-        assert!(d.contains("<redacted>"), "{d}");
+        assert!(
+            d.contains("-  password: <redacted>") && d.contains("+  password: <redacted, differs from expected>"),
+            "{d}"
+        );
         let d = diff(&json!({"data": {"k": "v"}}), Some(&json!({"data": {"k": "w"}, "other": 1})));
         assert!(d.contains("-  k: v") && d.contains("+  k: w") && !d.contains("other"), "{d}");
     }

@@ -31,7 +31,8 @@ impl std::str::FromStr for Partition {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let spec = s.strip_prefix("count:").unwrap_or(s);
-        let (m, n) = spec.split_once('/').ok_or_else(|| format!("invalid partition {s:?}: write count:M/N, e.g. count:1/3"))?;
+        let (m, n) =
+            spec.split_once('/').ok_or_else(|| format!("invalid partition {s:?}: write count:M/N, e.g. count:1/3"))?;
         let index: usize = m.parse().map_err(|_| format!("invalid partition {s:?}: M is not a number"))?;
         let total: usize = n.parse().map_err(|_| format!("invalid partition {s:?}: N is not a number"))?;
         if index == 0 || total == 0 || index > total {
@@ -50,12 +51,25 @@ pub struct RunOptions {
     /// Run each scenario this many times.
     pub repeat: u32,
     pub partition: Option<Partition>,
+    /// Names this run in reports and labels (default: a new one).
+    pub run_id: Option<String>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { parallel: std::thread::available_parallelism().map_or(2, |n| n.get()), fail_fast: false, repeat: 1, partition: None }
+        RunOptions {
+            parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            fail_fast: false,
+            repeat: 1,
+            partition: None,
+            run_id: None,
+        }
     }
+}
+
+/// A new run id: the time and a short random part (`20261124-081500-3f9a2c`).
+pub fn new_run_id() -> String {
+    format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), &uuid::Uuid::new_v4().simple().to_string()[..6])
 }
 
 /// Totals of a run.
@@ -71,14 +85,22 @@ pub struct Totals {
 pub fn select(scenarios: Vec<Loaded>, p: Option<Partition>) -> Vec<Loaded> {
     match p {
         None => scenarios,
-        Some(p) => scenarios.into_iter().enumerate().filter(|(i, _)| i % p.total == p.index - 1).map(|(_, s)| s).collect(),
+        Some(p) => {
+            scenarios.into_iter().enumerate().filter(|(i, _)| i % p.total == p.index - 1).map(|(_, s)| s).collect()
+        }
     }
 }
 
 /// Runs scenarios on a backend and feeds every event to `reporter`. `cancel` set to true stops
 /// the run (running scenarios clean up).
-pub async fn run_all(scenarios: Vec<Loaded>, backend: &Backend, opts: &RunOptions, reporter: &mut dyn Reporter, cancel: watch::Receiver<bool>) -> Totals {
-    let run_id = format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"), &uuid::Uuid::new_v4().to_string()[..6]);
+pub async fn run_all(
+    scenarios: Vec<Loaded>,
+    backend: &Backend,
+    opts: &RunOptions,
+    reporter: &mut dyn Reporter,
+    cancel: watch::Receiver<bool>,
+) -> Totals {
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
     let selected = select(scenarios, opts.partition);
     let mut jobs: Vec<Loaded> = Vec::new();
     for s in &selected {
@@ -87,7 +109,11 @@ pub async fn run_all(scenarios: Vec<Loaded>, backend: &Backend, opts: &RunOption
         }
     }
     let start = Instant::now();
-    reporter.event(&RunEvent::RunStarted { run_id: run_id.clone(), scenarios: jobs.iter().map(|j| j.scenario.metadata.name.clone()).collect(), backend: backend.name.to_string() });
+    reporter.event(&RunEvent::RunStarted {
+        run_id: run_id.clone(),
+        scenarios: jobs.iter().map(|j| j.scenario.metadata.name.clone()).collect(),
+        backend: backend.name.to_string(),
+    });
     let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
     let sem = Arc::new(Semaphore::new(opts.parallel.max(1)));
     let stop = Arc::new(AtomicBool::new(false));
@@ -107,7 +133,14 @@ pub async fn run_all(scenarios: Vec<Loaded>, backend: &Backend, opts: &RunOption
             if stop.load(Ordering::SeqCst) || *cancel.borrow() {
                 return Some(skipped(&job, backend_name, &tx));
             }
-            let env = scenario::Env { client, kubeconfig: &kubeconfig, backend: backend_name, run_id: &run_id, tx: tx.clone(), cancel };
+            let env = scenario::Env {
+                client,
+                kubeconfig: &kubeconfig,
+                backend: backend_name,
+                run_id: &run_id,
+                tx: tx.clone(),
+                cancel,
+            };
             let report = scenario::run(&job, env).await;
             if fail_fast && report.verdict == Verdict::Failed {
                 stop.store(true, Ordering::SeqCst);
@@ -130,7 +163,13 @@ pub async fn run_all(scenarios: Vec<Loaded>, backend: &Backend, opts: &RunOption
             totals.reports.push(r);
         }
     }
-    reporter.event(&RunEvent::RunFinished { run_id, passed: totals.passed, failed: totals.failed, skipped: totals.skipped, duration: start.elapsed() });
+    reporter.event(&RunEvent::RunFinished {
+        run_id,
+        passed: totals.passed,
+        failed: totals.failed,
+        skipped: totals.skipped,
+        duration: start.elapsed(),
+    });
     totals
 }
 

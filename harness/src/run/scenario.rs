@@ -41,7 +41,9 @@ fn random_suffix() -> String {
 
 /// A 12-digit AWS account id for the scenario (emulators take the account from the key id).
 fn account_for(run_id: &str, name: &str) -> String {
-    let h = format!("{run_id}/{name}").bytes().fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+    let h = format!("{run_id}/{name}")
+        .bytes()
+        .fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
     format!("{:012}", 100_000_000_000 + h % 900_000_000_000)
 }
 
@@ -94,7 +96,10 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         if let Err(f) = run_steps(&cx, &s.spec.steps, "spec.steps", &mut sink).await {
             let timed_out = *cx.cancel.borrow() && !*env.cancel.borrow();
             failure = Some(if timed_out {
-                Failure { message: format!("scenario timed out after {}: {}", crate::scenario::Duration(limit), f.message), ..f }
+                Failure {
+                    message: format!("scenario timed out after {}: {}", crate::scenario::Duration(limit), f.message),
+                    ..f
+                }
             } else {
                 f
             });
@@ -158,9 +163,21 @@ async fn create_namespace(cx: &Cx, run_id: &str) -> Result<(), Failure> {
 async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>) -> Vec<String> {
     let start = Instant::now();
     let applied: Vec<(Target, kube::core::ApiResource)> = cx.applied.lock().map(|a| a.clone()).unwrap_or_default();
-    let ns_target = Target { api_version: "v1".into(), kind: "Namespace".into(), name: cx.namespace.clone(), namespace: String::new() };
-    let ns_ar = kube::core::ApiResource { group: String::new(), version: "v1".into(), api_version: "v1".into(), kind: "Namespace".into(), plural: "namespaces".into() };
-    let mut doomed: Vec<(Target, kube::core::ApiResource)> = applied.into_iter().rev().filter(|(t, _)| t.namespace != cx.namespace).collect();
+    let ns_target = Target {
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        name: cx.namespace.clone(),
+        namespace: String::new(),
+    };
+    let ns_ar = kube::core::ApiResource {
+        group: String::new(),
+        version: "v1".into(),
+        api_version: "v1".into(),
+        kind: "Namespace".into(),
+        plural: "namespaces".into(),
+    };
+    let mut doomed: Vec<(Target, kube::core::ApiResource)> =
+        applied.into_iter().rev().filter(|(t, _)| t.namespace != cx.namespace).collect();
     doomed.push((ns_target, ns_ar));
     let mut problems = Vec::new();
     for (t, ar) in &doomed {

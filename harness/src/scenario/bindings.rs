@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn substitutes_escapes_and_reports_unknown_names() {
         let b = Bindings(BTreeMap::from([("namespace".to_string(), "s-a-1".to_string())]));
-        assert_eq!(b.substitute("ns: ${namespace}, cost: $5, lit: $${namespace}"), Ok("ns: s-a-1, cost: $5, lit: ${namespace}".into()));
+        assert_eq!(
+            b.substitute("ns: ${namespace}, cost: $5, lit: $${namespace}"),
+            Ok("ns: s-a-1, cost: $5, lit: ${namespace}".into())
+        );
         assert_eq!(b.substitute("${nope}"), Err("unknown binding ${nope}".into()));
         assert_eq!(references("a ${x} b $${y} ${z}"), vec!["x".to_string(), "z".to_string()]);
     }

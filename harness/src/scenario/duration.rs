@@ -31,7 +31,9 @@ impl Duration {
         while !rest.is_empty() {
             let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
             if digits.is_empty() {
-                return Err(format!("invalid duration {s:?}: expected a number at {rest:?} (e.g. 500ms, 10s, 2m, 1h30m)"));
+                return Err(format!(
+                    "invalid duration {s:?}: expected a number at {rest:?} (e.g. 500ms, 10s, 2m, 1h30m)"
+                ));
             }
             rest = &rest[digits.len()..];
             let n: u64 = digits.parse().map_err(|_| format!("invalid duration {s:?}: number too large"))?;

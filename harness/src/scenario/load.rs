@@ -56,7 +56,13 @@ impl Loaded {
 /// Reads and checks a scenario file. Returns every problem found.
 pub fn load_file(path: &Path) -> Result<Loaded, Vec<LoadError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![LoadError { file: path.to_path_buf(), line: 0, column: 0, message: format!("cannot read: {e}"), hint: None }]
+        vec![LoadError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+            hint: None,
+        }]
     })?;
     load_str(&text, path)
 }
@@ -123,7 +129,12 @@ fn check(loaded: &Loaded, errs: &mut Vec<LoadError>) {
     let s = &loaded.scenario;
     let mut cx = Ctx { loaded, errs };
     if s.api_version != API_VERSION {
-        cx.err(1, 1, format!("apiVersion {:?} is not supported", s.api_version), Some(&format!("use `apiVersion: {API_VERSION}`")));
+        cx.err(
+            1,
+            1,
+            format!("apiVersion {:?} is not supported", s.api_version),
+            Some(&format!("use `apiVersion: {API_VERSION}`")),
+        );
     }
     if s.kind != KIND {
         cx.err(1, 1, format!("kind {:?} is not supported", s.kind), Some("use `kind: Scenario`"));
@@ -135,9 +146,18 @@ fn check(loaded: &Loaded, errs: &mut Vec<LoadError>) {
         && !name.starts_with('-')
         && !name.ends_with('-');
     if !valid_name {
-        cx.err(0, 0, format!("metadata.name {name:?} must be a lowercase DNS label of at most 48 characters (letters, digits, '-')"), None);
+        cx.err(
+            0,
+            0,
+            format!(
+                "metadata.name {name:?} must be a lowercase DNS label of at most 48 characters (letters, digits, '-')"
+            ),
+            None,
+        );
     }
-    for (key, what) in [("profile", s.spec.profile.is_some()), ("aws", s.spec.aws.is_some()), ("repos", !s.spec.repos.is_empty())] {
+    for (key, what) in
+        [("profile", s.spec.profile.is_some()), ("aws", s.spec.aws.is_some()), ("repos", !s.spec.repos.is_empty())]
+    {
         if what {
             cx.err(0, 0, format!("spec.{key}: {NOT_YET} (it comes with the simulated platform controllers)"), None);
         }
@@ -187,10 +207,20 @@ pub fn actions(step: &Step) -> Vec<&'static str> {
 fn check_step(cx: &mut Ctx<'_>, step: &Step, at: &str, line: u64, col: u64, known: &[String]) {
     let acts = actions(step);
     if acts.len() > 1 {
-        cx.err(line, col, format!("{at}: a step has one action, found {}", acts.join(" and ")), Some("split it into one step per action"));
+        cx.err(
+            line,
+            col,
+            format!("{at}: a step has one action, found {}", acts.join(" and ")),
+            Some("split it into one step per action"),
+        );
     }
     if acts.is_empty() && step.expect.is_none() && step.cleanup.is_none() {
-        cx.err(line, col, format!("{at}: empty step"), Some("give it an action (apply, delete, patch, wait, sleep, command, try) or an expect"));
+        cx.err(
+            line,
+            col,
+            format!("{at}: empty step"),
+            Some("give it an action (apply, delete, patch, wait, sleep, command, try) or an expect"),
+        );
     }
     for k in ["commit", "reconcile"] {
         if acts.contains(&k) {
@@ -198,12 +228,23 @@ fn check_step(cx: &mut Ctx<'_>, step: &Step, at: &str, line: u64, col: u64, know
         }
     }
     if step.try_.is_none() && (step.catch.is_some() || step.finally.is_some()) {
-        cx.err(line, col, format!("{at}: catch and finally belong to a try"), Some("add `try:` with the steps they guard"));
+        cx.err(
+            line,
+            col,
+            format!("{at}: catch and finally belong to a try"),
+            Some("add `try:` with the steps they guard"),
+        );
     }
     if let Some(a) = &step.apply {
-        let sources = [a.file.is_some(), a.dir.is_some(), a.inline.is_some(), a.objects.is_some()].iter().filter(|b| **b).count();
+        let sources =
+            [a.file.is_some(), a.dir.is_some(), a.inline.is_some(), a.objects.is_some()].iter().filter(|b| **b).count();
         if sources != 1 {
-            cx.err(line, col, format!("{at}.apply: give exactly one of file, dir, inline, objects (found {sources})"), None);
+            cx.err(
+                line,
+                col,
+                format!("{at}.apply: give exactly one of file, dir, inline, objects (found {sources})"),
+                None,
+            );
         }
         for (kind, p) in [("file", &a.file), ("dir", &a.dir)] {
             if let Some(p) = p {
@@ -211,7 +252,12 @@ fn check_step(cx: &mut Ctx<'_>, step: &Step, at: &str, line: u64, col: u64, know
                     let full = cx.loaded.dir().join(p);
                     let ok = if kind == "file" { full.is_file() } else { full.is_dir() };
                     if !ok {
-                        cx.err(line, col, format!("{at}.apply.{kind}: {} does not exist", full.display()), Some("paths are relative to the scenario file"));
+                        cx.err(
+                            line,
+                            col,
+                            format!("{at}.apply.{kind}: {} does not exist", full.display()),
+                            Some("paths are relative to the scenario file"),
+                        );
                     }
                 }
             }
@@ -237,7 +283,16 @@ fn check_step(cx: &mut Ctx<'_>, step: &Step, at: &str, line: u64, col: u64, know
             _ => p.patch.is_object(),
         };
         if !ok {
-            cx.err(line, col, format!("{at}.patch.patch: a {:?} patch is a {}", p.type_, if p.type_ == PatchKind::Json { "list of operations" } else { "map" }), None);
+            cx.err(
+                line,
+                col,
+                format!(
+                    "{at}.patch.patch: a {:?} patch is a {}",
+                    p.type_,
+                    if p.type_ == PatchKind::Json { "list of operations" } else { "map" }
+                ),
+                None,
+            );
         }
     }
     if let Some(exps) = &step.expect {
@@ -252,10 +307,17 @@ fn check_step(cx: &mut Ctx<'_>, step: &Step, at: &str, line: u64, col: u64, know
     collect_refs(&value, &mut refs);
     for r in refs {
         if !known.contains(&r) {
-            cx.err(line, col, format!("{at}: unknown binding ${{{r}}}"), Some(&format!("known: {}", known.iter().map(|k| format!("${{{k}}}")).collect::<Vec<_>>().join(", "))));
+            cx.err(
+                line,
+                col,
+                format!("{at}: unknown binding ${{{r}}}"),
+                Some(&format!("known: {}", known.iter().map(|k| format!("${{{k}}}")).collect::<Vec<_>>().join(", "))),
+            );
         }
     }
-    for (k, sub) in [("try", &step.try_), ("catch", &step.catch), ("finally", &step.finally), ("cleanup", &step.cleanup)] {
+    for (k, sub) in
+        [("try", &step.try_), ("catch", &step.catch), ("finally", &step.finally), ("cleanup", &step.cleanup)]
+    {
         if let Some(steps) = sub {
             check_steps(cx, steps, &format!("{at}.{k}"), known);
         }
@@ -302,9 +364,19 @@ pub fn expectation_kinds(e: &Expectation) -> Vec<&'static str> {
 fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col: u64, has_action: bool) {
     let kinds = expectation_kinds(e);
     match kinds.as_slice() {
-        [] => cx.err(line, col, format!("{at}: empty expectation"), Some("use one of object, absent, condition, denied, error, warning")),
+        [] => cx.err(
+            line,
+            col,
+            format!("{at}: empty expectation"),
+            Some("use one of object, absent, condition, denied, error, warning"),
+        ),
         [_] => {}
-        many => cx.err(line, col, format!("{at}: one expectation per entry, found {}", many.join(" and ")), Some("write a list under expect:")),
+        many => cx.err(
+            line,
+            col,
+            format!("{at}: one expectation per entry, found {}", many.join(" and ")),
+            Some("write a list under expect:"),
+        ),
     }
     for k in ["flux", "pod", "file", "aws"] {
         if kinds.contains(&k) {
@@ -313,7 +385,12 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
     }
     let outcome = kinds.iter().any(|k| matches!(*k, "denied" | "error" | "warning"));
     if outcome && !has_action {
-        cx.err(line, col, format!("{at}: {} describes the outcome of an action; this step has none", kinds.join(", ")), Some("put it on the apply, delete, patch or command step it is about"));
+        cx.err(
+            line,
+            col,
+            format!("{at}: {} describes the outcome of an action; this step has none", kinds.join(", ")),
+            Some("put it on the apply, delete, patch or command step it is about"),
+        );
     }
     if outcome && (e.within.is_some() || e.consistently.is_some()) {
         cx.err(line, col, format!("{at}: within and consistently do not apply to an action's outcome"), None);
@@ -324,10 +401,21 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
     if let Some(o) = &e.object {
         let has = |p: &str| o.pointer(p).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
         if !(has("/apiVersion") && has("/kind") && has("/metadata/name")) {
-            cx.err(line, col, format!("{at}.object: needs apiVersion, kind and metadata.name to say which object"), None);
+            cx.err(
+                line,
+                col,
+                format!("{at}.object: needs apiVersion, kind and metadata.name to say which object"),
+                None,
+            );
         }
     }
-    check_regex(cx, line, col, &format!("{at}.condition.message"), e.condition.as_ref().and_then(|c| c.message.as_deref()));
+    check_regex(
+        cx,
+        line,
+        col,
+        &format!("{at}.condition.message"),
+        e.condition.as_ref().and_then(|c| c.message.as_deref()),
+    );
     check_regex(cx, line, col, &format!("{at}.denied.message"), e.denied.as_ref().and_then(|c| c.message.as_deref()));
     check_regex(cx, line, col, &format!("{at}.error.message"), e.error.as_ref().and_then(|c| c.message.as_deref()));
     check_regex(cx, line, col, &format!("{at}.warning.message"), e.warning.as_ref().map(|c| c.message.as_str()));
@@ -358,15 +446,25 @@ mod tests {
         let text = format!("{HEAD}  - sleep: 1s\n    wait: {{apiVersion: v1, kind: Pod, name: p, deleted: true}}\n  - expect: {{denied: {{by: x}}}}\n  - apply: {{inline: 'a: ${{nope}}'}}\n");
         let errs = load(&text).expect_err("problems");
         let msgs: Vec<String> = errs.iter().map(|e| format!("{}:{}", e.line, e.message)).collect();
-        assert!(msgs.iter().any(|m| m.starts_with("6:spec.steps[0]: a step has one action, found wait and sleep")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.starts_with("8:spec.steps[1].expect[0]: denied describes the outcome of an action")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.starts_with("6:spec.steps[0]: a step has one action, found wait and sleep")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.starts_with("8:spec.steps[1].expect[0]: denied describes the outcome of an action")),
+            "{msgs:?}"
+        );
         assert!(msgs.iter().any(|m| m.starts_with("9:spec.steps[2]: unknown binding ${nope}")), "{msgs:?}");
     }
 
     #[test]
     fn features_not_built_yet_fail_with_a_clear_error() {
         let errs = load(&format!("{HEAD}  - reconcile: {{}}\n")).expect_err("unsupported");
-        assert!(errs[0].message.contains("reconcile: this scenario engine does not support it yet"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("reconcile: this scenario engine does not support it yet"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]

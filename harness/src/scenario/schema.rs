@@ -8,7 +8,10 @@ pub fn generate() -> String {
     let schema = schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<Scenario>();
     let mut value = serde_json::to_value(&schema).unwrap_or_default();
     if let Some(m) = value.as_object_mut() {
-        m.insert("$id".into(), serde_json::Value::String("https://idp-harness.dev/schemas/scenario-v1alpha1.json".into()));
+        m.insert(
+            "$id".into(),
+            serde_json::Value::String("https://idp-harness.dev/schemas/scenario-v1alpha1.json".into()),
+        );
         m.insert("title".into(), serde_json::Value::String("idp-harness Scenario (idp-harness.dev/v1alpha1)".into()));
     }
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();

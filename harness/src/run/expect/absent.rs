@@ -10,7 +10,13 @@ use crate::scenario::ObjectRef;
 pub async fn check(cx: &Cx, r: &ObjectRef) -> Result<(), Failure> {
     let (t, ar) = cx
         .kube
-        .target(&cx.subst(&r.api_version)?, &cx.subst(&r.kind)?, &cx.subst(&r.name)?, r.namespace.as_deref().map(|n| cx.subst(n)).transpose()?.as_deref(), &cx.namespace)
+        .target(
+            &cx.subst(&r.api_version)?,
+            &cx.subst(&r.kind)?,
+            &cx.subst(&r.name)?,
+            r.namespace.as_deref().map(|n| cx.subst(n)).transpose()?.as_deref(),
+            &cx.namespace,
+        )
         .await
         .map_err(|e| fail(e.to_string()))?;
     match cx.kube.get(&ar, &t).await.map_err(|e| fail(e.to_string()))? {
@@ -24,7 +30,11 @@ pub fn holding(obj: &Value) -> String {
     if obj.pointer("/metadata/deletionTimestamp").is_none() {
         return String::new();
     }
-    let fins: Vec<&str> = obj.pointer("/metadata/finalizers").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let fins: Vec<&str> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if fins.is_empty() {
         "; it is being deleted".into()
     } else {

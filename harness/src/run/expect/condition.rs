@@ -20,7 +20,11 @@ pub async fn check(cx: &Cx, c: &ConditionExpect) -> Result<(), Failure> {
     let conds = obj.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     let Some(cond) = conds.iter().find(|x| x.get("type").and_then(Value::as_str) == Some(c.type_.as_str())) else {
         let types: Vec<&str> = conds.iter().filter_map(|x| x.get("type").and_then(Value::as_str)).collect();
-        return Err(fail(format!("{t} has no condition {:?} (it has: {})", c.type_, if types.is_empty() { "none".to_string() } else { types.join(", ") })));
+        return Err(fail(format!(
+            "{t} has no condition {:?} (it has: {})",
+            c.type_,
+            if types.is_empty() { "none".to_string() } else { types.join(", ") }
+        )));
     };
     let field = |k: &str| cond.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let (status, reason, message) = (field("status"), field("reason"), field("message"));

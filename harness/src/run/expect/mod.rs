@@ -51,7 +51,10 @@ async fn eventually(cx: &Cx, within: Duration, e: &Expectation) -> Result<(), Fa
             Err(f) => f,
         };
         if start.elapsed() >= within || cx.cancelled() {
-            return Err(Failure { message: format!("not met within {}: {}", crate::scenario::Duration(within), last.message), ..last });
+            return Err(Failure {
+                message: format!("not met within {}: {}", crate::scenario::Duration(within), last.message),
+                ..last
+            });
         }
         if !cx.pause(wait.min(within.saturating_sub(start.elapsed()))).await {
             return Err(Failure { message: format!("interrupted: {}", last.message), ..last });
@@ -66,7 +69,12 @@ async fn consistently(cx: &Cx, window: Duration, e: &Expectation) -> Result<(), 
         if let Err(f) = check_once(cx, e).await {
             let at = start.elapsed();
             return Err(Failure {
-                message: format!("stopped holding after {:.1}s of the {} window: {}", at.as_secs_f64(), crate::scenario::Duration(window), f.message),
+                message: format!(
+                    "stopped holding after {:.1}s of the {} window: {}",
+                    at.as_secs_f64(),
+                    crate::scenario::Duration(window),
+                    f.message
+                ),
                 ..f
             });
         }

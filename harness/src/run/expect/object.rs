@@ -12,7 +12,13 @@ pub async fn check(cx: &Cx, expected: &Value) -> Result<(), Failure> {
     let s = |p: &str| expected.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
     let (t, ar) = cx
         .kube
-        .target(&s("/apiVersion"), &s("/kind"), &s("/metadata/name"), expected.pointer("/metadata/namespace").and_then(Value::as_str), &cx.namespace)
+        .target(
+            &s("/apiVersion"),
+            &s("/kind"),
+            &s("/metadata/name"),
+            expected.pointer("/metadata/namespace").and_then(Value::as_str),
+            &cx.namespace,
+        )
         .await
         .map_err(|e| fail(e.to_string()))?;
     // The namespace we resolved is part of what we compare.
@@ -24,7 +30,11 @@ pub async fn check(cx: &Cx, expected: &Value) -> Result<(), Failure> {
     }
     let actual = cx.kube.get(&ar, &t).await.map_err(|e| fail(e.to_string()))?;
     let Some(actual) = actual else {
-        return Err(Failure { message: format!("object {t} does not exist"), detail: None, diff: Some(matcher::diff(&want, None)) });
+        return Err(Failure {
+            message: format!("object {t} does not exist"),
+            detail: None,
+            diff: Some(matcher::diff(&want, None)),
+        });
     };
     matcher::matches(&want, &actual).map_err(|m| Failure {
         message: format!("object {t}: {}: {}", m.path, m.why),

@@ -88,7 +88,11 @@ mod tests {
     #[test]
     fn denials_are_matched_by_structure() {
         let a = denial("admission webhook \"validation.gatekeeper.sh\" denied the request: [only-ecr] image docker.io/nginx is not allowed");
-        let ok = Denied { by: Some("validation.gatekeeper.sh".into()), constraint: Some("only-ecr".into()), message: Some("docker\\.io".into()) };
+        let ok = Denied {
+            by: Some("validation.gatekeeper.sh".into()),
+            constraint: Some("only-ecr".into()),
+            message: Some("docker\\.io".into()),
+        };
         assert!(denied(&ok, Some(&a)).is_ok());
         let wrong = Denied { constraint: Some("other".into()), ..Default::default() };
         assert!(denied(&wrong, Some(&a)).is_err_and(|f| f.message.contains("does not name constraint \"other\"")));

@@ -41,7 +41,8 @@ pub fn documents(cx: &Cx, a: &Apply) -> Result<Vec<Value>, Failure> {
     let mut docs = Vec::new();
     for (origin, text) in texts {
         let text = cx.subst(&text).map_err(|f| fail(format!("{origin}: {}", f.message)))?;
-        let parsed: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| fail(format!("{origin}: invalid YAML: {}", e.without_snippet())))?;
+        let parsed: Vec<Value> = serde_saphyr::from_multiple(&text)
+            .map_err(|e| fail(format!("{origin}: invalid YAML: {}", e.without_snippet())))?;
         docs.extend(parsed.into_iter().filter(|d| !d.is_null()));
     }
     if let Some(objs) = &a.objects {
@@ -64,7 +65,17 @@ pub async fn run(cx: &Cx, a: &Apply, wants_failure: bool) -> Result<ActionResult
         if api_version.is_empty() || kind.is_empty() || name.is_empty() {
             return Err(fail(format!("every applied object needs apiVersion, kind and metadata.name; got {}", doc)));
         }
-        let (t, ar) = match cx.kube.target(&api_version, &kind, &name, doc.pointer("/metadata/namespace").and_then(Value::as_str), &cx.namespace).await {
+        let (t, ar) = match cx
+            .kube
+            .target(
+                &api_version,
+                &kind,
+                &name,
+                doc.pointer("/metadata/namespace").and_then(Value::as_str),
+                &cx.namespace,
+            )
+            .await
+        {
             Ok(x) => x,
             Err(e @ crate::run::kube_io::KubeError::NoMatch { .. }) if wants_failure => {
                 result.failed = Some(crate::run::kube_io::Answer {
@@ -84,7 +95,11 @@ pub async fn run(cx: &Cx, a: &Apply, wants_failure: bool) -> Result<ActionResult
         }
         let url = crate::run::kube_io::Kube::url(&ar, &t, None, "fieldManager=idp-harness&force=true");
         let body = serde_json::to_vec(&obj).map_err(|e| fail(e.to_string()))?;
-        let answer = cx.kube.send(Method::PATCH, &url, "application/apply-patch+yaml", body).await.map_err(|e| fail(e.to_string()))?;
+        let answer = cx
+            .kube
+            .send(Method::PATCH, &url, "application/apply-patch+yaml", body)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         result.warnings.extend(answer.warnings.iter().cloned());
         if !answer.ok() {
             result.failed = Some(answer);

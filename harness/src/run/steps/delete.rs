@@ -28,7 +28,8 @@ pub async fn run(cx: &Cx, d: &Delete, wants_failure: bool) -> Result<ActionResul
         Propagation::Foreground => "Foreground",
         Propagation::Orphan => "Orphan",
     };
-    let body = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy}).to_string().into_bytes();
+    let body =
+        json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy}).to_string().into_bytes();
     let url = crate::run::kube_io::Kube::url(&ar, &t, None, "");
     let answer = cx.kube.send(Method::DELETE, &url, "application/json", body).await.map_err(|e| fail(e.to_string()))?;
     let mut result = ActionResult { warnings: answer.warnings.clone(), failed: None };
@@ -42,7 +43,11 @@ pub async fn run(cx: &Cx, d: &Delete, wants_failure: bool) -> Result<ActionResul
             match cx.kube.get(&ar, &t).await.map_err(|e| fail(e.to_string()))? {
                 None => break,
                 Some(obj) if start.elapsed() >= DEFAULT_WAIT => {
-                    return Err(fail(format!("{t} was not gone {}s after delete{}", DEFAULT_WAIT.as_secs(), holding(&obj))));
+                    return Err(fail(format!(
+                        "{t} was not gone {}s after delete{}",
+                        DEFAULT_WAIT.as_secs(),
+                        holding(&obj)
+                    )));
                 }
                 Some(_) => {
                     if !cx.pause(POLL_MAX).await {

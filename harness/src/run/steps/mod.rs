@@ -62,7 +62,13 @@ pub fn describe(step: &Step) -> String {
         return format!("patch {}/{}", p.kind, p.name);
     }
     if let Some(w) = &step.wait {
-        let what = if w.deleted { "deleted".to_string() } else if w.created { "created".to_string() } else { w.condition.clone().unwrap_or_default() };
+        let what = if w.deleted {
+            "deleted".to_string()
+        } else if w.created {
+            "created".to_string()
+        } else {
+            w.condition.clone().unwrap_or_default()
+        };
         return format!("wait for {}/{} {what}", w.kind, w.name);
     }
     if let Some(s) = &step.sleep {
@@ -86,7 +92,12 @@ pub fn describe(step: &Step) -> String {
 }
 
 /// Runs a list of steps; stops at the first failure (the rest are reported as skipped).
-pub fn run_steps<'a>(cx: &'a Cx, steps: &'a [Spanned<Step>], at: &'a str, sink: &'a mut Sink<'_>) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>
+pub fn run_steps<'a>(
+    cx: &'a Cx,
+    steps: &'a [Spanned<Step>],
+    at: &'a str,
+    sink: &'a mut Sink<'_>,
+) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>
 where
     'a: 'a,
 {
@@ -122,7 +133,12 @@ where
 pub async fn run_step(cx: &Cx, s: &Spanned<Step>, path: &str, sink: &mut Sink<'_>) -> Result<(), Failure> {
     let step = &s.value;
     let name = describe(step);
-    let _ = sink.tx.send(RunEvent::StepStarted { scenario: sink.scenario.to_string(), path: path.to_string(), name: name.clone() });
+    let name = cx.subst(&name).unwrap_or(name);
+    let _ = sink.tx.send(RunEvent::StepStarted {
+        scenario: sink.scenario.to_string(),
+        path: path.to_string(),
+        name: name.clone(),
+    });
     let start = Instant::now();
     if let Some(c) = &step.cleanup {
         if let Ok(mut reg) = cx.cleanup.lock() {
@@ -158,7 +174,13 @@ pub async fn run_step(cx: &Cx, s: &Spanned<Step>, path: &str, sink: &mut Sink<'_
     result
 }
 
-async fn run_block(cx: &Cx, step: &Step, block: &[Spanned<Step>], path: &str, sink: &mut Sink<'_>) -> Result<(), Failure> {
+async fn run_block(
+    cx: &Cx,
+    step: &Step,
+    block: &[Spanned<Step>],
+    path: &str,
+    sink: &mut Sink<'_>,
+) -> Result<(), Failure> {
     let tried = run_steps(cx, block, &format!("{path}.try"), sink).await;
     if tried.is_err() {
         if let Some(catch) = &step.catch {
@@ -177,7 +199,8 @@ async fn run_block(cx: &Cx, step: &Step, block: &[Spanned<Step>], path: &str, si
 
 async fn run_action_and_expect(cx: &Cx, step: &Step) -> Result<(), Failure> {
     let acts = actions(step);
-    let expects: Vec<&crate::scenario::Expectation> = step.expect.as_ref().map(|e| e.0.iter().collect()).unwrap_or_default();
+    let expects: Vec<&crate::scenario::Expectation> =
+        step.expect.as_ref().map(|e| e.0.iter().collect()).unwrap_or_default();
     let wants_failure = expects.iter().any(|e| e.denied.is_some() || e.error.is_some());
     let result = match acts.first().copied() {
         Some("apply") => match &step.apply {
@@ -213,7 +236,8 @@ async fn run_action_and_expect(cx: &Cx, step: &Step) -> Result<(), Failure> {
     };
     if let Some(r) = &result {
         if r.failed.is_some() && !wants_failure {
-            let a = r.failed.as_ref().map(|a| format!("{} {}: {}", a.code, a.reason(), a.message())).unwrap_or_default();
+            let a =
+                r.failed.as_ref().map(|a| format!("{} {}: {}", a.code, a.reason(), a.message())).unwrap_or_default();
             return Err(fail(a));
         }
     }

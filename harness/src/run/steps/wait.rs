@@ -36,8 +36,17 @@ pub async fn run(cx: &Cx, w: &Wait, timeout: Option<Duration>) -> Result<(), Fai
                     .and_then(Value::as_array)
                     .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(cond.as_str())));
                 match c {
-                    Some(c) if c.get("status").and_then(Value::as_str) == Some(want_status.as_str()) => (true, String::new()),
-                    Some(c) => (false, format!("condition {cond} is {} ({})", c.get("status").and_then(Value::as_str).unwrap_or("?"), c.get("message").and_then(Value::as_str).unwrap_or(""))),
+                    Some(c) if c.get("status").and_then(Value::as_str) == Some(want_status.as_str()) => {
+                        (true, String::new())
+                    }
+                    Some(c) => (
+                        false,
+                        format!(
+                            "condition {cond} is {} ({})",
+                            c.get("status").and_then(Value::as_str).unwrap_or("?"),
+                            c.get("message").and_then(Value::as_str).unwrap_or("")
+                        ),
+                    ),
                     None => (false, format!("has no condition {cond}")),
                 }
             }

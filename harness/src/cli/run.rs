@@ -1,0 +1,123 @@
+//! `idp-harness run [PATHS]`: loads scenarios (stopping on any invalid one), starts the
+//! backend, runs them with a live terminal view, writes JUnit and JSON reports, and exits 0
+//! when every scenario passed, 1 when one failed, 2 on usage or configuration errors. Ctrl-C
+//! stops the run; running scenarios clean up before it exits.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use super::{discover, exit};
+use crate::backend::{Backend, BackendKind};
+use crate::report::{Fanout, JsonReporter, JunitReporter, TerminalOptions, TerminalReporter};
+use crate::run::events::Reporter;
+use crate::run::{new_run_id, run_all, Partition, RunOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files or directories (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    /// Where to run: sim (the embedded simulator), kind, or cluster (an existing kubeconfig).
+    #[arg(long, value_enum, default_value = "sim")]
+    pub backend: BackendKind,
+    /// For --backend cluster: the kubeconfig (default: KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// For --backend cluster: the context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Scenarios at once (default: the number of cores).
+    #[arg(long, short = 'j')]
+    pub parallel: Option<usize>,
+    /// Stop starting scenarios after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Run each scenario this many times.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Run one shard: count:M/N runs every N-th scenario from the M-th.
+    #[arg(long)]
+    pub partition: Option<Partition>,
+    /// Only failures and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Where JUnit and JSON reports go (a folder per run).
+    #[arg(long, default_value = "target/idp-harness")]
+    pub report_dir: PathBuf,
+}
+
+pub async fn run(args: RunArgs) -> i32 {
+    let files = match discover::files(&args.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let (loaded, errors) = discover::load_all(&files);
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        eprintln!("hint: `idp-harness validate` checks scenarios without running them");
+        return exit::USAGE;
+    }
+    if loaded.is_empty() {
+        eprintln!(
+            "error: no scenarios found in {}",
+            args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+        return exit::USAGE;
+    }
+    let backend = match Backend::start(args.backend, args.kubeconfig.clone(), args.context.clone()).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    for note in &backend.fidelity_notes {
+        eprintln!("note: {note}");
+    }
+    let run_id = new_run_id();
+    let dir = args.report_dir.join(&run_id);
+    let stdout = std::io::stdout();
+    let terminal =
+        TerminalReporter::new(stdout, TerminalOptions::for_stream(args.quiet, std::io::stdout().is_terminal()));
+    let mut reporter = Fanout::new(vec![
+        Box::new(terminal),
+        Box::new(JunitReporter::new(dir.join("junit.xml"))),
+        Box::new(JsonReporter::new(dir.join("report.json"))),
+    ]);
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping scenarios and cleaning up (Ctrl-C again to abort)");
+            let _ = cancel_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    let opts = RunOptions {
+        parallel: args.parallel.unwrap_or_else(|| RunOptions::default().parallel),
+        fail_fast: args.fail_fast,
+        repeat: args.repeat,
+        partition: args.partition,
+        run_id: Some(run_id),
+    };
+    let totals = run_all(loaded, &backend, &opts, &mut reporter, cancel_rx).await;
+    backend.shutdown().await;
+    match reporter.finish() {
+        Ok(paths) => {
+            for p in paths {
+                println!("report: {}", p.display());
+            }
+        }
+        Err(e) => eprintln!("warning: cannot write reports: {e}"),
+    }
+    if totals.failed > 0 {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
