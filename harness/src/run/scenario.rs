@@ -118,7 +118,7 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
             let _ = run_step(&cx, step, path, &mut sink).await;
         }
     }
-    let leaks = remove_everything(&cx, &mut cleanup).await;
+    let leaks = remove_everything(&cx, &mut cleanup, s.spec.cleanup_timeout.map_or(CLEANUP_WAIT, |d| d.0)).await;
     if failure.is_none() {
         if let Some(f) = cleanup.iter().find_map(|c| c.failure.clone()) {
             failure = Some(Failure { message: format!("cleanup failed: {}", f.message), ..f });
@@ -160,7 +160,7 @@ async fn create_namespace(cx: &Cx, run_id: &str) -> Result<(), Failure> {
 
 /// Deletes applied objects (last first) and the scenario namespace, waits for them to go, and
 /// returns what is still there.
-async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>) -> Vec<String> {
+async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duration) -> Vec<String> {
     let start = Instant::now();
     let applied: Vec<(Target, kube::core::ApiResource)> = cx.applied.lock().map(|a| a.clone()).unwrap_or_default();
     let ns_target = Target {
@@ -189,7 +189,7 @@ async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>) -> Vec<String
         }
     }
     let mut leaks = Vec::new();
-    let deadline = Instant::now() + CLEANUP_WAIT;
+    let deadline = Instant::now() + wait;
     for (t, ar) in &doomed {
         loop {
             match cx.kube.get(ar, t).await {

@@ -54,6 +54,10 @@ pub struct Spec {
     /// The whole scenario must finish within this (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// How long cleanup waits for the scenario's objects and namespace to go before reporting
+    /// them as leaks (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_timeout: Option<Duration>,
     /// User values for `${name}` in steps and files. `scenario`, `namespace` and `account` are
     /// set by the runner and cannot be redefined.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

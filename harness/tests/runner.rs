@@ -1,0 +1,157 @@
+//! The runner's failure modes, on the simulator: a mismatch fails with the path and a diff; a
+//! leak is named with its finalizer; a scenario timeout stops it and cleanup still runs; catch
+//! steps run after a failure; Ctrl-C interrupts and cleans up; the CLI's exit codes and reports.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use idp_harness::backend::Backend;
+use idp_harness::run::events::{Reporter, RunEvent, ScenarioReport, Verdict};
+use idp_harness::run::{run_all, RunOptions};
+use idp_harness::scenario::load_file;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn event(&mut self, _: &RunEvent) {}
+}
+
+async fn run_fixture(name: &str, cancel_after: Option<Duration>) -> (ScenarioReport, Backend) {
+    let loaded = load_file(&fixture(name)).expect("fixture loads");
+    let backend = Backend::sim().await.expect("sim");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    if let Some(d) = cancel_after {
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            let _ = tx.send(true);
+        });
+    } else {
+        std::mem::forget(tx);
+    }
+    let totals = run_all(vec![loaded], &backend, &RunOptions::default(), &mut Quiet, rx).await;
+    (totals.reports.into_iter().next().expect("one report"), backend)
+}
+
+async fn namespaces(backend: &Backend) -> Vec<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(backend.client.clone());
+    api.list(&Default::default()).await.expect("list").items.into_iter().filter_map(|n| n.metadata.name).collect()
+}
+
+#[tokio::test]
+async fn a_mismatch_fails_with_the_path_and_a_diff_and_skips_the_rest() {
+    let (r, _b) = run_fixture("mismatch.yaml", None).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    let f = r.failure.expect("failure");
+    assert!(f.message.starts_with("not met within 200ms: object v1/ConfigMap mismatch-"), "{}", f.message);
+    assert!(f.message.ends_with("/c: data.k: expected \"wanted\", got \"actual\""), "{}", f.message);
+    let diff = f.diff.expect("diff");
+    assert!(diff.contains("-  k: wanted") && diff.contains("+  k: actual"), "{diff}");
+    assert_eq!(
+        r.steps.iter().map(|s| s.verdict).collect::<Vec<_>>(),
+        vec![Verdict::Passed, Verdict::Failed, Verdict::Skipped]
+    );
+}
+
+#[tokio::test]
+async fn a_leak_is_named_with_the_finalizer_that_holds_it() {
+    let (r, b) = run_fixture("leak.yaml", None).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    assert_eq!(r.leaks.len(), 1, "{:?}", r.leaks);
+    assert!(r.leaks[0].starts_with("v1/Namespace leak-"), "{}", r.leaks[0]);
+    assert!(
+        r.leaks[0].contains(
+            "Some content in the namespace has finalizers remaining: example.com/never in 1 resource instances"
+        ),
+        "{}",
+        r.leaks[0]
+    );
+    assert!(r.failure.expect("failure").message.starts_with("left behind after cleanup"));
+    assert!(namespaces(&b).await.iter().any(|n| n.starts_with("leak-")));
+}
+
+#[tokio::test]
+async fn a_scenario_timeout_stops_it_and_cleanup_still_runs() {
+    let started = std::time::Instant::now();
+    let (r, b) = run_fixture("timeout.yaml", None).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "the 10s sleep was interrupted");
+    assert_eq!(r.verdict, Verdict::Failed);
+    assert!(r.failure.expect("failure").message.starts_with("scenario timed out after 300ms"));
+    assert!(!namespaces(&b).await.iter().any(|n| n.starts_with("slow-")), "the namespace was removed");
+}
+
+#[tokio::test]
+async fn catch_runs_after_a_failure_and_finally_always() {
+    let (r, _b) = run_fixture("catch.yaml", None).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    let names: Vec<(&str, Verdict)> = r.steps.iter().map(|s| (s.name.as_str(), s.verdict)).collect();
+    assert!(names.contains(&("collect evidence", Verdict::Passed)), "{names:?}");
+    assert!(names.contains(&("always", Verdict::Passed)), "{names:?}");
+    assert!(r.failure.expect("failure").message.starts_with("try block failed: not met within 100ms"));
+}
+
+#[tokio::test]
+async fn ctrl_c_interrupts_and_cleans_up() {
+    let (r, b) = run_fixture("timeout.yaml", Some(Duration::from_millis(100))).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    assert_eq!(r.failure.expect("failure").message, "interrupted");
+    assert!(!namespaces(&b).await.iter().any(|n| n.starts_with("slow-")));
+}
+
+fn cli(args: &[&str], dir: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_idp-harness"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run the CLI")
+}
+
+#[test]
+fn the_cli_exit_codes_and_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cli(&["validate", fixture("invalid.yaml").to_str().unwrap_or_default()], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid.yaml:6:")
+            && err.contains("unknown field `aply`")
+            && err.contains("hint: did you mean `apply`?"),
+        "{err}"
+    );
+
+    let out =
+        cli(&["run", fixture("mismatch.yaml").to_str().unwrap_or_default(), "--report-dir", "reports"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l == "0 passed, 1 failed"), "{text}");
+    let junit = walk(&dir.path().join("reports"), "junit.xml").expect("junit written");
+    let xml = std::fs::read_to_string(junit).expect("read junit");
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let failure = doc.descendants().find(|n| n.has_tag_name("failure")).expect("a failure element");
+    assert!(failure.attribute("message").unwrap_or_default().contains("expected \"wanted\", got \"actual\""));
+
+    let out = cli(
+        &[
+            "run",
+            fixture("catch.yaml").parent().map(|p| p.join("nope")).unwrap_or_default().to_str().unwrap_or_default(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn walk(dir: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = walk(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().and_then(|n| n.to_str()) == Some(name) {
+            return Some(p);
+        }
+    }
+    None
+}
