@@ -149,7 +149,7 @@ fn generate_builtin_schemas(builtins: &[&ResourceDef]) -> BuiltinSchemas {
     let sorted: BTreeMap<String, Value> = schemas.into_iter().collect();
     let schemas: Map<String, Value> = sorted.into_iter().collect();
     let mut h = DefaultHasher::new();
-    Value::Object(schemas.clone()).to_string().hash(&mut h);
+    serde_json::to_string(&schemas).unwrap_or_default().hash(&mut h);
     BuiltinSchemas { schemas, hash: h.finish() }
 }
 
