@@ -28,9 +28,19 @@ fn roundtrip<K: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String
     serde_json::to_value(&typed).map_err(|e| e.to_string())
 }
 
+/// Registers the schema of `K` (and of every type it references) with the generator.
+fn schema_of<K: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) {
+    generator.subschema_for::<K>();
+}
+
+fn schema_name_of<K: schemars::JsonSchema>() -> String {
+    K::schema_name().into_owned()
+}
+
 macro_rules! codec {
     ($t:ty) => {{
-        static C: BuiltinCodec = BuiltinCodec { roundtrip: roundtrip::<$t> };
+        static C: BuiltinCodec =
+            BuiltinCodec { roundtrip: roundtrip::<$t>, schema: schema_of::<$t>, schema_name: schema_name_of::<$t> };
         &C
     }};
 }

@@ -2,13 +2,24 @@
 //! operations and `x-kubernetes-group-version-kind` markers kubectl reads to decide that the
 //! server validates fields itself (`fieldValidation`) and that it takes apply patches.
 //!
-//! Schemas of custom resources are their CRD's `openAPIV3Schema`. Built-in kinds are described
-//! as objects that preserve unknown fields (kubectl then uses its compiled-in knowledge for
-//! strategic merge); this is a stated gap: `kubectl explain` shows no fields for them.
+//! Schemas of custom resources are their CRD's `openAPIV3Schema`. Schemas of built-in kinds are
+//! generated from the k8s-openapi types (their `schemars` implementations) under the names
+//! kube-apiserver uses (`io.k8s.api.apps.v1.Deployment`), with `$ref`s into
+//! `#/components/schemas`; each document carries only the schemas its kinds reach. They are
+//! generated on first request per group/version and cached for the process.
+//!
+//! Those schemas lack `x-kubernetes-patch-merge-key`/`x-kubernetes-patch-strategy`, so strategic
+//! merge is not advertised on PATCH: kubectl then computes client-side apply patches from its
+//! compiled-in patch metadata (which merges containers by name) instead of from the schema.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::resources::{Codec, Registry, ResourceDef};
@@ -34,9 +45,12 @@ pub fn root(reg: &Registry) -> Value {
         }
     }
     for (g, v) in gvs {
-        let doc = document(reg, &g, &v);
+        let (doc, builtin) = parts(reg, &g, &v);
         let mut h = DefaultHasher::new();
         doc.to_string().hash(&mut h);
+        if let Some(b) = builtin {
+            b.hash.hash(&mut h);
+        }
         let path = gv_path(&g, &v);
         paths
             .insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={:016X}", h.finish())}));
@@ -44,12 +58,10 @@ pub fn root(reg: &Registry) -> Value {
     json!({"paths": paths})
 }
 
+/// The schema name of a resource's kind.
 fn schema_name(d: &ResourceDef) -> String {
-    let group = if d.group.is_empty() { "core".to_string() } else { d.group.clone() };
     match &d.codec {
-        Codec::Builtin(_) => {
-            format!("io.k8s.api.{}.{}.{}", group.split('.').next().unwrap_or(&group), d.version, d.kind)
-        }
+        Codec::Builtin(c) => (c.schema_name)(),
         Codec::Custom(_) => {
             let rev: Vec<&str> = d.group.split('.').rev().collect();
             format!("{}.{}.{}", rev.join("."), d.version, d.kind)
@@ -57,32 +69,114 @@ fn schema_name(d: &ResourceDef) -> String {
     }
 }
 
-fn gvk(d: &ResourceDef) -> Value {
-    json!([{"group": d.group, "version": d.version, "kind": d.kind}])
+/// The schema name of a resource's list kind, when the document describes it.
+fn list_schema_name(d: &ResourceDef) -> Option<String> {
+    match &d.codec {
+        Codec::Builtin(_) => Some(format!("{}List", schema_name(d))),
+        Codec::Custom(_) => None,
+    }
 }
 
-fn op(d: &ResourceDef, action: &str, params: &[&str], body_types: &[&str]) -> Value {
+fn gvk_of(d: &ResourceDef, kind: &str) -> Value {
+    json!([{"group": d.group, "version": d.version, "kind": kind}])
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// The component schemas of the built-in kinds of one group/version and everything they
+/// reference, with a hash of their serialized form (for the index).
+struct BuiltinSchemas {
+    schemas: Map<String, Value>,
+    hash: u64,
+}
+
+/// The cached schemas of the built-in kinds in `defs` (one group/version), generated on first use.
+fn builtin_schemas(group: &str, version: &str, defs: &[Arc<ResourceDef>]) -> Option<Arc<BuiltinSchemas>> {
+    type Cache = Mutex<HashMap<String, Arc<BuiltinSchemas>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let builtins: Vec<&ResourceDef> =
+        defs.iter().map(|d| &**d).filter(|d| matches!(d.codec, Codec::Builtin(_))).collect();
+    if builtins.is_empty() {
+        return None;
+    }
+    let key = format!("{group}/{version}:{}", builtins.iter().map(|d| d.kind.as_str()).collect::<Vec<_>>().join(","));
+    let mut cache = CACHE.get_or_init(Cache::default).lock().unwrap_or_else(PoisonError::into_inner);
+    Some(cache.entry(key).or_insert_with(|| Arc::new(generate_builtin_schemas(&builtins))).clone())
+}
+
+fn generate_builtin_schemas(builtins: &[&ResourceDef]) -> BuiltinSchemas {
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    for d in builtins {
+        if let Codec::Builtin(c) = &d.codec {
+            (c.schema)(&mut generator);
+        }
+    }
+    let list_meta = ListMeta::schema_name().into_owned();
+    generator.subschema_for::<ListMeta>();
+    let mut schemas = generator.take_definitions(true);
+    for d in builtins {
+        let name = schema_name(d);
+        let Some(kind_schema) = schemas.get_mut(&name).and_then(Value::as_object_mut) else { continue };
+        kind_schema.insert("x-kubernetes-group-version-kind".into(), gvk_of(d, &d.kind));
+        let prop = |p: &str| kind_schema.get("properties").and_then(|ps| ps.get(p)).cloned();
+        let (api_version, kind) = (prop("apiVersion"), prop("kind"));
+        if let Some(list) = list_schema_name(d) {
+            let plural = d.plural.as_str();
+            schemas.insert(
+                list,
+                json!({
+                    "description": format!("{}List is a list of {}.", d.kind, d.kind),
+                    "type": "object",
+                    "properties": {
+                        "apiVersion": api_version.unwrap_or(json!({"type": "string"})),
+                        "items": {
+                            "description": format!("Items is the list of {plural}."),
+                            "type": "array",
+                            "items": schema_ref(&name),
+                        },
+                        "kind": kind.unwrap_or(json!({"type": "string"})),
+                        "metadata": {"description": "Standard list metadata.", "allOf": [schema_ref(&list_meta)]},
+                    },
+                    "required": ["items"],
+                    "x-kubernetes-group-version-kind": gvk_of(d, &d.list_kind),
+                }),
+            );
+        }
+    }
+    // kube-apiserver's documents list schemas by name.
+    let sorted: BTreeMap<String, Value> = schemas.into_iter().collect();
+    let schemas: Map<String, Value> = sorted.into_iter().collect();
+    let mut h = DefaultHasher::new();
+    serde_json::to_string(&schemas).unwrap_or_default().hash(&mut h);
+    BuiltinSchemas { schemas, hash: h.finish() }
+}
+
+fn op(d: &ResourceDef, action: &str, params: &[&str], body_types: &[&str], body: Value, response: Value) -> Value {
     let mut o = json!({
         "operationId": format!("{action}{}", d.kind),
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {"group": d.group, "version": d.version, "kind": d.kind},
         "parameters": params.iter().map(|p| json!({"name": p, "in": "query", "schema": {"type": "string", "uniqueItems": true}})).collect::<Vec<_>>(),
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", schema_name(d))}}}}},
+        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": response}}}},
     });
     if !body_types.is_empty() {
         let content: Map<String, Value> =
-            body_types.iter().map(|t| (t.to_string(), json!({"schema": {"type": "object"}}))).collect();
+            body_types.iter().map(|t| (t.to_string(), json!({"schema": body.clone()}))).collect();
         o["requestBody"] = json!({"content": content, "required": true});
     }
     o
 }
 
-/// The document of one group/version (None when not served).
-pub fn document(reg: &Registry, group: &str, version: &str) -> Value {
+/// The document of one group/version without the schemas of its built-in kinds, and those
+/// schemas (cached).
+fn parts(reg: &Registry, group: &str, version: &str) -> (Value, Option<Arc<BuiltinSchemas>>) {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     let write_params = ["dryRun", "fieldManager", "fieldValidation"];
-    for d in reg.resources(group, version) {
+    let defs = reg.resources(group, version);
+    for d in &defs {
         let base = format!("/{}", gv_path(group, version));
         let (collection, item) = if d.namespaced {
             (
@@ -92,49 +186,54 @@ pub fn document(reg: &Registry, group: &str, version: &str) -> Value {
         } else {
             (format!("{base}/{}", d.plural), format!("{base}/{}/{{name}}", d.plural))
         };
-        let patch_types: &[&str] = match d.codec {
-            // Strategic merge is not advertised: without full schemas kubectl must fall back to
-            // its compiled-in patch metadata for built-ins.
-            Codec::Builtin(_) => {
-                &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
-            }
-            Codec::Custom(_) => {
-                &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
-            }
-        };
+        // Strategic merge is not advertised, for built-ins too: the generated schemas carry no
+        // patch merge keys, so kubectl must keep using its compiled-in patch metadata.
+        let patch_types =
+            ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
+        let name = schema_name(d);
+        let kind_ref = schema_ref(&name);
+        let list_ref = list_schema_name(d).map(|l| schema_ref(&l)).unwrap_or_else(|| kind_ref.clone());
+        let object = json!({"type": "object"});
+        let bodies = ["application/json", "application/yaml"];
         paths.insert(collection, json!({
-            "get": op(&d, "list", &["labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"], &[]),
-            "post": op(&d, "post", &write_params, &["application/json", "application/yaml"]),
-            "delete": op(&d, "deletecollection", &["labelSelector", "fieldSelector", "dryRun", "propagationPolicy"], &[]),
+            "get": op(d, "list", &["labelSelector", "fieldSelector", "limit", "continue", "watch", "resourceVersion"], &[], Value::Null, list_ref),
+            "post": op(d, "post", &write_params, &bodies, kind_ref.clone(), kind_ref.clone()),
+            "delete": op(d, "deletecollection", &["labelSelector", "fieldSelector", "dryRun", "propagationPolicy"], &[], Value::Null, object.clone()),
         }));
         paths.insert(
             item,
             json!({
-                "get": op(&d, "get", &[], &[]),
-                "put": op(&d, "put", &write_params, &["application/json", "application/yaml"]),
-                "patch": op(&d, "patch", &["dryRun", "fieldManager", "fieldValidation", "force"], patch_types),
-                "delete": op(&d, "delete", &["dryRun", "gracePeriodSeconds", "propagationPolicy"], &[]),
+                "get": op(d, "get", &[], &[], Value::Null, kind_ref.clone()),
+                "put": op(d, "put", &write_params, &bodies, kind_ref.clone(), kind_ref.clone()),
+                "patch": op(d, "patch", &["dryRun", "fieldManager", "fieldValidation", "force"], &patch_types, object.clone(), kind_ref.clone()),
+                "delete": op(d, "delete", &["dryRun", "gracePeriodSeconds", "propagationPolicy"], &[], Value::Null, object),
             }),
         );
-        let mut schema = match &d.codec {
-            Codec::Custom(c) => {
-                c.schema.clone().unwrap_or(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}))
-            }
-            Codec::Builtin(_) => json!({
-                "type": "object",
-                "description": format!("{} (the simulator does not publish field schemas for built-in kinds)", d.kind),
-                "x-kubernetes-preserve-unknown-fields": true,
-            }),
-        };
-        schema["x-kubernetes-group-version-kind"] = gvk(&d);
-        schemas.insert(schema_name(&d), schema);
+        if let Codec::Custom(c) = &d.codec {
+            let mut schema =
+                c.schema.clone().unwrap_or(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+            schema["x-kubernetes-group-version-kind"] = gvk_of(d, &d.kind);
+            schemas.insert(name, schema);
+        }
     }
-    json!({
+    let doc = json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (idp-harness simulator)", "version": format!("v{}.{}.0", super::discovery::KUBE_VERSION.0, super::discovery::KUBE_VERSION.1)},
         "paths": paths,
         "components": {"schemas": schemas},
-    })
+    });
+    (doc, builtin_schemas(group, version, &defs))
+}
+
+/// The document of one group/version.
+pub fn document(reg: &Registry, group: &str, version: &str) -> Value {
+    let (mut doc, builtin) = parts(reg, group, version);
+    if let (Some(b), Some(schemas)) = (builtin, doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut)) {
+        let custom = std::mem::take(schemas);
+        schemas.extend(b.schemas.iter().map(|(k, v)| (k.clone(), v.clone())));
+        schemas.extend(custom);
+    }
+    doc
 }
 
 /// `/openapi/v2`: a Swagger 2.0 document without definitions. client-go asks for it in the

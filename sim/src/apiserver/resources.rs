@@ -72,6 +72,10 @@ impl std::fmt::Debug for Codec {
 /// Decoding of a built-in type: returns the object as the typed struct serializes it.
 pub struct BuiltinCodec {
     pub roundtrip: fn(&Value) -> Result<Value, String>,
+    /// Adds the type's OpenAPI schema (and those it references) to the generator's definitions.
+    pub schema: fn(&mut schemars::SchemaGenerator),
+    /// The type's schema name as kube-apiserver spells it (`io.k8s.api.apps.v1.Deployment`).
+    pub schema_name: fn() -> String,
 }
 
 /// The per-version schema of a custom resource.
