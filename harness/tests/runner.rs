@@ -155,3 +155,20 @@ fn walk(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+#[tokio::test]
+async fn the_cluster_backend_runs_a_scenario_from_a_kubeconfig() {
+    // Any cluster reachable through a kubeconfig: here the simulator's own loopback port.
+    let sim = Backend::sim().await.expect("sim");
+    let cluster = Backend::cluster(Some(sim.kubeconfig.clone()), None).await.expect("cluster backend");
+    assert_eq!(cluster.name, "cluster");
+    let loaded =
+        load_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/core/configmap-roundtrip.yaml"))
+            .expect("loads");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let totals = run_all(vec![loaded], &cluster, &RunOptions::default(), &mut Quiet, rx).await;
+    assert_eq!((totals.passed, totals.failed), (1, 0), "{:?}", totals.reports.first().and_then(|r| r.failure.clone()));
+    let missing =
+        Backend::cluster(Some(PathBuf::from("/nonexistent/kubeconfig")), None).await.err().expect("missing kubeconfig");
+    assert!(missing.to_string().contains("/nonexistent/kubeconfig"), "{missing}");
+}

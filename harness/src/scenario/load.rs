@@ -474,6 +474,24 @@ mod tests {
         assert!(errs[0].message.contains("missing unit"), "{}", errs[0].message);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+
+        /// The loader's fuzz target: arbitrary text, and scenario-shaped text with arbitrary
+        /// step bodies, never panic; they load or fail with located errors.
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,300}", body in "[a-z{}:, \\[\\]\\n'$0-9]{0,80}") {
+            let _ = load(&text);
+            let shaped = format!("{HEAD}  - {body}\n");
+            if let Err(errs) = load(&shaped) {
+                proptest::prop_assert!(!errs.is_empty());
+                for e in errs {
+                    proptest::prop_assert!(!e.message.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_good_scenario_loads() {
         let s = load(&format!("{HEAD}  - apply: {{inline: 'kind: ConfigMap'}}\n    expect: {{warning: {{message: x}}}}\n  - expect:\n    - absent: {{apiVersion: v1, kind: ConfigMap, name: c}}\n      within: 5s\n")).expect("loads");
