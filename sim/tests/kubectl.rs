@@ -3,28 +3,7 @@
 
 mod common;
 
-use common::TestServer;
-
-const DEPLOY: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-  labels: {app: web}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: nginx
-        image: public.ecr.aws/nginx/nginx:1.27
-        ports: [{containerPort: 80}]
-"#;
+use common::{TestServer, DEPLOY};
 
 const CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1

@@ -7,27 +7,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::TestServer;
+use common::{TestServer, DEPLOY};
 use serde_json::Value;
-
-const DEPLOY: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: nginx
-        image: public.ecr.aws/nginx/nginx:1.27
-"#;
 
 /// The per-group-version document at `path` (`api/v1`, `apis/apps/v1`), as kubectl fetches it.
 fn document(s: &TestServer, path: &str) -> Value {

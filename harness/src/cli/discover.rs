@@ -62,3 +62,21 @@ pub fn load_all(files: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
     }
     (loaded, errors)
 }
+
+/// Finds and loads scenarios, printing every problem; `Err` carries the exit code.
+pub fn load_or_report(paths: &[PathBuf]) -> Result<Vec<Loaded>, i32> {
+    let files = files(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        super::exit::USAGE
+    })?;
+    let (loaded, errors) = load_all(&files);
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        eprintln!("{} problem(s) in {} file(s)", errors.len(), files.len());
+        Err(super::exit::USAGE)
+    }
+}

@@ -46,21 +46,13 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> i32 {
-    let files = match discover::files(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
+    let loaded = match discover::load_or_report(&args.paths) {
+        Ok(l) => l,
+        Err(code) => {
+            eprintln!("hint: `idp-harness validate` checks scenarios without running them");
+            return code;
         }
     };
-    let (loaded, errors) = discover::load_all(&files);
-    if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("error: {e}");
-        }
-        eprintln!("hint: `idp-harness validate` checks scenarios without running them");
-        return exit::USAGE;
-    }
     if loaded.is_empty() {
         eprintln!(
             "error: no scenarios found in {}",

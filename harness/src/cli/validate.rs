@@ -12,45 +12,24 @@ pub struct PathsArgs {
 }
 
 pub fn validate(args: &PathsArgs) -> i32 {
-    let files = match discover::files(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
+    match discover::load_or_report(&args.paths) {
+        Ok(loaded) => {
+            println!("{} scenario(s) valid", loaded.len());
+            exit::OK
         }
-    };
-    let (loaded, errors) = discover::load_all(&files);
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    if errors.is_empty() {
-        println!("{} scenario(s) valid", loaded.len());
-        exit::OK
-    } else {
-        eprintln!("{} problem(s) in {} file(s)", errors.len(), files.len());
-        exit::USAGE
+        Err(code) => code,
     }
 }
 
 pub fn list(args: &PathsArgs) -> i32 {
-    let files = match discover::files(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
+    match discover::load_or_report(&args.paths) {
+        Ok(loaded) => {
+            for l in &loaded {
+                let desc = l.scenario.metadata.description.as_deref().unwrap_or("");
+                println!("{}\t{}\t{desc}", l.scenario.metadata.name, l.path.display());
+            }
+            exit::OK
         }
-    };
-    let (loaded, errors) = discover::load_all(&files);
-    for l in &loaded {
-        let desc = l.scenario.metadata.description.as_deref().unwrap_or("");
-        println!("{}\t{}\t{desc}", l.scenario.metadata.name, l.path.display());
-    }
-    for e in &errors {
-        eprintln!("error: {e}");
-    }
-    if errors.is_empty() {
-        exit::OK
-    } else {
-        exit::USAGE
+        Err(code) => code,
     }
 }

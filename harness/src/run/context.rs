@@ -62,6 +62,22 @@ impl Cx {
         }
     }
 
+    /// Resolves an object reference as written in a step (bindings substituted; namespaced
+    /// kinds default to the scenario's namespace).
+    pub async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Result<(Target, ApiResource), Failure> {
+        let ns = namespace.map(|n| self.subst(n)).transpose()?;
+        self.kube
+            .target(&self.subst(api_version)?, &self.subst(kind)?, &self.subst(name)?, ns.as_deref(), &self.namespace)
+            .await
+            .map_err(|e| fail(e.to_string()))
+    }
+
     pub fn remember_applied(&self, t: Target, ar: ApiResource) {
         if let Ok(mut a) = self.applied.lock() {
             if !a.iter().any(|(x, _)| *x == t) {

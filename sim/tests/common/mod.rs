@@ -97,3 +97,25 @@ pub fn kubectl_path() -> PathBuf {
     assert!(p.exists(), "kubectl not found at {}: run `make setup` first", p.display());
     p
 }
+
+/// A Deployment most kubectl tests apply.
+pub const DEPLOY: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: public.ecr.aws/nginx/nginx:1.27
+        ports: [{containerPort: 80}]
+"#;

@@ -8,17 +8,7 @@ use crate::run::events::Failure;
 use crate::scenario::ObjectRef;
 
 pub async fn check(cx: &Cx, r: &ObjectRef) -> Result<(), Failure> {
-    let (t, ar) = cx
-        .kube
-        .target(
-            &cx.subst(&r.api_version)?,
-            &cx.subst(&r.kind)?,
-            &cx.subst(&r.name)?,
-            r.namespace.as_deref().map(|n| cx.subst(n)).transpose()?.as_deref(),
-            &cx.namespace,
-        )
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let (t, ar) = cx.resolve(&r.api_version, &r.kind, &r.name, r.namespace.as_deref()).await?;
     match cx.kube.get(&ar, &t).await.map_err(|e| fail(e.to_string()))? {
         None => Ok(()),
         Some(obj) => Err(fail(format!("object {t} still exists{}", holding(&obj)))),

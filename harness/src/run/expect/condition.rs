@@ -8,12 +8,7 @@ use crate::run::events::Failure;
 use crate::scenario::ConditionExpect;
 
 pub async fn check(cx: &Cx, c: &ConditionExpect) -> Result<(), Failure> {
-    let ns = c.namespace.as_deref().map(|n| cx.subst(n)).transpose()?;
-    let (t, ar) = cx
-        .kube
-        .target(&cx.subst(&c.api_version)?, &cx.subst(&c.kind)?, &cx.subst(&c.name)?, ns.as_deref(), &cx.namespace)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let (t, ar) = cx.resolve(&c.api_version, &c.kind, &c.name, c.namespace.as_deref()).await?;
     let Some(obj) = cx.kube.get(&ar, &t).await.map_err(|e| fail(e.to_string()))? else {
         return Err(fail(format!("object {t} does not exist")));
     };

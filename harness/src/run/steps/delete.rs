@@ -17,12 +17,7 @@ use crate::scenario::{Delete, Propagation};
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn run(cx: &Cx, d: &Delete, wants_failure: bool) -> Result<ActionResult, Failure> {
-    let ns = d.namespace.as_deref().map(|n| cx.subst(n)).transpose()?;
-    let (t, ar) = cx
-        .kube
-        .target(&cx.subst(&d.api_version)?, &cx.subst(&d.kind)?, &cx.subst(&d.name)?, ns.as_deref(), &cx.namespace)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let (t, ar) = cx.resolve(&d.api_version, &d.kind, &d.name, d.namespace.as_deref()).await?;
     let policy = match d.propagation.unwrap_or(Propagation::Background) {
         Propagation::Background => "Background",
         Propagation::Foreground => "Foreground",

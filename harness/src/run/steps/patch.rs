@@ -8,12 +8,7 @@ use crate::run::events::Failure;
 use crate::scenario::{PatchKind, PatchStep};
 
 pub async fn run(cx: &Cx, p: &PatchStep, _wants_failure: bool) -> Result<ActionResult, Failure> {
-    let ns = p.namespace.as_deref().map(|n| cx.subst(n)).transpose()?;
-    let (t, ar) = cx
-        .kube
-        .target(&cx.subst(&p.api_version)?, &cx.subst(&p.kind)?, &cx.subst(&p.name)?, ns.as_deref(), &cx.namespace)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let (t, ar) = cx.resolve(&p.api_version, &p.kind, &p.name, p.namespace.as_deref()).await?;
     let ctype = match p.type_ {
         PatchKind::Merge => "application/merge-patch+json",
         PatchKind::Strategic => "application/strategic-merge-patch+json",

@@ -14,12 +14,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn run(cx: &Cx, w: &Wait, timeout: Option<Duration>) -> Result<(), Failure> {
     let limit = timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let ns = w.namespace.as_deref().map(|n| cx.subst(n)).transpose()?;
-    let (t, ar) = cx
-        .kube
-        .target(&cx.subst(&w.api_version)?, &cx.subst(&w.kind)?, &cx.subst(&w.name)?, ns.as_deref(), &cx.namespace)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let (t, ar) = cx.resolve(&w.api_version, &w.kind, &w.name, w.namespace.as_deref()).await?;
     let want_status = w.status.clone().unwrap_or_else(|| "True".into());
     let start = Instant::now();
     let mut pause = POLL_MIN;
