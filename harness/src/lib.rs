@@ -1,9 +1,11 @@
 //! idp-harness: end-to-end tests for Kubernetes developer platforms (Flux, Gatekeeper, Secrets
 //! Store CSI, ACK, Crossplane) on a simulator, a kind cluster or an existing cluster.
 //!
-//! The binary is glue over this library. So far it holds the `sim up` command; the scenario
-//! model, runner and reporters arrive with their issues.
+//! The binary is glue over this library: `scenario` (the format and its loader), `run` (the
+//! runner, steps, expectations), `report` (terminal, JUnit, JSON), `backend` (sim, cluster),
+//! `cli`, and `api` (running a scenario from Rust tests).
 
+pub mod api;
 pub mod backend;
 pub mod cli;
 pub mod report;

@@ -4,10 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use idp_harness::backend::Backend;
-use idp_harness::run::events::{Reporter, RunEvent, Verdict};
-use idp_harness::run::{run_all, RunOptions};
-use idp_harness::scenario::load_file;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn root() -> PathBuf {
@@ -27,51 +23,18 @@ fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-struct Quiet;
-impl Reporter for Quiet {
-    fn event(&mut self, _: &RunEvent) {}
-}
-
 fn run_one(path: &Path) -> Result<(), Failed> {
-    let loaded = load_file(path)
-        .map_err(|errs| Failed::from(errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failed::from(e.to_string()))?;
-    rt.block_on(async {
-        let backend = Backend::sim().await.map_err(|e| Failed::from(e.to_string()))?;
-        let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
-        let totals = run_all(vec![loaded], &backend, &RunOptions::default(), &mut Quiet, cancel).await;
-        backend.shutdown().await;
-        match totals.reports.first() {
-            Some(r) if r.verdict == Verdict::Passed => Ok(()),
-            Some(r) => {
-                let mut text = String::new();
-                for s in r.steps.iter().chain(&r.cleanup) {
-                    text.push_str(&format!(
-                        "  {:?} {} (line {}) {:.3}s\n",
-                        s.verdict,
-                        s.name,
-                        s.line,
-                        s.duration.as_secs_f64()
-                    ));
-                }
-                if let Some(f) = &r.failure {
-                    text.push_str(&format!("\n{}\n", f.message));
-                    if let Some(d) = &f.detail {
-                        text.push_str(&format!("{d}\n"));
-                    }
-                    if let Some(d) = &f.diff {
-                        text.push_str(&format!("{d}\n"));
-                    }
-                }
-                Err(Failed::from(text))
-            }
-            None => Err(Failed::from("the scenario did not run")),
-        }
-    })
+    let report = rt.block_on(idp_harness::api::run_scenario_file(path)).map_err(|e| Failed::from(e.to_string()))?;
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Failed::from(report.explain()))
+    }
 }
 
 fn main() {

@@ -1,6 +1,8 @@
 //! Partial matching of Kubernetes objects, as scenario expectations need it: every key of the
 //! expected map must be in the actual one (extra keys are fine), lists match without regard to
 //! order (each expected item needs its own actual item), scalars are equal (numbers by value).
+//! A key written `(expression)` is a JMESPath expression evaluated on the actual map at that
+//! level; its result must match the value (`(length(containers)): 2`).
 //! On a mismatch: where, and a diff of expected against actual restricted to what was asked.
 //!
 //! Secret values are redacted in every rendering. Pure functions; no I/O.
@@ -28,8 +30,34 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// The expression of a `(expression)` key.
+pub fn expression_key(key: &str) -> Option<&str> {
+    key.strip_prefix('(').and_then(|k| k.strip_suffix(')')).filter(|k| !k.trim().is_empty())
+}
+
+/// Evaluates a JMESPath expression on a value.
+pub fn jmespath(expr: &str, on: &Value) -> Result<Value, String> {
+    let compiled = jmespath::compile(expr).map_err(|e| format!("invalid JMESPath expression {expr:?}: {e}"))?;
+    let data = jmespath::Variable::try_from(on.clone()).map_err(|e| format!("cannot evaluate {expr:?}: {e}"))?;
+    let result = compiled.search(data).map_err(|e| format!("cannot evaluate {expr:?}: {e}"))?;
+    serde_json::to_value(&*result).map_err(|e| format!("cannot read the result of {expr:?}: {e}"))
+}
+
 fn walk(e: &Value, a: &Value, path: &str) -> Result<(), Mismatch> {
     match (e, a) {
+        (Value::Object(em), Value::Object(_)) if em.keys().any(|k| expression_key(k).is_some()) => {
+            for (k, ev) in em {
+                let p = join(path, k);
+                match expression_key(k) {
+                    Some(expr) => {
+                        let got = jmespath(expr, a).map_err(|why| Mismatch { path: p.clone(), why })?;
+                        walk(ev, &got, &p)?;
+                    }
+                    None => walk(&Value::Object([(k.clone(), ev.clone())].into_iter().collect()), a, path)?,
+                }
+            }
+            Ok(())
+        }
         (Value::Object(em), Value::Object(am)) => {
             for (k, ev) in em {
                 let p = join(path, k);
@@ -79,7 +107,11 @@ pub fn project(actual: &Value, expected: &Value) -> Value {
         (Value::Object(am), Value::Object(em)) => {
             let mut out = Map::new();
             for (k, ev) in em {
-                if let Some(av) = am.get(k) {
+                if let Some(expr) = expression_key(k) {
+                    if let Ok(v) = jmespath(expr, actual) {
+                        out.insert(k.clone(), project(&v, ev));
+                    }
+                } else if let Some(av) = am.get(k) {
                     out.insert(k.clone(), project(av, ev));
                 }
             }
@@ -192,6 +224,22 @@ mod tests {
         let m = matches(&json!({"metadata": {"labels": {"x": "9"}}}), &actual).expect_err("value differs");
         assert_eq!((m.path.as_str(), m.why.as_str()), ("metadata.labels.x", "expected \"9\", got \"1\""));
         assert_eq!(matches(&json!({"a": 1}), &json!({"a": 1.0})), Ok(()));
+    }
+
+    #[test]
+    fn expression_keys_evaluate_jmespath_on_the_actual_map() {
+        let actual = json!({"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}, {"name": "sidecar", "image": "busybox"}]}});
+        assert_eq!(matches(&json!({"spec": {"(length(containers))": 2}}), &actual), Ok(()));
+        assert_eq!(
+            matches(&json!({"spec": {"(containers[?name=='nginx'] | [0].image)": "nginx:1.27"}}), &actual),
+            Ok(())
+        );
+        let m = matches(&json!({"spec": {"(length(containers))": 3}}), &actual).expect_err("two containers");
+        assert_eq!((m.path.as_str(), m.why.as_str()), ("spec.(length(containers))", "expected 3, got 2"));
+        let m = matches(&json!({"spec": {"(containers[)": 1}}), &actual).expect_err("bad expression");
+        assert!(m.why.starts_with("invalid JMESPath expression"), "{}", m.why);
+        let d = diff(&json!({"spec": {"(length(containers))": 3}}), Some(&actual));
+        assert!(d.contains("+  (length(containers)): 2"), "{d}");
     }
 
     #[test]

@@ -336,6 +336,24 @@ fn collect_refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Compiles every `(expression)` key of a partial object.
+fn check_expressions(v: &Value, bad: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if let Some(expr) = k.strip_prefix('(').and_then(|k| k.strip_suffix(')')) {
+                    if let Err(e) = jmespath::compile(expr) {
+                        bad.push(format!("invalid JMESPath expression {expr:?}: {e}"));
+                    }
+                }
+                check_expressions(x, bad);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| check_expressions(x, bad)),
+        _ => {}
+    }
+}
+
 fn check_regex(cx: &mut Ctx<'_>, line: u64, col: u64, at: &str, pattern: Option<&str>) {
     if let Some(p) = pattern {
         if let Err(e) = regex::Regex::new(p) {
@@ -399,6 +417,16 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
         cx.err(line, col, format!("{at}: give within or consistently, not both"), None);
     }
     if let Some(o) = &e.object {
+        let mut bad = Vec::new();
+        check_expressions(o, &mut bad);
+        for b in bad {
+            cx.err(
+                line,
+                col,
+                format!("{at}.object: {b}"),
+                Some("expression keys are JMESPath, e.g. `(length(spec.containers))`"),
+            );
+        }
         let has = |p: &str| o.pointer(p).and_then(Value::as_str).is_some_and(|s| !s.is_empty());
         if !(has("/apiVersion") && has("/kind") && has("/metadata/name")) {
             cx.err(
