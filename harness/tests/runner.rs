@@ -233,10 +233,18 @@ fn the_cli_exit_codes_and_reports() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().any(|l| l == "0 passed, 1 failed"), "{text}");
     let junit = walk(&dir.path().join("reports"), "junit.xml").expect("junit written");
-    let xml = std::fs::read_to_string(junit).expect("read junit");
+    let xml = std::fs::read_to_string(&junit).expect("read junit");
     let doc = roxmltree::Document::parse(&xml).expect("valid XML");
     let failure = doc.descendants().find(|n| n.has_tag_name("failure")).expect("a failure element");
     assert!(failure.attribute("message").unwrap_or_default().contains("expected \"wanted\", got \"actual\""));
+    // The evidence bundle sits next to the reports, and every report points at it.
+    let run_dir = junit.parent().expect("run folder");
+    let bundle = run_dir.strip_prefix(dir.path()).expect("relative").join("mismatch");
+    assert!(dir.path().join(&bundle).join("objects.yaml").is_file());
+    assert!(text.lines().any(|l| l == format!("    evidence: {}", bundle.display())), "{text}");
+    assert!(failure.text().unwrap_or_default().contains(&format!("evidence: {}", bundle.display())));
+    let json = std::fs::read_to_string(run_dir.join("report.json")).expect("read json");
+    assert!(json.contains(&format!("\"evidence\": \"{}\"", bundle.display())), "{json}");
 
     let out = cli(
         &[
