@@ -1,6 +1,7 @@
 //! The runner's failure modes, on the simulator: a mismatch fails with the path and a diff; a
 //! leak is named with its finalizer; a scenario timeout stops it and cleanup still runs; catch
-//! steps run after a failure; Ctrl-C interrupts and cleans up; the CLI's exit codes and reports.
+//! steps run after a failure; Ctrl-C interrupts and cleans up; a failed scenario leaves an
+//! evidence bundle (Secret values never in it); the CLI's exit codes and reports.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,6 +21,10 @@ impl Reporter for Quiet {
 }
 
 async fn run_fixture(name: &str, cancel_after: Option<Duration>) -> (ScenarioReport, Backend) {
+    run_fixture_with(name, cancel_after, RunOptions::default()).await
+}
+
+async fn run_fixture_with(name: &str, cancel_after: Option<Duration>, opts: RunOptions) -> (ScenarioReport, Backend) {
     let loaded = load_file(&fixture(name)).expect("fixture loads");
     let backend = Backend::sim().await.expect("sim");
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -31,7 +36,7 @@ async fn run_fixture(name: &str, cancel_after: Option<Duration>) -> (ScenarioRep
     } else {
         std::mem::forget(tx);
     }
-    let totals = run_all(vec![loaded], &backend, &RunOptions::default(), &mut Quiet, rx).await;
+    let totals = run_all(vec![loaded], &backend, &opts, &mut Quiet, rx).await;
     (totals.reports.into_iter().next().expect("one report"), backend)
 }
 
@@ -100,6 +105,107 @@ async fn ctrl_c_interrupts_and_cleans_up() {
     assert!(!namespaces(&b).await.iter().any(|n| n.starts_with("slow-")));
 }
 
+fn with_evidence(dir: &Path) -> RunOptions {
+    RunOptions { evidence_dir: Some(dir.to_path_buf()), ..RunOptions::default() }
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[tokio::test]
+async fn a_failed_scenario_leaves_an_evidence_bundle_without_secret_values() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (r, _b) = run_fixture_with("evidence.yaml", None, with_evidence(tmp.path())).await;
+    assert_eq!(r.verdict, Verdict::Failed);
+    let bundle = r.evidence.clone().expect("the report names the bundle");
+    assert_eq!(bundle, tmp.path().join("evidence"));
+    for file in idp_harness::run::evidence::BUNDLE_FILES {
+        assert!(bundle.join(file).is_file(), "{file} written");
+    }
+    assert!(!bundle.join("capture-errors.txt").exists(), "{}", read(&bundle, "capture-errors.txt"));
+
+    // The mismatched ConfigMap as it was before cleanup, the Secret redacted, the ClusterRole
+    // applied outside the namespace, the namespace itself.
+    let objects = read(&bundle, "objects.yaml");
+    let docs: Vec<serde_json::Value> = objects
+        .split("\n---\n")
+        .skip(1)
+        .map(|d| serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect();
+    let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind}: {objects}"));
+    assert_eq!(find("ConfigMap")["data"]["k"], "actual");
+    assert_eq!(find("Secret")["data"]["password"], "<redacted>");
+    assert!(find("ClusterRole")["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("evidence-")));
+    assert!(find("Namespace")["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("evidence-")));
+    assert!(!docs.iter().any(|d| d["kind"] == "Event"), "Events go to events.txt");
+    assert!(!objects.contains("managedFields:"), "{objects}");
+
+    // The Secret's value, plain or base64, is in no file of the bundle.
+    for e in std::fs::read_dir(&bundle).expect("bundle").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("text");
+        for value in ["s3cr3t-value-4711", "czNjcjN0LXZhbHVlLTQ3MTE"] {
+            assert!(!text.contains(value), "{value} in {}:\n{text}", e.path().display());
+        }
+    }
+
+    let failure = read(&bundle, "failure.txt");
+    let f = r.failure.expect("failure");
+    assert!(failure.contains(&f.message), "{failure}");
+    assert!(failure.contains("captured: when it failed, before cleanup"), "{failure}");
+    assert!(failure.contains("step: spec.steps[1] expect object (line "), "{failure}");
+    assert!(failure.contains("-  k: wanted") && failure.contains("+  k: actual"), "the diff: {failure}");
+
+    let timeline = read(&bundle, "timeline.txt");
+    let lines: Vec<&str> = timeline.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three steps: {timeline}");
+    assert!(lines[1].starts_with("PASS") && lines[1].contains("spec.steps[0]") && lines[1].ends_with("(line 6)"));
+    assert!(lines[2].starts_with("FAIL") && lines[2].contains("spec.steps[1]  expect object"), "{timeline}");
+    assert!(lines[3].starts_with("SKIP") && lines[3].contains("spec.steps[2]  sleep 1ms"), "{timeline}");
+
+    let events = read(&bundle, "events.txt");
+    assert!(
+        events.lines().any(|l| l.starts_with("2025-06-01T10:00:00Z")
+            && l.contains("Warning")
+            && l.contains("FixtureSaid")
+            && l.contains("ConfigMap/c")
+            && l.ends_with("hello from the fixture")),
+        "{events}"
+    );
+}
+
+#[tokio::test]
+async fn a_passing_scenario_writes_no_bundle() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let loaded =
+        load_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/core/configmap-roundtrip.yaml"))
+            .expect("loads");
+    let backend = Backend::sim().await.expect("sim");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let totals = run_all(vec![loaded], &backend, &with_evidence(tmp.path()), &mut Quiet, rx).await;
+    assert_eq!(totals.passed, 1);
+    assert!(totals.reports.iter().all(|r| r.evidence.is_none()));
+    assert_eq!(std::fs::read_dir(tmp.path()).expect("dir").count(), 0, "nothing written");
+}
+
+#[tokio::test]
+async fn a_timed_out_scenario_and_a_leak_leave_bundles_too() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (r, _b) = run_fixture_with("timeout.yaml", None, with_evidence(tmp.path())).await;
+    let bundle = r.evidence.expect("a bundle for a timeout");
+    assert!(read(&bundle, "failure.txt").contains("scenario timed out after 300ms"));
+    assert!(read(&bundle, "timeline.txt").contains("FAIL"), "{}", read(&bundle, "timeline.txt"));
+
+    // Only the cleanup failed: the bundle is taken after it and shows what holds the namespace.
+    let (r, _b) = run_fixture_with("leak.yaml", None, with_evidence(tmp.path())).await;
+    let bundle = r.evidence.expect("a bundle for a leak");
+    assert!(read(&bundle, "failure.txt").contains("captured: after cleanup"));
+    let objects = read(&bundle, "objects.yaml");
+    assert!(objects.contains("example.com/never") && objects.contains("deletionTimestamp"), "{objects}");
+    let conditions = read(&bundle, "conditions.txt");
+    assert!(conditions.contains("NamespaceFinalizersRemaining"), "{conditions}");
+}
+
 fn cli(args: &[&str], dir: &Path) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_idp-harness"))
         .args(args)
@@ -127,10 +233,18 @@ fn the_cli_exit_codes_and_reports() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().any(|l| l == "0 passed, 1 failed"), "{text}");
     let junit = walk(&dir.path().join("reports"), "junit.xml").expect("junit written");
-    let xml = std::fs::read_to_string(junit).expect("read junit");
+    let xml = std::fs::read_to_string(&junit).expect("read junit");
     let doc = roxmltree::Document::parse(&xml).expect("valid XML");
     let failure = doc.descendants().find(|n| n.has_tag_name("failure")).expect("a failure element");
     assert!(failure.attribute("message").unwrap_or_default().contains("expected \"wanted\", got \"actual\""));
+    // The evidence bundle sits next to the reports, and every report points at it.
+    let run_dir = junit.parent().expect("run folder");
+    let bundle = run_dir.strip_prefix(dir.path()).expect("relative").join("mismatch");
+    assert!(dir.path().join(&bundle).join("objects.yaml").is_file());
+    assert!(text.lines().any(|l| l == format!("    evidence: {}", bundle.display())), "{text}");
+    assert!(failure.text().unwrap_or_default().contains(&format!("evidence: {}", bundle.display())));
+    let json = std::fs::read_to_string(run_dir.join("report.json")).expect("read json");
+    assert!(json.contains(&format!("\"evidence\": \"{}\"", bundle.display())), "{json}");
 
     let out = cli(
         &[

@@ -40,7 +40,7 @@ pub struct RunArgs {
     /// Only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Where JUnit and JSON reports go (a folder per run).
+    /// Where JUnit and JSON reports and evidence bundles go (a folder per run).
     #[arg(long, default_value = "target/idp-harness")]
     pub report_dir: PathBuf,
 }
@@ -96,6 +96,7 @@ pub async fn run(args: RunArgs) -> i32 {
         repeat: args.repeat,
         partition: args.partition,
         run_id: Some(run_id),
+        evidence_dir: Some(dir.clone()),
     };
     let totals = run_all(loaded, &backend, &opts, &mut reporter, cancel_rx).await;
     backend.shutdown().await;

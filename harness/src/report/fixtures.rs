@@ -11,6 +11,7 @@ pub const FAIL_MESSAGE: &str =
 pub const FAIL_DETAIL: &str = "API response: 201 Created <no denial> & no events";
 pub const FAIL_DIFF: &str = "--- expected\n+++ actual\n-denied: true\n+denied: false";
 pub const FIDELITY: &str = "the simulator does not run Gatekeeper's audit loop";
+pub const EVIDENCE: &str = "target/idp-harness/run-0001/policy-denies";
 pub const LEAK: &str = "v1/ConfigMap s-x/held (finalizer example.com/hold)";
 
 fn ms(n: u64) -> Duration {
@@ -24,6 +25,7 @@ fn step(i: usize, line: u64, name: &str, verdict: Verdict, d: u64) -> StepReport
         name: name.to_string(),
         verdict,
         duration: ms(d),
+        started: ms(line * 10),
         failure: None,
         fidelity_notes: Vec::new(),
     }
@@ -48,6 +50,7 @@ pub fn configmap_sync() -> ScenarioReport {
         ],
         cleanup: vec![cleanup_step("delete namespace s-x", 100)],
         leaks: Vec::new(),
+        evidence: None,
     }
 }
 
@@ -76,6 +79,7 @@ pub fn policy_denies() -> ScenarioReport {
         ],
         cleanup: vec![cleanup_step("delete namespace s-x", 200)],
         leaks: vec![LEAK.to_string()],
+        evidence: Some(PathBuf::from(EVIDENCE)),
     }
 }
 
@@ -101,6 +105,7 @@ pub fn aws_role_skipped() -> ScenarioReport {
         steps: Vec::new(),
         cleanup: Vec::new(),
         leaks: Vec::new(),
+        evidence: None,
     }
 }
 

@@ -105,7 +105,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::report::fixtures::{self, FAIL_DIFF, FAIL_MESSAGE, LEAK};
+    use crate::report::fixtures::{self, EVIDENCE, FAIL_DIFF, FAIL_MESSAGE, LEAK};
 
     fn written(events: &[RunEvent]) -> Value {
         let dir = tempfile::tempdir().unwrap();
@@ -147,6 +147,9 @@ mod tests {
         assert_eq!(failed["steps"][1]["verdict"], "failed");
         assert_eq!(failed["cleanup"][0]["path"], "cleanup[0]");
         assert_eq!(failed["leaks"], json!([LEAK]));
+        assert_eq!(failed["evidence"], EVIDENCE);
+        assert_eq!(failed["steps"][1]["started"], 0.14, "start offset in seconds");
+        assert!(doc["scenarios"][0].get("evidence").is_none(), "no evidence field for a passing scenario");
         assert_eq!(doc["scenarios"][2]["verdict"], "skipped");
     }
 

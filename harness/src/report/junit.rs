@@ -3,8 +3,9 @@
 //!
 //! A failed scenario's `<failure>` carries the real error: its `message` attribute is the
 //! failure message, its text the failing step, the detail and the expected-versus-actual diff
-//! (kuttl#264, chainsaw#1099). Each testcase's `system-out` holds the step timeline, the
-//! fidelity notes and the leaks. It must not invent values: everything comes from the events,
+//! (kuttl#264, chainsaw#1099), and the evidence bundle's folder. Each testcase's `system-out`
+//! holds the step timeline, the fidelity notes, the leaks and the bundle's files as
+//! `[[ATTACHMENT|path]]` lines (attachments in Jenkins and GitLab). It must not invent values: everything comes from the events,
 //! which are already redacted.
 //!
 //! ```xml
@@ -16,8 +17,10 @@
 //!         at spec.steps[1] expect denial … (scenarios/policy-denies.yaml:14)
 //!         …detail…
 //!         diff (expected vs actual): …
+//!         evidence: target/idp-harness/run-0001/policy-denies
 //!       </failure>
-//!       <system-out>steps: FAIL 10.000s expect denial … (spec.steps[1], line 14) …</system-out>
+//!       <system-out>steps: FAIL 10.000s expect denial … (spec.steps[1], line 14) …
+//!         evidence: …/policy-denies [[ATTACHMENT|…/policy-denies/failure.txt]] …</system-out>
 //!     </testcase>
 //!   </testsuite>
 //! </testsuites>
@@ -33,6 +36,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use super::{all_steps, failures, secs, verdict_word, RunRecord};
 use crate::run::events::{Failure, Reporter, RunEvent, ScenarioReport, StepReport, Verdict};
+use crate::run::evidence::BUNDLE_FILES;
 
 /// Collects finished scenarios and writes JUnit XML to a path at [`Reporter::finish`].
 pub struct JunitReporter {
@@ -127,6 +131,9 @@ fn test_case(r: &ScenarioReport) -> TestCase {
                             text.push_str(&failure_text(r, Some(other), of));
                         }
                     }
+                    if let Some(dir) = &r.evidence {
+                        let _ = writeln!(text, "\nevidence: {}", dir.display());
+                    }
                     s.set_description(text);
                 }
                 None => {
@@ -199,13 +206,20 @@ fn timeline(r: &ScenarioReport) -> String {
     if out.is_empty() {
         out.push_str("no steps ran\n");
     }
+    if let Some(dir) = &r.evidence {
+        // `[[ATTACHMENT|path]]` is how Jenkins and GitLab attach files to a test case.
+        let _ = writeln!(out, "evidence: {}", dir.display());
+        for file in BUNDLE_FILES {
+            let _ = writeln!(out, "[[ATTACHMENT|{}]]", dir.join(file).display());
+        }
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::{self, FAIL_DETAIL, FAIL_DIFF, FAIL_MESSAGE, FIDELITY, LEAK};
+    use crate::report::fixtures::{self, EVIDENCE, FAIL_DETAIL, FAIL_DIFF, FAIL_MESSAGE, FIDELITY, LEAK};
 
     fn write_report(events: &[RunEvent]) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
@@ -282,6 +296,10 @@ mod tests {
         assert!(out.starts_with(expected_timeline), "{out}");
         assert!(out.contains(&format!("  spec.steps[1]: {FIDELITY}")), "{out}");
         assert!(out.contains(&format!("left after cleanup:\n  {LEAK}")), "{out}");
+        assert!(text.ends_with(&format!("\nevidence: {EVIDENCE}\n")), "{text}");
+        assert!(out.contains(&format!("evidence: {EVIDENCE}\n[[ATTACHMENT|{EVIDENCE}/failure.txt]]\n")), "{out}");
+        assert_eq!(out.matches("[[ATTACHMENT|").count(), BUNDLE_FILES.len(), "{out}");
+        assert!(!child_text(passed, "system-out").unwrap_or_default().contains("evidence"));
 
         let skipped = element(&doc, "testcase", "aws-role");
         assert!(skipped.children().any(|c| c.has_tag_name("skipped")));
@@ -316,7 +334,7 @@ mod tests {
             "\nalso failed:\nat cleanup[0] delete namespace s-x (scenarios/gatekeeper/policy-denies.yaml:3)\n{}\n",
             fixtures::CLEANUP_MESSAGE
         );
-        assert!(text.ends_with(&also), "{text}");
+        assert!(text.ends_with(&format!("{also}\nevidence: {EVIDENCE}\n")), "{text}");
     }
 
     #[test]

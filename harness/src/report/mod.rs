@@ -1,4 +1,4 @@
-//! Reporters: turn run events into a terminal view, JUnit XML, JSON and evidence bundles.
+//! Reporters: turn run events into a terminal view, JUnit XML and JSON.
 //!
 //! Each reporter implements [`Reporter`](crate::run::events::Reporter) and lives in its own
 //! file: [`TerminalReporter`] (live progress and a summary table), [`JunitReporter`] (one
@@ -6,6 +6,10 @@
 //! [`Fanout`] sends every event to several of them. Reporters only render what the events
 //! carry: they never run anything, and never add values the runner did not put in an event
 //! (events are already redacted).
+//!
+//! Evidence bundles are not a reporter: they hold cluster state, which must be read before
+//! cleanup deletes it, so the runner captures them (`run::evidence`); reporters only show the
+//! bundle's folder, which `ScenarioReport::evidence` carries.
 
 mod json;
 mod junit;

@@ -20,6 +20,7 @@
 //!     diff (expected vs actual):
 //!       -denied: true
 //!       +denied: false
+//!     evidence: target/idp-harness/run-0001/policy-denies
 //!
 //! summary: run run-0001 on sim, 11.484s
 //! SCENARIO        VERDICT     TIME
@@ -204,6 +205,9 @@ impl<W: Write + Send> TerminalReporter<W> {
                 out.push_str("    (the runner reported no failure detail)\n");
             }
         }
+        if let Some(dir) = &r.evidence {
+            let _ = writeln!(out, "    evidence: {}", dir.display());
+        }
         for s in failures.others {
             self.failure_header(&mut out, r, Some(s));
             if let Some(f) = &s.failure {
@@ -359,7 +363,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::report::fixtures::{self, FAIL_DETAIL, FAIL_MESSAGE, FIDELITY, LEAK};
+    use crate::report::fixtures::{self, EVIDENCE, FAIL_DETAIL, FAIL_MESSAGE, FIDELITY, LEAK};
 
     /// An elapsed time as progress lines show it.
     fn elapsed(d: Duration) -> String {
@@ -439,6 +443,7 @@ mod tests {
             "      +++ actual",
             "      -denied: true",
             "      +denied: false",
+            &format!("    evidence: {EVIDENCE}"),
             "--- policy-denies: what the sim backend cannot show",
             &format!("    spec.steps[1]: {FIDELITY}"),
             "--- policy-denies: left after cleanup",

@@ -43,6 +43,9 @@ pub struct StepReport {
     pub verdict: Verdict,
     #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
+    /// When the step started, counted from the scenario's start.
+    #[serde(serialize_with = "ser_duration")]
+    pub started: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     /// Where the simulator cannot show what the real component would (see platform-facts).
@@ -68,6 +71,11 @@ pub struct ScenarioReport {
     /// What was left after cleanup (leak check), e.g. `v1/ConfigMap s-x/held (finalizer example.com/hold)`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub leaks: Vec<String>,
+    /// The evidence bundle of a failed scenario: a folder with `objects.yaml`, `events.txt`,
+    /// `conditions.txt`, `failure.txt` and `timeline.txt` (see `run::evidence`). None when the
+    /// scenario passed or the run was not asked to capture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<PathBuf>,
 }
 
 /// Events in the order they happen. Scenarios run in parallel, so events of different

@@ -4,12 +4,14 @@
 
 pub mod context;
 pub mod events;
+pub mod evidence;
 pub mod expect;
 pub mod kube_io;
 pub mod matcher;
 pub mod scenario;
 pub mod steps;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +55,10 @@ pub struct RunOptions {
     pub partition: Option<Partition>,
     /// Names this run in reports and labels (default: a new one).
     pub run_id: Option<String>,
+    /// Where evidence bundles go: a failed scenario's bundle is written to
+    /// `<evidence_dir>/<scenario name>/` before its cleanup runs. None (the default) captures
+    /// nothing.
+    pub evidence_dir: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +69,7 @@ impl Default for RunOptions {
             repeat: 1,
             partition: None,
             run_id: None,
+            evidence_dir: None,
         }
     }
 }
@@ -128,6 +135,7 @@ pub async fn run_all(
         let run_id = run_id.clone();
         let cancel = cancel.clone();
         let fail_fast = opts.fail_fast;
+        let evidence_dir = opts.evidence_dir.clone();
         handles.push(tokio::spawn(async move {
             let Ok(_permit) = sem.acquire_owned().await else { return None };
             if stop.load(Ordering::SeqCst) || *cancel.borrow() {
@@ -140,6 +148,7 @@ pub async fn run_all(
                 run_id: &run_id,
                 tx: tx.clone(),
                 cancel,
+                evidence_dir: evidence_dir.as_deref(),
             };
             let report = scenario::run(&job, env).await;
             if fail_fast && report.verdict == Verdict::Failed {
@@ -184,6 +193,7 @@ fn skipped(job: &Loaded, backend: &str, tx: &mpsc::UnboundedSender<RunEvent>) ->
         steps: Vec::new(),
         cleanup: Vec::new(),
         leaks: Vec::new(),
+        evidence: None,
     };
     let _ = tx.send(RunEvent::ScenarioFinished { report: report.clone() });
     report

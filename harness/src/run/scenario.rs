@@ -1,7 +1,8 @@
 //! One scenario, start to end: bindings (`${scenario}`, `${namespace}`, `${account}`, the
 //! user's), its own namespace, the steps under the scenario timeout, then cleanup that always
 //! runs (registered cleanup steps last-first, applied objects last-first, the namespace), and a
-//! leak check naming what was left and which finalizer holds it.
+//! leak check naming what was left and which finalizer holds it. A failed scenario's evidence
+//! bundle is captured before its cleanup (or after it, when only the cleanup failed).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -13,6 +14,7 @@ use tokio::sync::{mpsc::UnboundedSender, watch};
 
 use super::context::{fail, Cx, POLL_MAX};
 use super::events::{Failure, RunEvent, ScenarioReport, StepReport, Verdict};
+use super::evidence::{self, Bundle, Stage};
 use super::expect::absent::holding;
 use super::kube_io::{Kube, Target};
 use super::steps::{run_step, run_steps, Sink};
@@ -32,6 +34,8 @@ pub struct Env<'a> {
     pub run_id: &'a str,
     pub tx: UnboundedSender<RunEvent>,
     pub cancel: watch::Receiver<bool>,
+    /// Where a failed scenario's evidence bundle goes (None: capture nothing).
+    pub evidence_dir: Option<&'a std::path::Path>,
 }
 
 fn random_suffix() -> String {
@@ -92,7 +96,7 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         Err(f) => Some(Failure { message: format!("set-up failed: {}", f.message), ..f }),
     };
     if failure.is_none() {
-        let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut steps };
+        let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut steps, t0: start };
         if let Err(f) = run_steps(&cx, &s.spec.steps, "spec.steps", &mut sink).await {
             let timed_out = *cx.cancel.borrow() && !*env.cancel.borrow();
             failure = Some(if timed_out {
@@ -107,23 +111,36 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
     }
     guard.abort();
 
+    // Evidence first: cleanup deletes what would explain the failure.
+    let mut evidence = None;
+    if let (Some(dir), Some(f)) = (env.evidence_dir, &failure) {
+        let b = Bundle { dir, file: &loaded.path, failure: f, steps: &steps, stage: Stage::BeforeCleanup };
+        evidence = evidence::capture(&cx, b).await;
+    }
+
     // Cleanup always runs, with a fresh cancel flag so an interrupted scenario still cleans up.
     let (_clean_tx, clean_rx) = watch::channel(false);
     let cx = Cx { cancel: clean_rx, ..cx };
     let mut cleanup: Vec<StepReport> = Vec::new();
     let registered: Vec<_> = cx.cleanup.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
     {
-        let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut cleanup };
+        let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut cleanup, t0: start };
         for (path, step) in registered.iter().rev() {
             let _ = run_step(&cx, step, path, &mut sink).await;
         }
     }
-    let leaks = remove_everything(&cx, &mut cleanup, s.spec.cleanup_timeout.map_or(CLEANUP_WAIT, |d| d.0)).await;
+    let leaks = remove_everything(&cx, &mut cleanup, s.spec.cleanup_timeout.map_or(CLEANUP_WAIT, |d| d.0), start).await;
     if failure.is_none() {
         if let Some(f) = cleanup.iter().find_map(|c| c.failure.clone()) {
             failure = Some(Failure { message: format!("cleanup failed: {}", f.message), ..f });
         } else if !leaks.is_empty() {
             failure = Some(fail(format!("left behind after cleanup: {}", leaks.join("; "))));
+        }
+        // Failed only while cleaning up: capture what is left (a stuck namespace, its finalizers).
+        if let (Some(dir), Some(f)) = (env.evidence_dir, &failure) {
+            let all: Vec<StepReport> = steps.iter().chain(cleanup.iter()).cloned().collect();
+            let b = Bundle { dir, file: &loaded.path, failure: f, steps: &all, stage: Stage::AfterCleanup };
+            evidence = evidence::capture(&cx, b).await;
         }
     }
     let report = ScenarioReport {
@@ -136,6 +153,7 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         steps,
         cleanup,
         leaks,
+        evidence,
     };
     let _ = env.tx.send(RunEvent::ScenarioFinished { report: report.clone() });
     report
@@ -160,7 +178,7 @@ async fn create_namespace(cx: &Cx, run_id: &str) -> Result<(), Failure> {
 
 /// Deletes applied objects (last first) and the scenario namespace, waits for them to go, and
 /// returns what is still there.
-async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duration) -> Vec<String> {
+async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duration, t0: Instant) -> Vec<String> {
     let start = Instant::now();
     let applied: Vec<(Target, kube::core::ApiResource)> = cx.applied.lock().map(|a| a.clone()).unwrap_or_default();
     let ns_target = Target {
@@ -214,6 +232,7 @@ async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duratio
         name: format!("remove namespace {} and {} applied object(s)", cx.namespace, doomed.len() - 1),
         verdict: if problems.is_empty() { Verdict::Passed } else { Verdict::Failed },
         duration: start.elapsed(),
+        started: start.saturating_duration_since(t0),
         failure: (!problems.is_empty()).then(|| fail(problems.join("; "))),
         fidelity_notes: Vec::new(),
     });

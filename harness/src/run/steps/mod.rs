@@ -39,6 +39,8 @@ pub struct Sink<'a> {
     pub tx: &'a UnboundedSender<RunEvent>,
     pub scenario: &'a str,
     pub reports: &'a mut Vec<StepReport>,
+    /// When the scenario started: step start times are counted from here.
+    pub t0: Instant,
 }
 
 /// A short name for a step without `name`.
@@ -112,6 +114,7 @@ where
                     name: describe(&s.value),
                     verdict: Verdict::Skipped,
                     duration: std::time::Duration::ZERO,
+                    started: sink.t0.elapsed(),
                     failure: None,
                     fidelity_notes: Vec::new(),
                 });
@@ -166,6 +169,7 @@ pub async fn run_step(cx: &Cx, s: &Spanned<Step>, path: &str, sink: &mut Sink<'_
         name,
         verdict,
         duration: start.elapsed(),
+        started: start.saturating_duration_since(sink.t0),
         failure: result.as_ref().err().cloned(),
         fidelity_notes: Vec::new(),
     };
