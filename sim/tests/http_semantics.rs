@@ -339,3 +339,32 @@ async fn workload_validation_names_the_fields() {
     let causes = r.json()["details"]["causes"].as_array().map(Vec::len);
     assert_eq!(causes, Some(2));
 }
+
+#[tokio::test]
+async fn server_side_apply_needs_a_field_manager_and_reports_conflicts() {
+    let s = ApiServer::default();
+    let body =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"k": "v"}}).to_string();
+    let r = call(&s, Method::PATCH, &format!("{CMS}/ssa"), "application/apply-patch+yaml", body.clone()).await;
+    assert_eq!((r.code, r.message().as_str()), (400, "fieldManager is required for apply requests"));
+    let r =
+        call(&s, Method::PATCH, &format!("{CMS}/ssa?fieldManager=alice"), "application/apply-patch+yaml", body).await;
+    assert_eq!(r.code, 201, "{}", String::from_utf8_lossy(&r.body));
+    let other =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"k": "w"}}).to_string();
+    let r =
+        call(&s, Method::PATCH, &format!("{CMS}/ssa?fieldManager=bob"), "application/apply-patch+yaml", other.clone())
+            .await;
+    assert_eq!(r.code, 409);
+    assert_eq!(r.message(), "Apply failed with 1 conflict: conflict with \"alice\": .data.k");
+    let r = call(
+        &s,
+        Method::PATCH,
+        &format!("{CMS}/ssa?fieldManager=bob&force=true"),
+        "application/apply-patch+yaml",
+        other,
+    )
+    .await;
+    assert_eq!(r.code, 200);
+    assert_eq!(r.json()["data"]["k"], "w");
+}

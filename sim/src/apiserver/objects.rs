@@ -595,9 +595,7 @@ pub fn update(
     let manager = req.manager();
     if let Intent::Apply { .. } = &intent {
         if req.query.get("fieldManager").is_none() {
-            return Err(ApiError::bad_request(
-                "PATCH /apply requires fieldManager to be set: fieldManager is required for apply patch",
-            ));
+            return Err(ApiError::bad_request("fieldManager is required for apply requests"));
         }
     }
     for _attempt in 0..16 {
