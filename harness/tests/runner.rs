@@ -286,3 +286,57 @@ async fn the_cluster_backend_runs_a_scenario_from_a_kubeconfig() {
         Backend::cluster(Some(PathBuf::from("/nonexistent/kubeconfig")), None).await.err().expect("missing kubeconfig");
     assert!(missing.to_string().contains("/nonexistent/kubeconfig"), "{missing}");
 }
+
+#[tokio::test]
+async fn repeat_partition_and_fail_fast() {
+    let backend = Backend::sim().await.expect("sim");
+    let ok = load_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/core/configmap-roundtrip.yaml"))
+        .expect("loads");
+    let bad = load_file(&fixture("mismatch.yaml")).expect("loads");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+
+    let totals =
+        run_all(vec![ok.clone()], &backend, &RunOptions { repeat: 3, ..Default::default() }, &mut Quiet, rx.clone())
+            .await;
+    assert_eq!((totals.passed, totals.reports.len()), (3, 3), "each repetition is its own run, in its own namespace");
+
+    let four = vec![ok.clone(), bad.clone(), ok.clone(), bad.clone()];
+    let shard = idp_harness::run::select(four.clone(), Some("count:2/2".parse().expect("partition")));
+    assert_eq!(
+        shard.iter().map(|l| l.scenario.metadata.name.as_str()).collect::<Vec<_>>(),
+        vec!["mismatch", "mismatch"]
+    );
+    assert!("count:3/2".parse::<idp_harness::run::Partition>().is_err());
+
+    // One at a time, the first failure stops the rest.
+    let opts = RunOptions { parallel: 1, fail_fast: true, ..Default::default() };
+    let totals = run_all(vec![bad, ok.clone(), ok], &backend, &opts, &mut Quiet, rx).await;
+    assert_eq!((totals.failed, totals.skipped, totals.passed), (1, 2, 0));
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_on_the_cli_stops_cleans_up_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_idp-harness"))
+        .args(["run", fixture("long.yaml").to_str().unwrap_or_default(), "--report-dir", "reports"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the CLI");
+    std::thread::sleep(Duration::from_millis(800));
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted: stopping scenarios and cleaning up"), "{stderr}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    let json = walk(&dir.path().join("reports"), "report.json").expect("JSON report written");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).expect("read")).expect("JSON");
+    let cleanup = &doc["scenarios"][0]["cleanup"][0];
+    assert!(cleanup["name"].as_str().unwrap_or_default().starts_with("remove namespace long-"), "{cleanup}");
+    assert_eq!(cleanup["verdict"], "passed", "the namespace and the applied ConfigMap were removed");
+}

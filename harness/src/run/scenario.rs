@@ -130,6 +130,9 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         }
     }
     let leaks = remove_everything(&cx, &mut cleanup, s.spec.cleanup_timeout.map_or(CLEANUP_WAIT, |d| d.0), start).await;
+    if let Some(last) = cleanup.last() {
+        let _ = env.tx.send(RunEvent::StepFinished { scenario: name.clone(), step: last.clone() });
+    }
     if failure.is_none() {
         if let Some(f) = cleanup.iter().find_map(|c| c.failure.clone()) {
             failure = Some(Failure { message: format!("cleanup failed: {}", f.message), ..f });
@@ -229,7 +232,7 @@ async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duratio
     reports.push(StepReport {
         path: "cleanup".into(),
         line: 0,
-        name: format!("remove namespace {} and {} applied object(s)", cx.namespace, doomed.len() - 1),
+        name: format!("remove namespace {} and {} applied object(s) outside it", cx.namespace, doomed.len() - 1),
         verdict: if problems.is_empty() { Verdict::Passed } else { Verdict::Failed },
         duration: start.elapsed(),
         started: start.saturating_duration_since(t0),
