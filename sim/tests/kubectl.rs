@@ -202,8 +202,13 @@ fn wrong_types_in_builtins_are_bad_requests() {
     let s = TestServer::start();
     let bad = DEPLOY.replace("replicas: 2", "replicas: two");
     let err = s.fails(&["apply", "-f", "-"], Some(&bad));
-    assert!(err.contains("Deployment in version \"v1\" cannot be handled as a Deployment"), "{err}");
-    assert!(err.contains("spec.replicas"), "{err}");
+    assert!(
+        err.contains("Error from server (BadRequest): error when creating \"STDIN\": Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"),
+        "{err}"
+    );
+    let bad_env = DEPLOY.replace("ports: [{containerPort: 80}]", "env: [{name: GREETING, value: 5}]");
+    let err = s.fails(&["apply", "-f", "-"], Some(&bad_env));
+    assert!(err.contains("json: cannot unmarshal number into Go struct field EnvVar.spec.template.spec.containers.env.value of type string"), "{err}");
 }
 
 #[test]

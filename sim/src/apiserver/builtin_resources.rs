@@ -9,23 +9,18 @@ use serde_json::Value;
 
 use super::conversion;
 use super::resources::{
-    BuiltinCodec, Codec, GroupResource, PrinterColumn, ResourceDef, ScaleSpec, StorageMapping, ALL_VERBS,
+    BuiltinCodec, Codec, DecodeError, GroupResource, PrinterColumn, ResourceDef, ScaleSpec, StorageMapping, ALL_VERBS,
 };
 use k8s_openapi::api as k;
 
 /// Decodes `v` as the typed struct `K` and encodes it back: wrong types fail with the field
 /// path; unknown fields disappear.
-fn roundtrip<K: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
+fn roundtrip<K: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, DecodeError> {
     let typed: K = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path.is_empty() || path == "." {
-            inner
-        } else {
-            format!("{path}: {inner}")
-        }
+        DecodeError { path: if path == "." { String::new() } else { path }, message: e.into_inner().to_string() }
     })?;
-    serde_json::to_value(&typed).map_err(|e| e.to_string())
+    serde_json::to_value(&typed).map_err(|e| DecodeError { path: String::new(), message: e.to_string() })
 }
 
 /// Registers the schema of `K` (and of every type it references) with the generator.

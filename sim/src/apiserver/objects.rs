@@ -313,8 +313,11 @@ fn decode_schema(
         Codec::Builtin(codec) => {
             let typed = (codec.roundtrip)(obj).map_err(|e| {
                 ApiError::bad_request(format!(
-                    "{} in version {:?} cannot be handled as a {}: {e}",
-                    def.kind, def.version, def.kind
+                    "{} in version {:?} cannot be handled as a {}: {}",
+                    def.kind,
+                    def.version,
+                    def.kind,
+                    go_decode_message(def, &e)
                 ))
             })?;
             let mut unknown = Vec::new();
@@ -338,6 +341,41 @@ fn decode_schema(
             Err(ApiError::bad_request(format!("strict decoding error: {list}")))
         }
         _ => Ok(unknown.iter().map(|p| format!("unknown field {p:?}")).collect()),
+    }
+}
+
+/// serde's decode error in the words of Go's `encoding/json`, as kube-apiserver reports it:
+/// `json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32`.
+fn go_decode_message(def: &ResourceDef, e: &super::resources::DecodeError) -> String {
+    let (got, want) = match e.message.strip_prefix("invalid type: ").and_then(|r| r.split_once(", expected ")) {
+        Some(pair) => pair,
+        None => return if e.path.is_empty() { e.message.clone() } else { format!("{}: {}", e.path, e.message) },
+    };
+    let json_type = match got.split_whitespace().next().unwrap_or("") {
+        "string" => "string",
+        "integer" | "floating" => "number",
+        "boolean" => "bool",
+        "sequence" => "array",
+        "map" => "object",
+        "null" => "null",
+        other => other,
+    };
+    let go_type = match want.trim() {
+        "i32" => "int32".to_string(),
+        "i64" => "int64".to_string(),
+        "f64" => "float64".to_string(),
+        "a boolean" => "bool".to_string(),
+        "a string" => "string".to_string(),
+        "a sequence" => "[]interface {}".to_string(),
+        "a map" => "map[string]string".to_string(),
+        other => other.trim_start_matches("struct ").to_string(),
+    };
+    let go_path: String = e.path.split('.').map(|s| s.split('[').next().unwrap_or(s)).collect::<Vec<_>>().join(".");
+    match super::openapi::go_struct_of(def, &e.path) {
+        Some(parent) => {
+            format!("json: cannot unmarshal {json_type} into Go struct field {parent}.{go_path} of type {go_type}")
+        }
+        None => format!("json: cannot unmarshal {json_type} into Go value of type {go_type} at {go_path}"),
     }
 }
 

@@ -261,3 +261,36 @@ pub fn v2(accept: Option<&str>) -> (Vec<u8>, &'static str) {
         (doc.to_string().into_bytes(), "application/json")
     }
 }
+
+/// The Go struct that holds the field at `path` (a dotted path with `[i]` indices, as serde
+/// reports it) of a built-in kind, as kube-apiserver names it in decode errors (`EnvVar` for
+/// `spec.template.spec.containers[0].env[0].value` of a Deployment). Generates the kind's
+/// schemas; only called on the error path.
+pub fn go_struct_of(d: &ResourceDef, path: &str) -> Option<String> {
+    let Codec::Builtin(c) = &d.codec else { return None };
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    (c.schema)(&mut generator);
+    let schemas = generator.take_definitions(true);
+    let resolve = |v: &Value| -> Option<String> {
+        let r = v.get("$ref").or_else(|| v.pointer("/allOf/0/$ref"))?.as_str()?;
+        r.rsplit('/').next().map(str::to_string)
+    };
+    let mut current = schema_name(d);
+    let segments: Vec<&str> =
+        path.split('.').map(|s| s.split('[').next().unwrap_or(s)).filter(|s| !s.is_empty()).collect();
+    let Some((_, parents)) = segments.split_last() else { return short_go_name(&current) };
+    for seg in parents {
+        let prop = schemas.get(&current)?.pointer(&format!("/properties/{seg}"))?;
+        let target = match prop.get("type").and_then(Value::as_str) {
+            Some("array") => prop.get("items")?,
+            Some("object") if prop.get("additionalProperties").is_some() => prop.get("additionalProperties")?,
+            _ => prop,
+        };
+        current = resolve(target)?;
+    }
+    short_go_name(&current)
+}
+
+fn short_go_name(schema: &str) -> Option<String> {
+    schema.rsplit('.').next().map(str::to_string)
+}

@@ -71,11 +71,19 @@ impl std::fmt::Debug for Codec {
 
 /// Decoding of a built-in type: returns the object as the typed struct serializes it.
 pub struct BuiltinCodec {
-    pub roundtrip: fn(&Value) -> Result<Value, String>,
+    pub roundtrip: fn(&Value) -> Result<Value, DecodeError>,
     /// Adds the type's OpenAPI schema (and those it references) to the generator's definitions.
     pub schema: fn(&mut schemars::SchemaGenerator),
     /// The type's schema name as kube-apiserver spells it (`io.k8s.api.apps.v1.Deployment`).
     pub schema_name: fn() -> String,
+}
+
+/// Why a built-in object did not decode: where (`spec.template.spec.containers[0].image`)
+/// and serde's words (`invalid type: integer `5`, expected a string`).
+#[derive(Debug, Clone)]
+pub struct DecodeError {
+    pub path: String,
+    pub message: String,
 }
 
 /// The per-version schema of a custom resource.
