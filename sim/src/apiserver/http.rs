@@ -133,7 +133,7 @@ pub fn negotiate(accept: Option<&str>) -> Result<Format, ApiError> {
 /// A JSON (or YAML) response with `Warning` headers.
 pub fn object_response(code: u16, body: &Value, format: Format, warnings: &[String]) -> Response<Body> {
     let (bytes, ctype) = match format {
-        Format::Yaml => match serde_norway::to_string(body) {
+        Format::Yaml => match serde_saphyr::to_string(body) {
             Ok(s) => (Bytes::from(s), "application/yaml"),
             Err(_) => (Bytes::from(body.to_string()), "application/json"),
         },
@@ -194,8 +194,9 @@ pub fn decode_body(bytes: &[u8], content_type: &str) -> Result<Value, ApiError> 
         return Err(ApiError::bad_request("the body of the request was empty"));
     }
     if is_yaml {
-        let v: Value = serde_norway::from_slice(bytes)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
+        let v: Value = serde_saphyr::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request(format!("error converting YAML to JSON: yaml: {}", e.without_snippet()))
+        })?;
         Ok(v)
     } else {
         serde_json::from_slice(bytes)
