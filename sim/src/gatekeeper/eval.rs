@@ -46,7 +46,11 @@ pub enum EvalError {
 
 /// Runs `data.<package>.violation` for one constraint against one review (an admission
 /// review or an [`audit_review`]). Matching is the caller's business.
-pub fn evaluate(template: &CompiledTemplate, constraint: &Constraint, review: &Value) -> Result<Vec<Violation>, EvalError> {
+pub fn evaluate(
+    template: &CompiledTemplate,
+    constraint: &Constraint,
+    review: &Value,
+) -> Result<Vec<Violation>, EvalError> {
     if template.kind != constraint.kind {
         return Err(EvalError::WrongTemplate { constraint: constraint.name.clone(), kind: template.kind.clone() });
     }

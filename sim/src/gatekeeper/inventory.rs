@@ -27,11 +27,7 @@ impl Inventory {
         let Some((api_version, kind, ns, name)) = identity(obj) else {
             return;
         };
-        let root = if ns.is_empty() {
-            Some(&mut self.cluster)
-        } else {
-            object_entry(&mut self.namespace, ns)
-        };
+        let root = if ns.is_empty() { Some(&mut self.cluster) } else { object_entry(&mut self.namespace, ns) };
         if let Some(by_kind) = root.and_then(|r| object_entry(r, api_version)).and_then(|v| object_entry(v, kind)) {
             by_kind.insert(name.to_string(), obj.clone());
         }

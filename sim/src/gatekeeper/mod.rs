@@ -48,3 +48,6 @@ pub const GATEKEEPER_NAMESPACE: &str = "gatekeeper-system";
 pub const IGNORE_LABEL: &str = "admission.gatekeeper.sh/ignore";
 /// At most this many entries in a constraint's `status.violations`.
 pub const AUDIT_VIOLATIONS_LIMIT: usize = 20;
+
+#[cfg(test)]
+mod tests;

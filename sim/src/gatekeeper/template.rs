@@ -115,7 +115,8 @@ impl ConstraintTemplate {
         let validation = at(obj, &["spec", "crd", "spec", "validation"]);
         let parameters_schema = validation.and_then(|v| v.get("openAPIV3Schema")).filter(|v| v.is_object()).cloned();
         let legacy_default = !api_version.ends_with("/v1");
-        let legacy_schema = validation.and_then(|v| v.get("legacySchema")).and_then(Value::as_bool).unwrap_or(legacy_default);
+        let legacy_schema =
+            validation.and_then(|v| v.get("legacySchema")).and_then(Value::as_bool).unwrap_or(legacy_default);
 
         let targets = match at(obj, &["spec", "targets"]) {
             Some(Value::Array(t)) => t.as_slice(),
