@@ -5,3 +5,4 @@
 //! `idp-harness sim up`.
 
 pub mod apiserver;
+pub mod gatekeeper;
