@@ -95,18 +95,7 @@ pub fn policy_denies_and_cleanup_fails() -> ScenarioReport {
 
 /// Skipped: fail-fast stopped the run before it started.
 pub fn aws_role_skipped() -> ScenarioReport {
-    ScenarioReport {
-        name: "aws-role".to_string(),
-        file: PathBuf::from("scenarios/ack/aws-role.yaml"),
-        backend: "sim".to_string(),
-        verdict: Verdict::Skipped,
-        duration: Duration::ZERO,
-        failure: None,
-        steps: Vec::new(),
-        cleanup: Vec::new(),
-        leaks: Vec::new(),
-        evidence: None,
-    }
+    ScenarioReport::skipped("aws-role", "scenarios/ack/aws-role.yaml", "sim")
 }
 
 /// The events one scenario produces, in order (a skipped scenario only finishes).

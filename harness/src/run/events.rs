@@ -78,6 +78,24 @@ pub struct ScenarioReport {
     pub evidence: Option<PathBuf>,
 }
 
+impl ScenarioReport {
+    /// The report of a scenario that did not run (fail-fast, or the run was interrupted).
+    pub fn skipped(name: impl Into<String>, file: impl Into<PathBuf>, backend: impl Into<String>) -> Self {
+        ScenarioReport {
+            name: name.into(),
+            file: file.into(),
+            backend: backend.into(),
+            verdict: Verdict::Skipped,
+            duration: Duration::ZERO,
+            failure: None,
+            steps: Vec::new(),
+            cleanup: Vec::new(),
+            leaks: Vec::new(),
+            evidence: None,
+        }
+    }
+}
+
 /// Events in the order they happen. Scenarios run in parallel, so events of different
 /// scenarios interleave; each carries its scenario's name.
 #[derive(Debug, Clone)]

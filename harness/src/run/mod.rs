@@ -14,7 +14,7 @@ pub mod steps;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, watch, Semaphore};
 
@@ -183,18 +183,7 @@ pub async fn run_all(
 }
 
 fn skipped(job: &Loaded, backend: &str, tx: &mpsc::UnboundedSender<RunEvent>) -> ScenarioReport {
-    let report = ScenarioReport {
-        name: job.scenario.metadata.name.clone(),
-        file: job.path.clone(),
-        backend: backend.to_string(),
-        verdict: Verdict::Skipped,
-        duration: Duration::ZERO,
-        failure: None,
-        steps: Vec::new(),
-        cleanup: Vec::new(),
-        leaks: Vec::new(),
-        evidence: None,
-    };
+    let report = ScenarioReport::skipped(job.scenario.metadata.name.clone(), job.path.clone(), backend);
     let _ = tx.send(RunEvent::ScenarioFinished { report: report.clone() });
     report
 }
