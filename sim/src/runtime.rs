@@ -1,0 +1,560 @@
+//! The controller runtime of the simulator: reconcilers over the API server's store, driven to a
+//! fixed point instead of by intervals.
+//!
+//! Each simulated component (Flux, Gatekeeper, later the workload, CSI, ACK and Crossplane
+//! controllers) implements [`Controller`]: the resources it watches and a `reconcile` for one
+//! object key. One worker task consumes the store's change stream, maps every change to the keys
+//! of the controllers watching that resource, and runs reconciles one at a time (so a run is
+//! deterministic). Controllers write through the in-process `kube::Client` ([`Cx::client`]),
+//! that is through the whole API server pipeline: validation, admission, server-side apply.
+//!
+//! Time does not pass in the simulator. A reconcile that failed ([`Outcome::Retry`]) is run
+//! again whenever something else changed since it failed, until a pass changes nothing: the
+//! fixed point. A reconcile waiting on other objects ([`Outcome::Wait`], e.g. a Flux health
+//! check) is run once more with [`Cx::quiescent`] set when nothing else is left to happen, and
+//! must then conclude (a real controller would time out). Interval requeues do not exist:
+//! external changes (a new commit in a scenario repo) are announced with [`Runtime::touch`].
+//!
+//! This module must not know any component: it only schedules. Changes to Events do not count
+//! as progress, so controllers that record an Event on each failed attempt still settle.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch};
+
+use crate::apiserver::resources::GroupResource;
+use crate::apiserver::store::Change;
+use crate::apiserver::ApiServer;
+
+/// The object a reconcile is for, within the controller's own resource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Key {
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Key { namespace: namespace.to_string(), name: name.to_string() }
+    }
+
+    /// The key of a stored object.
+    pub fn of(obj: &Value) -> Self {
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        Key::new(s("/metadata/namespace"), s("/metadata/name"))
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// Maps a change to the keys to reconcile.
+pub type Mapper = Arc<dyn Fn(&Change) -> Vec<Key> + Send + Sync>;
+
+/// What a change to a watched resource enqueues.
+#[derive(Clone)]
+pub enum Map {
+    /// The changed object itself (the controller's own resource).
+    Own,
+    /// Every object of the controller's own resource.
+    All,
+    /// Whatever the function says.
+    With(Mapper),
+}
+
+/// A resource a controller watches.
+#[derive(Clone)]
+pub struct Watch {
+    pub resource: GroupResource,
+    pub map: Map,
+}
+
+impl Watch {
+    pub fn own(group: &str, resource: &str) -> Self {
+        Watch { resource: GroupResource::new(group, resource), map: Map::Own }
+    }
+
+    pub fn all(group: &str, resource: &str) -> Self {
+        Watch { resource: GroupResource::new(group, resource), map: Map::All }
+    }
+
+    pub fn with(group: &str, resource: &str, f: impl Fn(&Change) -> Vec<Key> + Send + Sync + 'static) -> Self {
+        Watch { resource: GroupResource::new(group, resource), map: Map::With(Arc::new(f)) }
+    }
+}
+
+/// How a reconcile ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing more to do until a watched object changes.
+    Done,
+    /// Failed; try again once anything else has changed (a real controller would back off and
+    /// retry).
+    Retry,
+    /// In progress and waiting for other objects; called again with [`Cx::quiescent`] when
+    /// nothing else will change.
+    Wait,
+}
+
+/// A failure inside a reconcile (reported as a decision and retried).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReconcileError(pub String);
+
+impl ReconcileError {
+    pub fn new(msg: impl std::fmt::Display) -> Self {
+        ReconcileError(msg.to_string())
+    }
+}
+
+impl From<kube::Error> for ReconcileError {
+    fn from(e: kube::Error) -> Self {
+        ReconcileError(e.to_string())
+    }
+}
+
+/// A simulated controller.
+pub trait Controller: Send + Sync + 'static {
+    /// A short name (`kustomize-controller`), used in decisions and logs.
+    fn name(&self) -> &str;
+    /// The controller's own resource: keys name objects of it.
+    fn resource(&self) -> GroupResource;
+    /// What enqueues keys. The own resource with [`Map::Own`] is implied.
+    fn watches(&self) -> Vec<Watch> {
+        Vec::new()
+    }
+    /// Brings one object to its desired state.
+    fn reconcile<'a>(&'a self, cx: &'a Cx, key: &'a Key) -> BoxFuture<'a, Result<Outcome, ReconcileError>>;
+}
+
+/// What a reconcile gets.
+pub struct Cx {
+    pub server: ApiServer,
+    pub client: kube::Client,
+    /// Set on the last call of a waiting reconcile: nothing else is going to change.
+    pub quiescent: bool,
+    notes: Mutex<Vec<String>>,
+}
+
+impl Cx {
+    /// Records a decision note for this reconcile (shown in evidence bundles).
+    pub fn note(&self, msg: impl Into<String>) {
+        lock(&self.notes).push(msg.into());
+    }
+}
+
+/// One reconcile, as recorded for evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Store resourceVersion when the reconcile ended.
+    pub rv: u64,
+    /// Milliseconds since the runtime started.
+    pub at_ms: u64,
+    pub controller: String,
+    pub key: Key,
+    /// `done`, `retry`, `wait`, `error: ...`.
+    pub outcome: String,
+    pub notes: Vec<String>,
+}
+
+impl Decision {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "rv": self.rv, "atMs": self.at_ms, "controller": self.controller,
+            "namespace": self.key.namespace, "name": self.key.name,
+            "outcome": self.outcome, "notes": self.notes,
+        })
+    }
+}
+
+/// Waiting for the fixed point failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("the simulated controllers did not settle within {timeout:?} (last: {last})")]
+    Timeout { timeout: Duration, last: String },
+    #[error("the simulated controllers stopped")]
+    Stopped,
+}
+
+/// Decisions kept for evidence (the oldest are dropped).
+const DECISIONS_KEPT: usize = 5_000;
+/// A key rerun this many times without the world settling is given up on (a livelock guard).
+const MAX_RERUNS: u32 = 100;
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<(usize, Key)>,
+    queued: HashSet<(usize, Key)>,
+    /// Failed keys and the progress mark they failed at.
+    retry: BTreeMap<(usize, Key), u64>,
+    /// Waiting keys and the progress mark they waited at.
+    waiting: BTreeMap<(usize, Key), u64>,
+    /// Reruns since the last external change, per key.
+    reruns: BTreeMap<(usize, Key), u32>,
+}
+
+impl Queue {
+    fn push(&mut self, c: usize, key: Key) {
+        if self.queued.insert((c, key.clone())) {
+            self.items.push_back((c, key));
+        }
+    }
+}
+
+struct Inner {
+    server: ApiServer,
+    client: kube::Client,
+    controllers: RwLock<Vec<Arc<dyn Controller>>>,
+    queue: Mutex<Queue>,
+    decisions: Mutex<VecDeque<Decision>>,
+    started: Instant,
+    /// `(idle, rv seen)`: published by the worker.
+    state: watch::Sender<(bool, u64)>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Lets the worker notice that every handle is gone.
+        self.wake.notify_one();
+    }
+}
+
+/// The runtime. Clones share one worker.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Changes that do not count as progress.
+fn is_noise(gr: &GroupResource) -> bool {
+    (gr.group.is_empty() && gr.resource == "events")
+        || (gr.group == "events.k8s.io" && gr.resource == "events")
+        || (gr.group == "coordination.k8s.io" && gr.resource == "leases")
+}
+
+impl Runtime {
+    /// A runtime over `server`; the worker starts on the current tokio runtime and stops when
+    /// every clone of the returned handle is dropped.
+    pub fn start(server: &ApiServer) -> Runtime {
+        let (state, _) = watch::channel((true, server.store().current_rv()));
+        let inner = Arc::new(Inner {
+            server: server.clone(),
+            client: server.client(),
+            controllers: RwLock::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
+            decisions: Mutex::new(VecDeque::new()),
+            started: Instant::now(),
+            state,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        });
+        let rx = match server.store().watch_from(None) {
+            Ok(w) => w.rx,
+            Err(e) => {
+                tracing::error!("controller runtime cannot watch the store: {e}");
+                return Runtime { inner };
+            }
+        };
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(worker(weak, inner.wake.clone(), rx));
+        Runtime { inner }
+    }
+
+    /// Adds a controller and enqueues every existing object of its resource.
+    pub fn add(&self, controller: Arc<dyn Controller>) {
+        let idx = {
+            let mut cs = self.inner.controllers.write().unwrap_or_else(|e| e.into_inner());
+            cs.push(controller.clone());
+            cs.len() - 1
+        };
+        let keys = self.keys_of(&controller.resource());
+        {
+            let mut q = lock(&self.inner.queue);
+            for k in keys {
+                q.push(idx, k);
+            }
+        }
+        self.inner.state.send_replace((false, self.inner.state.borrow().1));
+        self.inner.wake.notify_one();
+    }
+
+    /// Enqueues every object of `resource` for the controllers owning it (an external change,
+    /// such as a new commit in a repository they read).
+    pub fn touch(&self, resource: &GroupResource) {
+        let cs = self.controllers();
+        let keys = self.keys_of(resource);
+        {
+            let mut q = lock(&self.inner.queue);
+            for (i, c) in cs.iter().enumerate() {
+                if &c.resource() == resource {
+                    for k in &keys {
+                        q.reruns.remove(&(i, k.clone()));
+                        q.push(i, k.clone());
+                    }
+                }
+            }
+        }
+        self.inner.state.send_replace((false, self.inner.state.borrow().1));
+        self.inner.wake.notify_one();
+    }
+
+    /// The API server the controllers work on.
+    pub fn server(&self) -> &ApiServer {
+        &self.inner.server
+    }
+
+    /// The most recent decisions, oldest first.
+    pub fn decisions(&self) -> Vec<Decision> {
+        lock(&self.inner.decisions).iter().cloned().collect()
+    }
+
+    /// Waits until every change made before this call has been handled and nothing is left to
+    /// do: the fixed point.
+    pub async fn settle(&self, timeout: Duration) -> Result<(), SettleError> {
+        let target = self.inner.server.store().current_rv();
+        let mut rx = self.inner.state.subscribe();
+        self.inner.wake.notify_one();
+        let wait = async {
+            loop {
+                let (idle, seen) = *rx.borrow_and_update();
+                if idle && seen >= target {
+                    return Ok(());
+                }
+                if rx.changed().await.is_err() {
+                    return Err(SettleError::Stopped);
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => {
+                let last = self
+                    .decisions()
+                    .last()
+                    .map(|d| format!("{} {} → {}", d.controller, d.key, d.outcome))
+                    .unwrap_or_else(|| "no reconcile ran".into());
+                Err(SettleError::Timeout { timeout, last })
+            }
+        }
+    }
+
+    fn controllers(&self) -> Vec<Arc<dyn Controller>> {
+        self.inner.controllers.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn keys_of(&self, resource: &GroupResource) -> Vec<Key> {
+        let store = self.inner.server.store();
+        store.list(resource, None, None).0.iter().map(|o| Key::of(o)).collect()
+    }
+}
+
+impl Inner {
+    /// Maps one change to queue entries.
+    fn enqueue_change(&self, rt: &Runtime, change: &Change) {
+        let cs = rt.controllers();
+        let mut q = lock(&self.queue);
+        for (i, c) in cs.iter().enumerate() {
+            let own = c.resource();
+            if change.gr == own {
+                q.push(i, Key::new(&change.namespace, &change.name));
+            }
+            for w in c.watches() {
+                if w.resource != change.gr {
+                    continue;
+                }
+                let keys = match &w.map {
+                    Map::Own => vec![Key::new(&change.namespace, &change.name)],
+                    Map::All => rt.keys_of(&own),
+                    Map::With(f) => f(change),
+                };
+                for k in keys {
+                    q.push(i, k);
+                }
+            }
+        }
+    }
+
+    fn record(&self, d: Decision) {
+        let mut ds = lock(&self.decisions);
+        if ds.len() >= DECISIONS_KEPT {
+            ds.pop_front();
+        }
+        ds.push_back(d);
+    }
+}
+
+/// Where the worker stands between reconciles.
+struct Progress {
+    /// Highest rv consumed from the change stream.
+    seen: u64,
+    /// Rv of the last change that counts as progress (not an Event).
+    mark: u64,
+}
+
+async fn worker(weak: std::sync::Weak<Inner>, wake: Arc<tokio::sync::Notify>, mut rx: broadcast::Receiver<Arc<Change>>) {
+    let mut p = Progress { seen: 0, mark: 0 };
+    if let Some(inner) = weak.upgrade() {
+        p.seen = inner.server.store().current_rv();
+        p.mark = p.seen;
+    }
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let rt = Runtime { inner: inner.clone() };
+        // 1. Take in every change available now.
+        loop {
+            match rx.try_recv() {
+                Ok(change) => {
+                    p.seen = p.seen.max(change.rv);
+                    if !is_noise(&change.gr) {
+                        p.mark = p.mark.max(change.rv);
+                    }
+                    inner.enqueue_change(&rt, &change);
+                }
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    tracing::warn!("controller runtime lagged {n} changes; resyncing every controller");
+                    let cs = rt.controllers();
+                    let keys: Vec<_> = cs.iter().map(|c| rt.keys_of(&c.resource())).collect();
+                    let mut q = lock(&inner.queue);
+                    for (i, ks) in keys.into_iter().enumerate() {
+                        for k in ks {
+                            q.push(i, k);
+                        }
+                    }
+                    p.mark = inner.server.store().current_rv();
+                }
+                Err(broadcast::error::TryRecvError::Empty) => break,
+                Err(broadcast::error::TryRecvError::Closed) => return,
+            }
+        }
+        // 2. One reconcile, if any is queued.
+        let next = next_item(&inner, &p);
+        if let Some((idx, key, quiescent)) = next {
+            inner.state.send_if_modified(|s| {
+                let changed = s.0;
+                s.0 = false;
+                changed
+            });
+            run_one(&inner, &rt, idx, key, quiescent, &mut p).await;
+            continue;
+        }
+        // 3. Idle: publish, then sleep until a change or a wake-up.
+        if p.seen >= inner.server.store().current_rv() {
+            inner.state.send_if_modified(|s| {
+                let changed = !s.0 || s.1 != p.seen;
+                *s = (true, p.seen);
+                changed
+            });
+        }
+        drop(rt);
+        drop(inner);
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(change) => {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let rt = Runtime { inner: inner.clone() };
+                    p.seen = p.seen.max(change.rv);
+                    if !is_noise(&change.gr) {
+                        p.mark = p.mark.max(change.rv);
+                    }
+                    inner.enqueue_change(&rt, &change);
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = wake.notified() => {}
+        }
+    }
+}
+
+/// The next key to reconcile: queued work first; then failed keys that may now succeed; then,
+/// when nothing else can happen, waiting keys for their final call.
+fn next_item(inner: &Inner, p: &Progress) -> Option<(usize, Key, bool)> {
+    let mut q = lock(&inner.queue);
+    if let Some((c, key)) = q.items.pop_front() {
+        q.queued.remove(&(c, key.clone()));
+        // A change triggered this run: the livelock count starts again.
+        q.reruns.remove(&(c, key.clone()));
+        return Some((c, key, false));
+    }
+    let eligible = |q: &Queue, (entry, at): (&(usize, Key), &u64)| {
+        *at < p.mark && q.reruns.get(entry).copied().unwrap_or(0) < MAX_RERUNS
+    };
+    let retry = q.retry.iter().find(|e| eligible(&q, *e)).map(|(e, _)| e.clone());
+    if let Some(entry) = retry {
+        q.retry.remove(&entry);
+        *q.reruns.entry(entry.clone()).or_default() += 1;
+        return Some((entry.0, entry.1, false));
+    }
+    let waiting = q.waiting.iter().find(|e| eligible(&q, *e)).map(|(e, _)| e.clone());
+    if let Some(entry) = waiting {
+        q.waiting.remove(&entry);
+        *q.reruns.entry(entry.clone()).or_default() += 1;
+        return Some((entry.0, entry.1, false));
+    }
+    // Nothing can change any more: waiting keys conclude.
+    let first = q.waiting.keys().next().cloned();
+    if let Some(entry) = first {
+        q.waiting.remove(&entry);
+        return Some((entry.0, entry.1, true));
+    }
+    None
+}
+
+async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiescent: bool, p: &mut Progress) {
+    let Some(controller) = rt.controllers().get(idx).cloned() else { return };
+    let cx = Cx { server: inner.server.clone(), client: inner.client.clone(), quiescent, notes: Mutex::new(Vec::new()) };
+    let result = controller.reconcile(&cx, &key).await;
+    // The reconcile's own writes are progress too: take them in before recording the mark.
+    let current = inner.server.store().current_rv();
+    let outcome = match &result {
+        Ok(Outcome::Done) => "done".to_string(),
+        Ok(Outcome::Retry) => "retry".to_string(),
+        Ok(Outcome::Wait) if quiescent => "gave up waiting".to_string(),
+        Ok(Outcome::Wait) => "wait".to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    {
+        let mut q = lock(&inner.queue);
+        let entry = (idx, key.clone());
+        q.retry.remove(&entry);
+        q.waiting.remove(&entry);
+        // A failure is retried after progress beyond what this reconcile itself wrote.
+        let at = current.max(p.mark);
+        match &result {
+            Ok(Outcome::Done) => {
+                q.reruns.remove(&entry);
+            }
+            Ok(Outcome::Retry) | Err(_) => {
+                q.retry.insert(entry, at);
+            }
+            Ok(Outcome::Wait) if quiescent => {
+                q.retry.insert(entry, at);
+            }
+            Ok(Outcome::Wait) => {
+                q.waiting.insert(entry, at);
+            }
+        }
+    }
+    let notes = std::mem::take(&mut *lock(&cx.notes));
+    let at_ms = inner.started.elapsed().as_millis() as u64;
+    tracing::debug!(controller = controller.name(), key = %key, outcome = %outcome, "reconciled");
+    inner.record(Decision { rv: current, at_ms, controller: controller.name().to_string(), key, outcome, notes });
+}
+
+#[cfg(test)]
+mod tests;
