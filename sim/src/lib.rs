@@ -6,3 +6,4 @@
 
 pub mod apiserver;
 pub mod gatekeeper;
+pub mod git;
