@@ -6,4 +6,5 @@
 
 pub mod apiserver;
 pub mod gatekeeper;
+pub mod git;
 pub mod runtime;
