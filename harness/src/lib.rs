@@ -3,11 +3,13 @@
 //!
 //! The binary is glue over this library: `scenario` (the format and its loader), `run` (the
 //! runner, steps, expectations), `report` (terminal, JUnit, JSON), `backend` (sim, cluster),
-//! `cli`, and `api` (running a scenario from Rust tests).
+//! `policy` (gator-compatible policy suites), `cli`, and `api` (running a scenario from Rust
+//! tests).
 
 pub mod api;
 pub mod backend;
 pub mod cli;
+pub mod policy;
 pub mod report;
 pub mod run;
 pub mod scenario;

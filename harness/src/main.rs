@@ -2,7 +2,7 @@
 //! with a hint, and the exit code follows `cli::exit`.
 
 use clap::Parser;
-use idp_harness::cli::{exit, run, sim_up, validate, Cli, Command, SimCommand};
+use idp_harness::cli::{exit, policy, run, sim_up, validate, Cli, Command, SimCommand};
 
 fn main() {
     let cli = Cli::parse();
@@ -15,6 +15,7 @@ fn main() {
     let code = match cli.command {
         Command::Validate(args) => validate::validate(&args),
         Command::List(args) => validate::list(&args),
+        Command::Policy { command } => policy::run(&command),
         Command::Schema => {
             print!("{}", idp_harness::scenario::schema::generate());
             exit::OK

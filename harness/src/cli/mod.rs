@@ -2,6 +2,7 @@
 //! errors with a hint and return the exit code (see `exit`).
 
 pub mod discover;
+pub mod policy;
 pub mod run;
 pub mod sim_up;
 pub mod validate;
@@ -35,6 +36,11 @@ pub enum Command {
     List(validate::PathsArgs),
     /// Print the JSON Schema of the scenario format.
     Schema,
+    /// Gatekeeper policy tests, compatible with gator (verify suites, test objects).
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
     /// The embedded platform simulator.
     Sim {
         #[command(subcommand)]

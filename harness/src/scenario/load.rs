@@ -80,7 +80,8 @@ pub fn load_str(text: &str, path: &Path) -> Result<Loaded, Vec<LoadError>> {
     }
 }
 
-fn parse_error(path: &Path, e: &serde_saphyr::Error) -> LoadError {
+/// A serde-saphyr error as a located [`LoadError`] (also used by the policy-suite loader).
+pub(crate) fn parse_error(path: &Path, e: &serde_saphyr::Error) -> LoadError {
     let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
     let raw = e.without_snippet().to_string();
     // Drop the location the library appends; we print our own.
@@ -98,12 +99,17 @@ fn did_you_mean(message: &str) -> Option<String> {
     let (field, tail) = rest.split_once('`')?;
     let list = tail.split_once("expected one of ").or_else(|| tail.split_once("expected "))?.1;
     let expected: Vec<&str> = list.split(", ").map(|c| c.trim().trim_matches('`')).filter(|c| !c.is_empty()).collect();
-    let best = expected
+    Some(format!("did you mean `{}`?", closest(field, &expected)?))
+}
+
+/// The candidate nearest to `field` by edit distance, if it is near enough to be a typo.
+pub(crate) fn closest<'a>(field: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
         .iter()
         .map(|c| (strsim::damerau_levenshtein(field, c), *c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)?;
-    Some(format!("did you mean `{}`?", best.1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 struct Ctx<'a> {
