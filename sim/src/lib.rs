@@ -5,6 +5,10 @@
 //! `idp-harness sim up`.
 
 pub mod apiserver;
+pub mod conditions;
+pub mod crds;
+pub mod flux;
 pub mod gatekeeper;
 pub mod git;
+pub mod platform;
 pub mod runtime;

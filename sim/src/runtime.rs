@@ -89,8 +89,14 @@ impl Watch {
         Watch { resource: GroupResource::new(group, resource), map: Map::All }
     }
 
+    /// `group` or `resource` may be `*`: any.
     pub fn with(group: &str, resource: &str, f: impl Fn(&Change) -> Vec<Key> + Send + Sync + 'static) -> Self {
         Watch { resource: GroupResource::new(group, resource), map: Map::With(Arc::new(f)) }
+    }
+
+    fn covers(&self, gr: &GroupResource) -> bool {
+        (self.resource.group == "*" || self.resource.group == gr.group)
+            && (self.resource.resource == "*" || self.resource.resource == gr.resource)
     }
 }
 
@@ -151,6 +157,107 @@ impl Cx {
     /// Records a decision note for this reconcile (shown in evidence bundles).
     pub fn note(&self, msg: impl Into<String>) {
         lock(&self.notes).push(msg.into());
+    }
+
+    /// A stored object (served form, preferred version).
+    pub fn get(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
+        self.server.get_object(group, plural, namespace, name)
+    }
+
+    /// Every stored object of a resource, optionally in one namespace.
+    pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
+        self.server.store().list(&GroupResource::new(group, plural), namespace, None).0
+    }
+
+    /// The REST path of an object at its resource's preferred version.
+    pub fn path(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Result<String, ReconcileError> {
+        let def = self
+            .server
+            .registry()
+            .any_version(group, plural)
+            .ok_or_else(|| ReconcileError::new(format!("the server does not serve {plural}.{group}")))?;
+        let base = if group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{group}/{}", def.version) };
+        Ok(if namespace.is_empty() {
+            format!("{base}/{plural}/{name}")
+        } else {
+            format!("{base}/namespaces/{namespace}/{plural}/{name}")
+        })
+    }
+
+    /// Records a Kubernetes Event (`v1`) about `involved`, as a controller's event recorder
+    /// does: a repeat of the same reason and message on the same object bumps `count`.
+    /// Events are not progress for the fixed point. Failures to record are only logged.
+    pub fn event(&self, involved: &Value, type_: &str, reason: &str, message: &str, component: &str) {
+        let s = |p: &str| involved.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+        let (ns, name, uid) = (s("/metadata/namespace"), s("/metadata/name"), s("/metadata/uid"));
+        let ns = if ns.is_empty() { "default".to_string() } else { ns };
+        let gr = GroupResource::new("", "events");
+        let store = self.server.store();
+        let existing = store.list(&gr, Some(&ns), None).0.into_iter().find(|e| {
+            e.pointer("/involvedObject/uid").and_then(Value::as_str) == Some(uid.as_str())
+                && e.get("reason").and_then(Value::as_str) == Some(reason)
+                && e.get("message").and_then(Value::as_str) == Some(message)
+        });
+        let now = crate::apiserver::objects::now();
+        let result = match existing {
+            Some(e) => {
+                let ename = e.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                store
+                    .update_with(&gr, &ns, &ename, |cur| {
+                        let mut next = cur.as_ref().clone();
+                        let count = next.get("count").and_then(Value::as_i64).unwrap_or(1);
+                        next["count"] = json!(count + 1);
+                        next["lastTimestamp"] = json!(now);
+                        Ok(Some(next))
+                    })
+                    .map(|_| ())
+            }
+            None => {
+                let body = json!({
+                    "apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": format!("{name}.{}", &uuid::Uuid::new_v4().simple().to_string()[..16]), "namespace": ns},
+                    "involvedObject": {
+                        "apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
+                        "name": name, "namespace": s("/metadata/namespace"), "uid": uid,
+                        "resourceVersion": s("/metadata/resourceVersion"),
+                    },
+                    "type": type_, "reason": reason, "message": message,
+                    "source": {"component": component},
+                    "reportingComponent": component,
+                    "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+                });
+                self.server.create_internal("", "v1", "events", Some(&ns), body).map(|_| ())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("recording event {reason} for {ns}/{name}: {e}");
+        }
+    }
+
+    /// Merge-patches `status` into the object's status subresource, unless that would change
+    /// nothing (so controllers settle). Returns whether it wrote.
+    pub async fn merge_status(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        status: &Value,
+    ) -> Result<bool, ReconcileError> {
+        let Some(current) = self.get(group, plural, namespace, name) else { return Ok(false) };
+        let mut merged = current.get("status").cloned().unwrap_or(json!({}));
+        json_patch::merge(&mut merged, status);
+        if Some(&merged) == current.get("status") {
+            return Ok(false);
+        }
+        let path = format!("{}/status", self.path(group, plural, namespace, name)?);
+        let body = serde_json::to_vec(&json!({"status": status})).map_err(ReconcileError::new)?;
+        let req = http::Request::patch(path)
+            .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+            .body(body)
+            .map_err(ReconcileError::new)?;
+        self.client.request::<Value>(req).await?;
+        Ok(true)
     }
 }
 
@@ -243,8 +350,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Changes that do not count as progress.
 fn is_noise(gr: &GroupResource) -> bool {
-    (gr.group.is_empty() && gr.resource == "events")
-        || (gr.group == "events.k8s.io" && gr.resource == "events")
+    (gr.resource == "events" && (gr.group.is_empty() || gr.group == "events.k8s.io"))
         || (gr.group == "coordination.k8s.io" && gr.resource == "leases")
 }
 
@@ -289,8 +395,7 @@ impl Runtime {
                 q.push(idx, k);
             }
         }
-        self.inner.state.send_replace((false, self.inner.state.borrow().1));
-        self.inner.wake.notify_one();
+        self.mark_busy();
     }
 
     /// Enqueues every object of `resource` for the controllers owning it (an external change,
@@ -309,7 +414,12 @@ impl Runtime {
                 }
             }
         }
-        self.inner.state.send_replace((false, self.inner.state.borrow().1));
+        self.mark_busy();
+    }
+
+    /// Tells `settle` callers that work was queued outside the change stream.
+    fn mark_busy(&self) {
+        self.inner.state.send_modify(|s| s.0 = false);
         self.inner.wake.notify_one();
     }
 
@@ -374,7 +484,7 @@ impl Inner {
                 q.push(i, Key::new(&change.namespace, &change.name));
             }
             for w in c.watches() {
-                if w.resource != change.gr {
+                if !w.covers(&change.gr) {
                     continue;
                 }
                 let keys = match &w.map {
@@ -406,7 +516,11 @@ struct Progress {
     mark: u64,
 }
 
-async fn worker(weak: std::sync::Weak<Inner>, wake: Arc<tokio::sync::Notify>, mut rx: broadcast::Receiver<Arc<Change>>) {
+async fn worker(
+    weak: std::sync::Weak<Inner>,
+    wake: Arc<tokio::sync::Notify>,
+    mut rx: broadcast::Receiver<Arc<Change>>,
+) {
     let mut p = Progress { seen: 0, mark: 0 };
     if let Some(inner) = weak.upgrade() {
         p.seen = inner.server.store().current_rv();
@@ -450,6 +564,8 @@ async fn worker(weak: std::sync::Weak<Inner>, wake: Arc<tokio::sync::Notify>, mu
                 changed
             });
             run_one(&inner, &rt, idx, key, quiescent, &mut p).await;
+            // In-process requests may never yield; let other tasks (and timers) run.
+            tokio::task::yield_now().await;
             continue;
         }
         // 3. Idle: publish, then sleep until a change or a wake-up.
@@ -517,7 +633,8 @@ fn next_item(inner: &Inner, p: &Progress) -> Option<(usize, Key, bool)> {
 
 async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiescent: bool, p: &mut Progress) {
     let Some(controller) = rt.controllers().get(idx).cloned() else { return };
-    let cx = Cx { server: inner.server.clone(), client: inner.client.clone(), quiescent, notes: Mutex::new(Vec::new()) };
+    let cx =
+        Cx { server: inner.server.clone(), client: inner.client.clone(), quiescent, notes: Mutex::new(Vec::new()) };
     let result = controller.reconcile(&cx, &key).await;
     // The reconcile's own writes are progress too: take them in before recording the mark.
     let current = inner.server.store().current_rv();

@@ -60,6 +60,19 @@ pub struct ApiServer {
     shared: Arc<Shared>,
 }
 
+/// A handle that does not keep the server alive (for admission plugins, which the server
+/// itself holds).
+#[derive(Clone)]
+pub struct WeakApiServer {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl WeakApiServer {
+    pub fn upgrade(&self) -> Option<ApiServer> {
+        self.shared.upgrade().map(|shared| ApiServer { shared })
+    }
+}
+
 /// Errors starting to serve.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -153,6 +166,11 @@ impl ApiServer {
             warnings: Vec::new(),
         };
         objects::create(&self.shared, &mut req, &def, ns, body).map(|(_, v)| v)
+    }
+
+    /// A handle that does not keep the server alive.
+    pub fn downgrade(&self) -> WeakApiServer {
+        WeakApiServer { shared: Arc::downgrade(&self.shared) }
     }
 
     /// The object store (for the simulator's controllers and for tests).

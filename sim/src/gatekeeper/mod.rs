@@ -1,10 +1,10 @@
 //! The policy core of the simulated OPA Gatekeeper: ConstraintTemplates compiled with regorus,
 //! constraint matching, and evaluation for admission and audit, as pure functions over JSON.
 //!
-//! This module must not touch the API server, its store or the HTTP layer: a later controller
-//! turns templates into constraint CRDs (with [`ConstraintTemplate::constraint_crd`]) and
-//! writes template and constraint status, and a validating admission plugin calls
-//! [`PolicySet::admit`] and turns the [`AdmissionOutcome`] into a `Verdict`.
+//! The policy modules below are pure functions over JSON and must not touch the API server;
+//! [`controller`] installs Gatekeeper on a simulated platform (CRDs, the controllers that turn
+//! templates into constraint CRDs and write statuses, inventory sync, audit) and [`webhook`] is
+//! the validating admission plugin that calls [`PolicySet::admit`].
 //!
 //! The pieces, in the order a request meets them:
 //! * [`template`]: parse a ConstraintTemplate, compile its Rego (v0 or v1), report compile errors
@@ -18,14 +18,18 @@
 
 pub mod builtins;
 pub mod constraint;
+pub mod controller;
+pub mod crds;
 pub mod eval;
 pub mod inventory;
 pub mod policy_set;
 pub mod template;
+pub mod webhook;
 
 pub use constraint::{
     glob_matches, webhook_skips, Constraint, ConstraintError, EnforcementAction, Match, MatchTarget, ScopedAction,
 };
+pub use controller::{install, State};
 pub use eval::{
     admission_review, audit_object, audit_review, audit_status, evaluate, AdmissionOutcome, AuditViolation,
     ConstraintResult, EvalError, Violation,

@@ -1,0 +1,180 @@
+//! The simulated platform: the API server, the controller runtime and the components a
+//! platform profile enables (Flux, Gatekeeper, and later the CSI driver, ACK and Crossplane),
+//! wired together in one process.
+//!
+//! This module only composes: each component's behaviour lives in its own module and is
+//! installed from here. It must not know about scenarios.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::apiserver::{ApiServer, ApiServerConfig};
+use crate::git::Repos;
+use crate::runtime::{Decision, Runtime, SettleError};
+
+/// Which components run, at which versions. `None` leaves a component out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Flux version (`2.8`): decides the API versions served.
+    pub flux: Option<String>,
+    /// Gatekeeper version (`3.20`).
+    pub gatekeeper: Option<String>,
+}
+
+/// The versions the simulator models by default.
+pub const DEFAULT_FLUX: &str = "2.8";
+pub const DEFAULT_GATEKEEPER: &str = "3.20";
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile { flux: Some(DEFAULT_FLUX.into()), gatekeeper: Some(DEFAULT_GATEKEEPER.into()) }
+    }
+}
+
+impl Profile {
+    /// Only the API server, no components.
+    pub fn bare() -> Self {
+        Profile { flux: None, gatekeeper: None }
+    }
+}
+
+/// External programs the components call.
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    /// kubectl, whose `kustomize` subcommand builds Flux Kustomizations.
+    pub kubectl: Option<PathBuf>,
+}
+
+/// Settings of a platform.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformConfig {
+    pub api: ApiServerConfig,
+    pub profile: Profile,
+    pub tools: Tools,
+    /// Where scenario repositories and artifacts live (a directory the caller owns); a
+    /// temporary directory when unset.
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Starting a platform failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("unsupported {component} version {version:?}: the simulator models {supported}")]
+    UnsupportedVersion { component: &'static str, version: String, supported: String },
+    #[error("cannot create the platform's work directory: {0}")]
+    WorkDir(#[source] std::io::Error),
+    #[error("installing {component}: {message}")]
+    Install { component: &'static str, message: String },
+}
+
+/// A running simulated platform. Dropping it stops the controllers and removes the temporary
+/// work directory (when the platform made it).
+pub struct Platform {
+    server: ApiServer,
+    runtime: Runtime,
+    repos: Repos,
+    profile: Profile,
+    tools: Tools,
+    work_dir: PathBuf,
+    flux: Option<crate::flux::Flux>,
+    gatekeeper: Option<std::sync::Arc<crate::gatekeeper::State>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Platform {
+    /// Starts the API server and the profile's components. Must run inside a tokio runtime.
+    pub fn start(config: PlatformConfig) -> Result<Platform, PlatformError> {
+        let (work, temp) = match &config.work_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(PlatformError::WorkDir)?;
+                (d.clone(), None)
+            }
+            None => {
+                let t =
+                    tempfile::Builder::new().prefix("idp-harness-sim-").tempdir().map_err(PlatformError::WorkDir)?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let server = ApiServer::new(config.api.clone());
+        let runtime = Runtime::start(&server);
+        let repos = Repos::new(work.join("repos"));
+        let mut platform = Platform {
+            server,
+            runtime,
+            repos,
+            profile: config.profile.clone(),
+            tools: config.tools.clone(),
+            work_dir: work,
+            flux: None,
+            gatekeeper: None,
+            _temp: temp,
+        };
+        if let Some(v) = config.profile.gatekeeper.as_deref() {
+            platform.gatekeeper = Some(crate::gatekeeper::install(&platform, v)?);
+        }
+        if let Some(v) = config.profile.flux.as_deref() {
+            platform.flux = Some(crate::flux::install(&platform, v)?);
+        }
+        Ok(platform)
+    }
+
+    pub fn server(&self) -> &ApiServer {
+        &self.server
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The scenario repositories Flux fetches from.
+    pub fn repos(&self) -> &Repos {
+        &self.repos
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn tools(&self) -> &Tools {
+        &self.tools
+    }
+
+    /// The platform's scratch directory.
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.work_dir
+    }
+
+    /// Flux, when the profile enables it.
+    pub fn flux(&self) -> Option<&crate::flux::Flux> {
+        self.flux.as_ref()
+    }
+
+    /// Gatekeeper's shared state, when the profile enables it.
+    pub fn gatekeeper(&self) -> Option<&std::sync::Arc<crate::gatekeeper::State>> {
+        self.gatekeeper.as_ref()
+    }
+
+    /// Waits for the controllers' fixed point (see [`Runtime::settle`]).
+    pub async fn settle(&self, timeout: Duration) -> Result<(), SettleError> {
+        self.runtime.settle(timeout).await
+    }
+
+    /// What the controllers decided, oldest first (for evidence bundles).
+    pub fn decisions(&self) -> Vec<Decision> {
+        self.runtime.decisions()
+    }
+}
+
+/// Checks `version` against the `major.minor` versions a component supports.
+pub fn check_version(component: &'static str, version: &str, supported: &[&str]) -> Result<(), PlatformError> {
+    let mm: String = version.trim_start_matches('v').split('.').take(2).collect::<Vec<_>>().join(".");
+    if supported.contains(&mm.as_str()) {
+        Ok(())
+    } else {
+        Err(PlatformError::UnsupportedVersion {
+            component,
+            version: version.to_string(),
+            supported: supported.join(", "),
+        })
+    }
+}
