@@ -462,6 +462,10 @@ fn validate_metadata(def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError
     if !finalizers.is_empty() {
         errors.extend(names::validate_finalizers(&finalizers));
         match def.codec {
+            // CRDs are served by apiextensions-apiserver, which puts its own unqualified
+            // `customresourcecleanup.apiextensions.k8s.io` finalizer on them and does not apply
+            // the core types' finalizer-name rule.
+            Codec::Builtin(_) if def.group == "apiextensions.k8s.io" => {}
             Codec::Builtin(_) => errors.extend(names::validate_builtin_finalizer_names(&finalizers)),
             Codec::Custom(_) => {
                 warnings.extend(finalizers.iter().flat_map(|f| names::custom_resource_finalizer_warnings(f)))

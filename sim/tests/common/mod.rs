@@ -7,12 +7,15 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use sim::apiserver::{kubeconfig, ApiServer, ApiServerConfig, RunningServer};
+use sim::platform::{Platform, PlatformConfig, Profile, Tools};
 
 /// A server running on its own runtime, with a kubeconfig in a temp dir.
 pub struct TestServer {
     pub api: ApiServer,
     pub url: String,
     pub dir: tempfile::TempDir,
+    /// The simulated platform, when started with [`TestServer::platform`].
+    pub platform: Option<Platform>,
     running: Option<RunningServer>,
     rt: tokio::runtime::Runtime,
 }
@@ -30,7 +33,26 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         kubeconfig::write(&dir.path().join("kubeconfig"), &url, config.token.as_deref(), running.ca_pem.as_deref())
             .expect("kubeconfig");
-        TestServer { api, url, dir, running: Some(running), rt }
+        TestServer { api, url, dir, platform: None, running: Some(running), rt }
+    }
+
+    /// A simulated platform with `profile`'s components, served on a loopback port.
+    pub fn platform(profile: Profile) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let config = PlatformConfig { profile, tools: Tools { kubectl: Some(kubectl_path()) }, ..Default::default() };
+        let platform = rt.block_on(async { Platform::start(config) }).expect("platform starts");
+        let api = platform.server().clone();
+        let running = rt.block_on(api.serve("127.0.0.1:0".parse().expect("addr"))).expect("serve");
+        let url = running.url();
+        let dir = tempfile::tempdir().expect("tempdir");
+        kubeconfig::write(&dir.path().join("kubeconfig"), &url, None, None).expect("kubeconfig");
+        TestServer { api, url, dir, platform: Some(platform), running: Some(running), rt }
+    }
+
+    /// Waits for the platform's controllers to reach their fixed point.
+    pub fn settle(&self) {
+        let platform = self.platform.as_ref().expect("started with TestServer::platform");
+        self.rt.block_on(platform.settle(std::time::Duration::from_secs(30))).expect("controllers settle");
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
