@@ -20,13 +20,37 @@ impl Reporter for Quiet {
     fn event(&mut self, _: &RunEvent) {}
 }
 
-async fn run_fixture(name: &str, cancel_after: Option<Duration>) -> (ScenarioReport, Backend) {
+/// A simulator API server on a loopback port, run as an existing cluster: its state outlives
+/// the scenario, so tests can look at what cleanup left.
+struct Served {
+    api: sim::apiserver::ApiServer,
+    _running: sim::apiserver::RunningServer,
+    dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start() -> Served {
+        let api = sim::apiserver::ApiServer::default();
+        let running = api.serve("127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+        let dir = tempfile::tempdir().expect("tempdir");
+        sim::apiserver::kubeconfig::write(&dir.path().join("kubeconfig"), &running.url(), None, None)
+            .expect("kubeconfig");
+        Served { api, _running: running, dir }
+    }
+
+    async fn backend(&self) -> Backend {
+        Backend::cluster(Some(self.dir.path().join("kubeconfig")), None).await.expect("cluster backend")
+    }
+}
+
+async fn run_fixture(name: &str, cancel_after: Option<Duration>) -> (ScenarioReport, Served) {
     run_fixture_with(name, cancel_after, RunOptions::default()).await
 }
 
-async fn run_fixture_with(name: &str, cancel_after: Option<Duration>, opts: RunOptions) -> (ScenarioReport, Backend) {
+async fn run_fixture_with(name: &str, cancel_after: Option<Duration>, opts: RunOptions) -> (ScenarioReport, Served) {
     let loaded = load_file(&fixture(name)).expect("fixture loads");
-    let backend = Backend::sim().await.expect("sim");
+    let served = Served::start().await;
+    let backend = served.backend().await;
     let (tx, rx) = tokio::sync::watch::channel(false);
     if let Some(d) = cancel_after {
         tokio::spawn(async move {
@@ -37,11 +61,11 @@ async fn run_fixture_with(name: &str, cancel_after: Option<Duration>, opts: RunO
         std::mem::forget(tx);
     }
     let totals = run_all(vec![loaded], &backend, &opts, &mut Quiet, rx).await;
-    (totals.reports.into_iter().next().expect("one report"), backend)
+    (totals.reports.into_iter().next().expect("one report"), served)
 }
 
-async fn namespaces(backend: &Backend) -> Vec<String> {
-    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(backend.client.clone());
+async fn namespaces(served: &Served) -> Vec<String> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(served.api.client());
     api.list(&Default::default()).await.expect("list").items.into_iter().filter_map(|n| n.metadata.name).collect()
 }
 
@@ -273,8 +297,8 @@ fn walk(dir: &Path, name: &str) -> Option<PathBuf> {
 #[tokio::test]
 async fn the_cluster_backend_runs_a_scenario_from_a_kubeconfig() {
     // Any cluster reachable through a kubeconfig: here the simulator's own loopback port.
-    let sim = Backend::sim().await.expect("sim");
-    let cluster = Backend::cluster(Some(sim.kubeconfig.clone()), None).await.expect("cluster backend");
+    let served = Served::start().await;
+    let cluster = served.backend().await;
     assert_eq!(cluster.name, "cluster");
     let loaded =
         load_file(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/core/configmap-roundtrip.yaml"))

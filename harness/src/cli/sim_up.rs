@@ -1,10 +1,12 @@
-//! `idp-harness sim up`: runs the simulator's API server in the foreground, writes a kubeconfig
-//! for it, and stops cleanly on Ctrl-C or SIGTERM (removing the kubeconfig it wrote).
+//! `idp-harness sim up`: runs the simulated platform (API server, Gatekeeper, Flux) in the
+//! foreground, writes a kubeconfig for it, and stops cleanly on Ctrl-C or SIGTERM (removing the
+//! kubeconfig it wrote).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use sim::apiserver::{kubeconfig, ApiServer, ApiServerConfig, ServeError};
+use sim::apiserver::{kubeconfig, ApiServerConfig, ServeError};
+use sim::platform::{Platform, PlatformConfig, PlatformError, Profile, Tools};
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
@@ -26,6 +28,8 @@ pub struct UpArgs {
 pub enum UpError {
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
     #[error("cannot write the kubeconfig {path}: {source}")]
     Kubeconfig {
         path: PathBuf,
@@ -42,20 +46,32 @@ impl UpError {
         match self {
             UpError::Serve(_) => Some("pick another --port, or 0 for a free one"),
             UpError::Kubeconfig { .. } => Some("pass --kubeconfig with a writable path"),
-            UpError::Signal(_) => None,
+            UpError::Signal(_) | UpError::Platform(_) => None,
         }
     }
 }
 
 pub async fn run(args: UpArgs) -> Result<(), UpError> {
     let started = std::time::Instant::now();
-    let server = ApiServer::new(ApiServerConfig { token: args.token.clone(), tls: args.tls, ..Default::default() });
-    let running = server.serve(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).await?;
+    let api = ApiServerConfig { token: args.token.clone(), tls: args.tls, ..Default::default() };
+    let profile = Profile::default();
+    let tools = Tools { kubectl: crate::backend::find_kubectl() };
+    let platform = Platform::start(PlatformConfig { api, profile: profile.clone(), tools, work_dir: None })?;
+    let running = platform.server().serve(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).await?;
     let ready = started.elapsed();
     let path = std::path::absolute(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
     kubeconfig::write(&path, &running.url(), args.token.as_deref(), running.ca_pem.as_deref())
         .map_err(|source| UpError::Kubeconfig { path: path.clone(), source })?;
     println!("simulator API server listening on {} (ready in {:.1} ms)", running.url(), ready.as_secs_f64() * 1000.0);
+    let component = |name: &str, v: &Option<String>| match v {
+        Some(v) => format!("{name} {v}"),
+        None => format!("{name} off"),
+    };
+    println!(
+        "platform: {}, {} (controllers run to a fixed point after every change)",
+        component("Flux", &profile.flux),
+        component("Gatekeeper", &profile.gatekeeper)
+    );
     println!("kubeconfig: {}", path.display());
     println!();
     println!("  export KUBECONFIG={}", path.display());

@@ -24,6 +24,8 @@ pub const POLL_MAX: Duration = Duration::from_millis(250);
 
 pub struct Cx {
     pub kube: Kube,
+    /// The backend's stage for this scenario: repos, settling, controller decisions.
+    pub stage: std::sync::Arc<crate::backend::Stage>,
     pub bindings: Bindings,
     /// The scenario's own namespace (`${namespace}`).
     pub namespace: String,

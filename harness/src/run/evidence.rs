@@ -77,6 +77,31 @@ struct Collected {
 
 /// Captures the bundle and returns its folder, or None when the folder cannot be created.
 /// Never fails the scenario: errors go into `capture-errors.txt`.
+/// The platform's controller decisions, one per line (empty on real clusters).
+fn decisions_text(decisions: &[serde_json::Value]) -> String {
+    if decisions.is_empty() {
+        return "no controller decisions recorded (real clusters keep them in their controllers' logs)\n".into();
+    }
+    let mut out = String::new();
+    for d in decisions {
+        let s = |k: &str| d.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let n = |k: &str| d.get(k).and_then(serde_json::Value::as_u64).unwrap_or_default();
+        let key = if s("namespace").is_empty() { s("name") } else { format!("{}/{}", s("namespace"), s("name")) };
+        out.push_str(&format!(
+            "{:>7}ms rv={:<6} {:<32} {:<40} {}\n",
+            n("atMs"),
+            n("rv"),
+            s("controller"),
+            key,
+            s("outcome")
+        ));
+        for note in d.get("notes").and_then(serde_json::Value::as_array).into_iter().flatten() {
+            out.push_str(&format!("            {}\n", note.as_str().unwrap_or_default()));
+        }
+    }
+    out
+}
+
 pub async fn capture(cx: &Cx, b: Bundle<'_>) -> Option<PathBuf> {
     let folder = match new_folder(b.dir, &cx.scenario) {
         Ok(f) => f,
@@ -94,7 +119,8 @@ pub async fn capture(cx: &Cx, b: Bundle<'_>) -> Option<PathBuf> {
     }
     let mut secrets: Vec<String> = got.secrets.iter().filter(|s| s.len() >= MIN_SCRUB_LEN).cloned().collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let files: [(&str, String); 5] = [
+    let files: [(&str, String); 6] = [
+        ("decisions.txt", decisions_text(&cx.stage.decisions())),
         ("failure.txt", failure_text(cx, &b)),
         ("timeline.txt", timeline(b.steps)),
         ("objects.yaml", objects_yaml(cx, &got.objects, b.stage)),

@@ -155,6 +155,22 @@ impl Kube {
         Ok(Answer { code, body, warnings })
     }
 
+    /// Every object of a resource, in one namespace or (None) everywhere.
+    pub async fn list(&self, ar: &ApiResource, namespace: Option<&str>) -> Result<Vec<Value>, KubeError> {
+        let base = if ar.group.is_empty() {
+            format!("/api/{}", ar.version)
+        } else {
+            format!("/apis/{}/{}", ar.group, ar.version)
+        };
+        let ns = namespace.map(|n| format!("/namespaces/{n}")).unwrap_or_default();
+        let url = format!("{base}{ns}/{}", ar.plural);
+        let a = self.send(Method::GET, &url, "application/json", Vec::new()).await?;
+        if a.code != 200 {
+            return Err(KubeError::Transport(format!("GET {url}: {} {}", a.code, a.message())));
+        }
+        Ok(a.body.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
     /// The object, or None when it does not exist.
     pub async fn get(&self, ar: &ApiResource, t: &Target) -> Result<Option<Value>, KubeError> {
         let a = self.send(Method::GET, &Self::url(ar, t, None, ""), "application/json", Vec::new()).await?;

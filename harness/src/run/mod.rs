@@ -126,11 +126,11 @@ pub async fn run_all(
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for job in jobs {
+        // Stages are made here, one per scenario, in order; starting one takes milliseconds.
+        let stage = backend.stage(&job).await;
         let sem = sem.clone();
         let tx = tx.clone();
         let stop = stop.clone();
-        let client = backend.client.clone();
-        let kubeconfig = backend.kubeconfig.clone();
         let backend_name = backend.name;
         let run_id = run_id.clone();
         let cancel = cancel.clone();
@@ -141,9 +141,12 @@ pub async fn run_all(
             if stop.load(Ordering::SeqCst) || *cancel.borrow() {
                 return Some(skipped(&job, backend_name, &tx));
             }
+            let stage = match stage {
+                Ok(s) => s,
+                Err(e) => return Some(scenario::not_started(&job, backend_name, &tx, format!("set-up failed: {e}"))),
+            };
             let env = scenario::Env {
-                client,
-                kubeconfig: &kubeconfig,
+                stage: stage.clone(),
                 backend: backend_name,
                 run_id: &run_id,
                 tx: tx.clone(),
@@ -151,6 +154,7 @@ pub async fn run_all(
                 evidence_dir: evidence_dir.as_deref(),
             };
             let report = scenario::run(&job, env).await;
+            stage.shutdown().await;
             if fail_fast && report.verdict == Verdict::Failed {
                 stop.store(true, Ordering::SeqCst);
             }

@@ -28,8 +28,8 @@ const CLEANUP_WAIT: Duration = Duration::from_secs(30);
 
 /// Where a scenario runs and how it reports.
 pub struct Env<'a> {
-    pub client: kube::Client,
-    pub kubeconfig: &'a std::path::Path,
+    /// What the scenario runs against (client, kubeconfig, repos, settling).
+    pub stage: std::sync::Arc<crate::backend::Stage>,
     pub backend: &'a str,
     pub run_id: &'a str,
     pub tx: UnboundedSender<RunEvent>,
@@ -69,11 +69,12 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
     // Scenario timeout: a timer flips the scenario's own cancel flag; Ctrl-C flips the run's.
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let cx = Cx {
-        kube: Kube::new(env.client.clone()),
+        kube: Kube::new(env.stage.client.clone()),
+        stage: env.stage.clone(),
         bindings: Bindings(values),
         namespace: namespace.clone(),
         dir: loaded.dir().to_path_buf(),
-        kubeconfig: env.kubeconfig.to_path_buf(),
+        kubeconfig: env.stage.kubeconfig.clone(),
         scenario: name.clone(),
         cancel: cancel_rx,
         cleanup: Mutex::new(Vec::new()),
@@ -95,6 +96,11 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         Ok(()) => None,
         Err(f) => Some(Failure { message: format!("set-up failed: {}", f.message), ..f }),
     };
+    if failure.is_none() {
+        if let Err(f) = add_repos(&cx, loaded).await {
+            failure = Some(Failure { message: format!("set-up failed: {}", f.message), ..f });
+        }
+    }
     if failure.is_none() {
         let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut steps, t0: start };
         if let Err(f) = run_steps(&cx, &s.spec.steps, "spec.steps", &mut sink).await {
@@ -159,6 +165,48 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         evidence,
     };
     let _ = env.tx.send(RunEvent::ScenarioFinished { report: report.clone() });
+    report
+}
+
+/// Makes the scenario's Git repos and serves them to the platform.
+async fn add_repos(cx: &Cx, loaded: &Loaded) -> Result<(), Failure> {
+    for (i, r) in loaded.scenario.spec.repos.iter().enumerate() {
+        let r = &r.value;
+        let mut spec = sim::git::RepoSpec::new(r.url.clone(), loaded.dir().join(&r.from));
+        if let Some(b) = &r.branch {
+            spec = spec.initial_branch(b.clone());
+        }
+        for b in &r.branches {
+            spec = spec.with_branch(b.name.clone(), b.from.as_deref());
+        }
+        for t in &r.tags {
+            spec = match &t.message {
+                Some(m) => spec.with_annotated_tag(t.name.clone(), t.from.as_deref(), m.clone()),
+                None => spec.with_tag(t.name.clone(), t.from.as_deref()),
+            };
+        }
+        cx.stage.add_repo(spec).await.map_err(|e| fail(format!("spec.repos[{i}] ({}): {e}", r.url)))?;
+    }
+    Ok(())
+}
+
+/// The report of a scenario whose stage could not be made.
+pub fn not_started(loaded: &Loaded, backend: &str, tx: &UnboundedSender<RunEvent>, message: String) -> ScenarioReport {
+    let name = loaded.scenario.metadata.name.clone();
+    let _ = tx.send(RunEvent::ScenarioStarted { scenario: name.clone() });
+    let report = ScenarioReport {
+        name,
+        file: loaded.path.clone(),
+        backend: backend.to_string(),
+        verdict: Verdict::Failed,
+        duration: Duration::ZERO,
+        failure: Some(fail(message)),
+        steps: Vec::new(),
+        cleanup: Vec::new(),
+        leaks: Vec::new(),
+        evidence: None,
+    };
+    let _ = tx.send(RunEvent::ScenarioFinished { report: report.clone() });
     report
 }
 

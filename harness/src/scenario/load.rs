@@ -130,6 +130,46 @@ impl Ctx<'_> {
 }
 
 const NOT_YET: &str = "this scenario engine does not support it yet";
+const FLUX_KINDS: &str =
+    "use GitRepository, OCIRepository, HelmRepository, Bucket, HelmChart, Kustomization or HelmRelease";
+
+/// A repo path: relative, inside the repo.
+fn bad_repo_path(p: &str) -> bool {
+    p.is_empty() || p.starts_with('/') || p.split('/').any(|c| c == "..")
+}
+
+fn check_commit(cx: &mut Ctx<'_>, c: &super::model::Commit, at: &str, line: u64, col: u64) {
+    let known = cx
+        .loaded
+        .scenario
+        .spec
+        .repos
+        .iter()
+        .any(|r| sim::git::normalize_url(&r.value.url) == sim::git::normalize_url(&c.repo));
+    if !known {
+        let urls: Vec<&str> = cx.loaded.scenario.spec.repos.iter().map(|r| r.value.url.as_str()).collect();
+        let hint = if urls.is_empty() {
+            "add it under spec.repos".to_string()
+        } else {
+            format!("known repos: {}", urls.join(", "))
+        };
+        cx.err(line, col, format!("{at}.repo: {:?} is not one of the scenario's repos", c.repo), Some(&hint));
+    }
+    if c.files.is_empty() && c.copy.is_empty() && c.remove.is_empty() {
+        cx.err(line, col, format!("{at}: nothing to commit"), Some("give files, copy or remove"));
+    }
+    for p in c.files.keys().chain(c.copy.keys()).chain(c.remove.iter()) {
+        if bad_repo_path(p) {
+            cx.err(line, col, format!("{at}: {p:?} must be a relative path inside the repo"), None);
+        }
+    }
+    for (to, from) in &c.copy {
+        let local = cx.loaded.dir().join(from);
+        if !local.exists() {
+            cx.err(line, col, format!("{at}.copy.{to}: {} does not exist", local.display()), None);
+        }
+    }
+}
 
 fn check(loaded: &Loaded, errs: &mut Vec<LoadError>) {
     let s = &loaded.scenario;
@@ -161,13 +201,13 @@ fn check(loaded: &Loaded, errs: &mut Vec<LoadError>) {
             None,
         );
     }
-    for (key, what) in
-        [("profile", s.spec.profile.is_some()), ("aws", s.spec.aws.is_some()), ("repos", !s.spec.repos.is_empty())]
-    {
-        if what {
-            cx.err(0, 0, format!("spec.{key}: {NOT_YET} (it comes with the simulated platform controllers)"), None);
-        }
+    if s.spec.aws.is_some() {
+        cx.err(0, 0, format!("spec.aws: {NOT_YET} (it comes with the AWS emulator)"), None);
     }
+    if let Err(e) = super::profile::resolve(s.spec.profile.as_ref(), loaded.dir()) {
+        cx.err(0, 0, e, None);
+    }
+    check_repos(&mut cx, &s.spec.repos);
     for b in s.spec.bindings.keys() {
         if BUILTIN.contains(&b.as_str()) {
             cx.err(0, 0, format!("spec.bindings.{b}: `{b}` is set by the runner and cannot be redefined"), None);
@@ -179,6 +219,26 @@ fn check(loaded: &Loaded, errs: &mut Vec<LoadError>) {
         cx.err(0, 0, "spec.steps: a scenario needs at least one step", None);
     }
     check_steps(&mut cx, &s.spec.steps, "spec.steps", &known);
+}
+
+/// Repos: a URL, an existing directory, no duplicates.
+fn check_repos(cx: &mut Ctx<'_>, repos: &[Spanned<super::model::Repo>]) {
+    let mut seen: Vec<String> = Vec::new();
+    for (i, r) in repos.iter().enumerate() {
+        let (line, col) = (r.referenced.line(), r.referenced.column());
+        let at = format!("spec.repos[{i}]");
+        let url = sim::git::normalize_url(&r.value.url);
+        if r.value.url.trim().is_empty() {
+            cx.err(line, col, format!("{at}.url: empty"), Some("write the URL as the GitRepository's spec.url has it"));
+        } else if seen.contains(&url) {
+            cx.err(line, col, format!("{at}.url: {:?} is already a scenario repo", r.value.url), None);
+        }
+        seen.push(url);
+        let dir = cx.loaded.dir().join(&r.value.from);
+        if !dir.is_dir() {
+            cx.err(line, col, format!("{at}.from: {} is not a directory", dir.display()), None);
+        }
+    }
 }
 
 fn check_steps(cx: &mut Ctx<'_>, steps: &[Spanned<Step>], at: &str, known: &[String]) {
@@ -225,12 +285,17 @@ fn check_step(cx: &mut Ctx<'_>, step: &Step, at: &str, line: u64, col: u64, know
             line,
             col,
             format!("{at}: empty step"),
-            Some("give it an action (apply, delete, patch, wait, sleep, command, try) or an expect"),
+            Some("give it an action (apply, delete, patch, wait, sleep, command, commit, reconcile, try) or an expect"),
         );
     }
-    for k in ["commit", "reconcile"] {
-        if acts.contains(&k) {
-            cx.err(line, col, format!("{at}.{k}: {NOT_YET} (it comes with the Flux controllers)"), None);
+    if let Some(c) = &step.commit {
+        check_commit(cx, c, &format!("{at}.commit"), line, col);
+    }
+    if let Some(r) = &step.reconcile {
+        for k in &r.kinds {
+            if super::model::flux_api_version(k).is_none() {
+                cx.err(line, col, format!("{at}.reconcile.kinds: {k:?} is not a Flux kind"), Some(FLUX_KINDS));
+            }
         }
     }
     if step.try_.is_none() && (step.catch.is_some() || step.finally.is_some()) {
@@ -392,7 +457,7 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
             line,
             col,
             format!("{at}: empty expectation"),
-            Some("use one of object, absent, condition, denied, error, warning"),
+            Some("use one of object, absent, condition, denied, error, warning, flux"),
         ),
         [_] => {}
         many => cx.err(
@@ -402,7 +467,14 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
             Some("write a list under expect:"),
         ),
     }
-    for k in ["flux", "pod", "file", "aws"] {
+    if let Some(f) = &e.flux {
+        if super::model::flux_api_version(&f.kind).is_none() {
+            cx.err(line, col, format!("{at}.flux.kind: {:?} is not a Flux kind", f.kind), Some(FLUX_KINDS));
+        }
+        check_regex(cx, line, col, &format!("{at}.flux.message"), f.message.as_deref());
+        check_regex(cx, line, col, &format!("{at}.flux.revision"), f.revision.as_deref());
+    }
+    for k in ["pod", "file", "aws"] {
         if kinds.contains(&k) {
             cx.err(line, col, format!("{at}.{k}: {NOT_YET} (it comes with the simulated platform controllers)"), None);
         }
@@ -493,11 +565,35 @@ mod tests {
 
     #[test]
     fn features_not_built_yet_fail_with_a_clear_error() {
-        let errs = load(&format!("{HEAD}  - reconcile: {{}}\n")).expect_err("unsupported");
+        let errs = load(&format!("{HEAD}  - expect: {{pod: {{name: x}}}}\n")).expect_err("unsupported");
+        assert!(errs[0].message.contains("pod: this scenario engine does not support it yet"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn gitops_steps_are_checked_before_running() {
+        let text = format!(
+            "{HEAD}  - commit: {{repo: https://example.com/x.git, files: {{../escape.yaml: a}}}}\n  - reconcile: {{kinds: [Kustomisation]}}\n  - expect: {{flux: {{kind: Kustomization, name: a, message: '('}}}}\n"
+        );
+        let errs = load(&text).expect_err("problems");
+        let msgs: Vec<String> = errs.iter().map(|e| format!("{}:{}", e.line, e.message)).collect();
+        let has = |p: &str| msgs.iter().any(|m| m.starts_with(p));
         assert!(
-            errs[0].message.contains("reconcile: this scenario engine does not support it yet"),
-            "{}",
-            errs[0].message
+            has("6:spec.steps[0].commit.repo: \"https://example.com/x.git\" is not one of the scenario's repos"),
+            "{msgs:?}"
+        );
+        assert!(has("6:spec.steps[0].commit: \"../escape.yaml\" must be a relative path inside the repo"), "{msgs:?}");
+        assert!(has("7:spec.steps[1].reconcile.kinds: \"Kustomisation\" is not a Flux kind"), "{msgs:?}");
+        assert!(has("8:spec.steps[2].expect[0].flux.message: invalid regular expression"), "{msgs:?}");
+        let profile = format!("{HEAD}  - sleep: 1s\n").replace(
+            "spec:\n",
+            "spec:\n  profile: {flux: \"1.9\"}\n  repos: [{url: https://x/y.git, from: nowhere}]\n",
+        );
+        let errs = load(&profile).expect_err("problems");
+        let msgs: Vec<String> = errs.iter().map(|e| e.message.clone()).collect();
+        assert!(msgs.iter().any(|m| m.starts_with("spec.profile.flux: version \"1.9\" is not modelled")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.starts_with("spec.repos[0].from: ") && m.ends_with("nowhere is not a directory")),
+            "{msgs:?}"
         );
     }
 

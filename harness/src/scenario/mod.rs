@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod duration;
 pub mod load;
 pub mod model;
+pub mod profile;
 pub mod schema;
 
 pub use duration::Duration;

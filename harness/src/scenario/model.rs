@@ -47,10 +47,10 @@ pub struct Metadata {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Spec {
-    /// Platform components and versions (Flux, Gatekeeper, CSI, ACK, Crossplane). Not supported
-    /// yet: arrives with the simulated controllers.
+    /// Platform components and their versions (default: every component the simulator models,
+    /// at its default version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<Value>,
+    pub profile: Option<Profile>,
     /// The whole scenario must finish within this (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
@@ -62,9 +62,11 @@ pub struct Spec {
     /// set by the runner and cannot be redefined.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub bindings: BTreeMap<String, String>,
-    /// Git repositories the scenario serves to Flux. Not supported yet: arrives with GitOps.
+    /// Git repositories the scenario serves to Flux: real repositories made from local
+    /// directories, found by the URL GitRepository objects write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub repos: Vec<Value>,
+    #[schemars(with = "Vec<Repo>")]
+    pub repos: Vec<Spanned<Repo>>,
     /// Initial AWS state. Not supported yet: arrives with the AWS emulator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<Value>,
@@ -102,12 +104,12 @@ pub struct Step {
     /// Run a local command with KUBECONFIG (and, later, AWS settings) in its environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Command>,
-    /// Change files in a scenario repo and commit. Not supported yet: arrives with GitOps.
+    /// Change files in a scenario repo and make a new commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<Value>,
-    /// Drive every Flux object to a verdict. Not supported yet: arrives with GitOps.
+    pub commit: Option<Commit>,
+    /// Drive every Flux object to a verdict (Ready True or False for its current generation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reconcile: Option<Value>,
+    pub reconcile: Option<Reconcile>,
     /// Steps to run; when one fails, `catch` runs, then `finally` always.
     #[serde(default, rename = "try", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Vec<Step>>")]
@@ -384,9 +386,9 @@ pub struct Expectation {
     /// The step's action succeeded with this warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<WarningExpect>,
-    /// A Flux verdict. Not supported yet: arrives with GitOps.
+    /// A Flux object's verdict: its Ready condition (and revision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flux: Option<Value>,
+    pub flux: Option<FluxExpect>,
     /// A pod's phase and events. Not supported yet: arrives with workloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<Value>,
@@ -462,4 +464,132 @@ pub struct ErrorExpect {
 pub struct WarningExpect {
     /// A regular expression one warning must match.
     pub message: String,
+}
+
+/// Which platform components run, at which versions. A component left out runs at its
+/// default version; `none` leaves it out.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Profile {
+    /// A shared profile file (YAML with these keys), relative to the scenario file. Keys given
+    /// here override it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Flux version (`2.8`; `2.7` and earlier also serve the deprecated `v1beta2` APIs), or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flux: Option<String>,
+    /// Gatekeeper version (`3.20`), or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gatekeeper: Option<String>,
+}
+
+/// A Git repository made for the scenario.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Repo {
+    /// The URL as GitRepository objects write it (`https://github.com/org/platform.git`).
+    pub url: String,
+    /// The directory whose contents become the first commit, relative to the scenario file.
+    pub from: String,
+    /// The branch of the first commit (default `main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// More branches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<RefSpec>,
+    /// Tags (lightweight, or annotated with `message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<RefSpec>,
+}
+
+/// A branch or tag to create.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefSpec {
+    pub name: String,
+    /// Where it points: a branch, tag or commit (default: the first commit's branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// For tags: make an annotated tag with this message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A new commit in a scenario repo. File contents are committed as written (no binding
+/// substitution: Flux's own `${var}` substitutions must reach Flux untouched).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Commit {
+    /// The repo's `url`, as in `spec.repos`.
+    pub repo: String,
+    /// The branch to commit on (default: the repo's first branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The commit message (default: `idp-harness: <step name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Files to write: path in the repo → content.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
+    /// Directories or files to copy in: path in the repo → local path relative to the scenario
+    /// file.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub copy: BTreeMap<String, String>,
+    /// Paths to remove (files or directories).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+    /// Tag the new commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// Which Flux objects `reconcile` drives.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Reconcile {
+    /// Only these kinds (default: GitRepository, OCIRepository, HelmRepository, Bucket,
+    /// HelmChart, Kustomization, HelmRelease).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+    /// Only this namespace (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// A Flux object's verdict.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FluxExpect {
+    /// `Kustomization`, `GitRepository`, `HelmRelease`, `OCIRepository`, `HelmRepository`,
+    /// `Bucket` or `HelmChart`.
+    pub kind: String,
+    pub name: String,
+    /// Default `flux-system`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Ready True (default) or False.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// The Ready condition's reason, exactly (`ReconciliationSucceeded`, `BuildFailed`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A regular expression the Ready condition's message must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A regular expression the revision must match: `status.lastAppliedRevision` for
+    /// Kustomizations and HelmReleases, `status.artifact.revision` for sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// The API version of a Flux kind, as Flux 2.8 serves it.
+pub fn flux_api_version(kind: &str) -> Option<&'static str> {
+    match kind {
+        "GitRepository" | "OCIRepository" | "HelmRepository" | "Bucket" | "HelmChart" => {
+            Some("source.toolkit.fluxcd.io/v1")
+        }
+        "Kustomization" => Some("kustomize.toolkit.fluxcd.io/v1"),
+        "HelmRelease" => Some("helm.toolkit.fluxcd.io/v2"),
+        _ => None,
+    }
 }

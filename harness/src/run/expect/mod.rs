@@ -6,6 +6,7 @@
 
 pub mod absent;
 pub mod condition;
+pub mod flux;
 pub mod object;
 pub mod outcome;
 
@@ -29,6 +30,9 @@ async fn check_once(cx: &Cx, e: &Expectation) -> Result<(), Failure> {
     }
     if let Some(c) = &e.condition {
         return condition::check(cx, c).await;
+    }
+    if let Some(f) = &e.flux {
+        return flux::check(cx, f).await;
     }
     Err(fail(format!("expectation {} is not a state expectation", expectation_kinds(e).join(", "))))
 }

@@ -7,8 +7,10 @@
 
 pub mod apply;
 pub mod command;
+pub mod commit;
 pub mod delete;
 pub mod patch;
+pub mod reconcile;
 pub mod sleep;
 pub mod wait;
 
@@ -79,6 +81,12 @@ pub fn describe(step: &Step) -> String {
     if let Some(c) = &step.command {
         let line = c.run.clone().or_else(|| c.args.as_ref().map(|a| a.join(" "))).unwrap_or_default();
         return format!("command: {}", line.chars().take(60).collect::<String>());
+    }
+    if let Some(c) = &step.commit {
+        return format!("commit to {}", c.repo);
+    }
+    if step.reconcile.is_some() {
+        return "reconcile".into();
     }
     if step.try_.is_some() {
         return "try".into();
@@ -235,9 +243,26 @@ async fn run_action_and_expect(cx: &Cx, step: &Step) -> Result<(), Failure> {
             }
             None
         }
+        Some("commit") => {
+            if let Some(c) = &step.commit {
+                commit::run(cx, c, &describe(step)).await?;
+            }
+            None
+        }
+        Some("reconcile") => {
+            if let Some(r) = &step.reconcile {
+                reconcile::run(cx, r, step.timeout.map(|t| t.0)).await?;
+            }
+            None
+        }
         Some(other) => return Err(fail(format!("step {other:?} is not supported by this engine yet"))),
         None => None,
     };
+    // Let the platform react before anything is checked (the simulator's fixed point; nothing
+    // on a real cluster, where expectations poll).
+    if !acts.is_empty() {
+        cx.stage.settle().await.map_err(|e| fail(e.to_string()))?;
+    }
     if let Some(r) = &result {
         if r.failed.is_some() && !wants_failure {
             let a =
@@ -246,6 +271,12 @@ async fn run_action_and_expect(cx: &Cx, step: &Step) -> Result<(), Failure> {
         }
     }
     for e in &expects {
+        // Bindings in outcome expectations (a constraint named after `${scenario}`, say).
+        let substituted =
+            serde_json::to_value(e).map_err(|err| fail(err.to_string())).and_then(|v| cx.subst_value(&v)).and_then(
+                |v| serde_json::from_value::<crate::scenario::Expectation>(v).map_err(|err| fail(err.to_string())),
+            )?;
+        let e = &substituted;
         if let Some(d) = &e.denied {
             outcome::denied(d, result.as_ref().and_then(|r| r.failed.as_ref()))?;
         } else if let Some(er) = &e.error {

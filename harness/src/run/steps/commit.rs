@@ -1,0 +1,28 @@
+//! `commit`: change files in a scenario repo (write, copy in, remove) and make a new commit,
+//! optionally tagged. The backend's stage makes the commit and lets the platform know.
+//!
+//! File contents are committed as written: no binding substitution, so Flux's own `${var}`
+//! post-build substitutions reach Flux untouched.
+
+use crate::run::context::{fail, Cx};
+use crate::run::events::Failure;
+use crate::scenario::Commit;
+
+pub async fn run(cx: &Cx, c: &Commit, step_name: &str) -> Result<(), Failure> {
+    let mut changes = Vec::new();
+    for p in &c.remove {
+        changes.push(sim::git::Change::remove(p.clone()));
+    }
+    for (to, from) in &c.copy {
+        changes.push(sim::git::Change::copy_dir(cx.dir.join(from), to.clone()));
+    }
+    for (path, content) in &c.files {
+        changes.push(sim::git::Change::write(path.clone(), content.clone().into_bytes()));
+    }
+    let message = c.message.clone().unwrap_or_else(|| format!("idp-harness: {step_name}"));
+    cx.stage
+        .commit(&c.repo, c.branch.as_deref(), changes, &message, c.tag.as_deref())
+        .await
+        .map_err(|e| fail(format!("commit to {}: {e}", c.repo)))?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `reconcile`: drive every Flux object to a verdict. The stage settles first (on the simulator,
+//! the controllers' fixed point), then every GitRepository, OCIRepository, HelmRepository,
+//! Bucket, HelmChart, Kustomization and HelmRelease (or the kinds asked for) must have a Ready
+//! condition that is True or False for its current generation. The verdict itself is for
+//! `flux` expectations; this step fails only when objects have none in time, and names them.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::run::context::{fail, Cx, POLL_MAX};
+use crate::run::events::Failure;
+use crate::scenario::model::flux_api_version;
+use crate::scenario::Reconcile;
+
+/// How long `reconcile` waits for verdicts by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+const KINDS: [&str; 7] =
+    ["GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "Kustomization", "HelmRelease"];
+
+pub async fn run(cx: &Cx, r: &Reconcile, timeout: Option<Duration>) -> Result<(), Failure> {
+    cx.stage.settle().await.map_err(|e| fail(e.to_string()))?;
+    let kinds: Vec<&str> =
+        if r.kinds.is_empty() { KINDS.to_vec() } else { r.kinds.iter().map(String::as_str).collect() };
+    let limit = timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let start = Instant::now();
+    loop {
+        let pending = without_verdict(cx, &kinds, r.namespace.as_deref()).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= limit || cx.cancelled() {
+            return Err(fail(format!(
+                "no verdict within {}: {}",
+                crate::scenario::Duration(limit),
+                pending.join("; ")
+            )));
+        }
+        if !cx.pause(POLL_MAX).await {
+            return Err(fail("interrupted"));
+        }
+    }
+}
+
+/// The Flux objects that have no verdict yet, each with what it shows instead.
+async fn without_verdict(cx: &Cx, kinds: &[&str], namespace: Option<&str>) -> Result<Vec<String>, Failure> {
+    let mut pending = Vec::new();
+    for kind in kinds {
+        let Some(api_version) = flux_api_version(kind) else { continue };
+        // A kind the cluster does not serve (Flux without Helm, say) has no objects to drive.
+        let Ok((ar, _)) = cx.kube.resolve(api_version, kind).await else { continue };
+        let list = cx.kube.list(&ar, namespace).await.map_err(|e| fail(e.to_string()))?;
+        for obj in list {
+            if let Some(why) = no_verdict(&obj) {
+                let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+                pending.push(format!("{kind} {}/{}: {why}", s("/metadata/namespace"), s("/metadata/name")));
+            }
+        }
+    }
+    Ok(pending)
+}
+
+/// Why an object has no verdict yet (None: it has one).
+pub fn no_verdict(obj: &Value) -> Option<String> {
+    if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    let ready = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
+    let Some(ready) = ready else { return Some("no Ready condition yet".into()) };
+    let status = ready.get("status").and_then(Value::as_str).unwrap_or_default();
+    if status != "True" && status != "False" {
+        let msg = ready.get("message").and_then(Value::as_str).unwrap_or_default();
+        return Some(format!("Ready={status} ({msg})"));
+    }
+    let observed = ready
+        .get("observedGeneration")
+        .or_else(|| obj.pointer("/status/observedGeneration"))
+        .and_then(Value::as_i64)
+        .unwrap_or(generation);
+    if observed < generation {
+        return Some(format!("Ready reflects generation {observed}, the object is at {generation}"));
+    }
+    None
+}
