@@ -429,3 +429,135 @@ async fn flux_2_7_serves_v1beta2_with_the_deprecation_warning() {
     p.settle(SETTLE).await.expect("settle");
     assert_eq!(cond(&get(&p, "GitRepository", "fleet").await, "Ready").0, "True");
 }
+
+const CSI_REPO: &str = "https://kubernetes-sigs.github.io/secrets-store-csi-driver/charts";
+
+fn chart_spec(chart: &str, version: &str, kind: &str, source: &str) -> Value {
+    json!({"spec": {"chart": chart, "version": version, "sourceRef": {"kind": kind, "name": source}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_releases_of_platform_components_install_and_others_say_why_not() {
+    let (p, _src) = platform("2.8");
+    create(&p, "HelmRepository", "csi", json!({"url": CSI_REPO, "interval": "1h"})).await;
+    create(&p, "HelmRepository", "podinfo", json!({"url": "https://stefanprodan.github.io/podinfo", "interval": "1h"}))
+        .await;
+    create(
+        &p,
+        "HelmRelease",
+        "csi-driver",
+        json!({
+            "interval": "10m", "targetNamespace": "csi", "install": {"createNamespace": true},
+            "chart": chart_spec("secrets-store-csi-driver", "1.5.0", "HelmRepository", "csi"),
+            "values": {"syncSecret": {"enabled": true}},
+        }),
+    )
+    .await;
+    create(
+        &p,
+        "HelmRelease",
+        "podinfo",
+        json!({"interval": "10m", "chart": chart_spec("podinfo", "6.x", "HelmRepository", "podinfo")}),
+    )
+    .await;
+    create(
+        &p,
+        "HelmRelease",
+        "app",
+        json!({"interval": "10m", "dependsOn": [{"name": "podinfo"}], "chart": chart_spec("secrets-store-csi-driver", "*", "HelmRepository", "csi")}),
+    )
+    .await;
+    create(
+        &p,
+        "HelmRelease",
+        "after-csi",
+        json!({"interval": "10m", "dependsOn": [{"name": "csi-driver"}], "targetNamespace": "csi",
+               "chart": chart_spec("secrets-store-csi-driver", "*", "HelmRepository", "csi")}),
+    )
+    .await;
+    create(
+        &p,
+        "HelmRelease",
+        "gatekeeper",
+        json!({"interval": "10m", "chart": chart_spec("gatekeeper", "3.20.x", "HelmRepository", "gatekeeper")}),
+    )
+    .await;
+    let gk_repo = json!({"url": "https://open-policy-agent.github.io/gatekeeper/charts", "interval": "1h"});
+    create(&p, "HelmRepository", "gatekeeper", gk_repo).await;
+    create(&p, "GitRepository", "fleet", json!({"url": URL, "interval": "1m", "ref": {"branch": "main"}})).await;
+    create(
+        &p,
+        "HelmRelease",
+        "from-git",
+        json!({"interval": "10m", "chart": chart_spec("./charts/web", "*", "GitRepository", "fleet")}),
+    )
+    .await;
+    p.settle(SETTLE).await.expect("settle");
+
+    let csi = get(&p, "HelmRelease", "csi-driver").await;
+    // helm-controller v1.5 internal/reconcile/install.go fmtInstallSuccess with
+    // api/v2/snapshot_types.go FullReleaseName and VersionedChartName.
+    let msg = "Helm install succeeded for release csi/csi-csi-driver.v1 with chart secrets-store-csi-driver@1.5.0";
+    assert_eq!(cond(&csi, "Ready"), ("True".into(), "InstallSucceeded".into(), msg.into()));
+    assert_eq!(cond(&csi, "Released"), ("True".into(), "InstallSucceeded".into(), msg.into()));
+    assert_eq!(csi["status"]["helmChart"], "flux-system/flux-system-csi-driver");
+    assert_eq!(csi["status"]["history"][0]["chartVersion"], "1.5.0");
+    assert!(p.server().get_object("", "namespaces", "", "csi").is_some(), "install.createNamespace");
+    let hc = get(&p, "HelmChart", "flux-system-csi-driver").await;
+    assert_eq!(cond(&hc, "Ready").0, "True");
+    assert!(events(&p, "csi-driver").contains(&("Normal".into(), "InstallSucceeded".into(), msg.into())));
+
+    // The `*` range reports the chart version the simulator models.
+    let after = get(&p, "HelmRelease", "after-csi").await;
+    assert_eq!(
+        cond(&after, "Ready").2,
+        "Helm install succeeded for release csi/csi-after-csi.v1 with chart secrets-store-csi-driver@1.5.0"
+    );
+
+    let podinfo = get(&p, "HelmRelease", "podinfo").await;
+    let (s, r, m) = cond(&podinfo, "Ready");
+    assert_eq!((s.as_str(), r.as_str()), ("False", "SourceNotReady"));
+    // helm-controller helmrelease_controller.go isReady: "%s '%s/%s' is not ready: %s".
+    assert!(
+        m.starts_with(
+            "HelmChart 'flux-system/flux-system-podinfo' is not ready: chart pull error: the simulator cannot fetch chart 'podinfo' from 'https://stefanprodan.github.io/podinfo' offline"
+        ),
+        "{m}"
+    );
+
+    // helmrelease_controller.go checkDependencies: "dependency '%s' is not ready".
+    let app = get(&p, "HelmRelease", "app").await;
+    assert_eq!(
+        cond(&app, "Ready"),
+        ("False".into(), "DependencyNotReady".into(), "dependency 'flux-system/podinfo' is not ready".into())
+    );
+
+    let gk = get(&p, "HelmRelease", "gatekeeper").await;
+    let (s, r, m) = cond(&gk, "Ready");
+    assert_eq!((s.as_str(), r.as_str()), ("False", "InstallFailed"));
+    assert!(m.contains("does not enable"), "{m}");
+
+    let git = get(&p, "HelmRelease", "from-git").await;
+    let (s, r, m) = cond(&git, "Ready");
+    assert_eq!((s.as_str(), r.as_str()), ("False", "SourceNotReady"));
+    assert!(m.contains("does not package charts from GitRepository sources yet"), "{m}");
+
+    // New values: an upgrade to v2; the same spec again changes nothing.
+    let patch = json!({"spec": {"values": {"syncSecret": {"enabled": false}}}});
+    api(&p, "HelmRelease").patch("csi-driver", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    p.settle(SETTLE).await.expect("settle");
+    let csi = get(&p, "HelmRelease", "csi-driver").await;
+    // internal/reconcile/upgrade.go fmtUpgradeSuccess.
+    assert_eq!(
+        cond(&csi, "Ready"),
+        (
+            "True".into(),
+            "UpgradeSucceeded".into(),
+            "Helm upgrade succeeded for release csi/csi-csi-driver.v2 with chart secrets-store-csi-driver@1.5.0".into()
+        )
+    );
+    let rv = csi["metadata"]["resourceVersion"].clone();
+    p.runtime().touch(&sim::apiserver::resources::GroupResource::new("helm.toolkit.fluxcd.io", "helmreleases"));
+    p.settle(SETTLE).await.expect("settle");
+    assert_eq!(get(&p, "HelmRelease", "csi-driver").await["metadata"]["resourceVersion"], rv);
+}

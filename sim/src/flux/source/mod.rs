@@ -86,13 +86,24 @@ pub(crate) fn is_deleting(obj: &Value) -> bool {
 
 /// Adds or removes [`FINALIZER`] with a merge patch of `metadata.finalizers`.
 pub(crate) async fn set_finalizer(cx: &Cx, plural: &str, obj: &Value, present: bool) -> Result<(), ReconcileError> {
+    set_finalizer_in(cx, GROUP, plural, obj, present).await
+}
+
+/// [`set_finalizer`] for a resource of any group (helm-controller uses the same finalizer).
+pub(crate) async fn set_finalizer_in(
+    cx: &Cx,
+    group: &str,
+    plural: &str,
+    obj: &Value,
+    present: bool,
+) -> Result<(), ReconcileError> {
     let mut list: Vec<Value> =
         obj.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
     list.retain(|v| v.as_str() != Some(FINALIZER));
     if present {
         list.push(json!(FINALIZER));
     }
-    let path = cx.path(GROUP, plural, text(obj, "/metadata/namespace"), text(obj, "/metadata/name"))?;
+    let path = cx.path(group, plural, text(obj, "/metadata/namespace"), text(obj, "/metadata/name"))?;
     let body = serde_json::to_vec(&json!({"metadata": {"finalizers": list}})).map_err(ReconcileError::new)?;
     let req = http::Request::patch(path)
         .header(http::header::CONTENT_TYPE, "application/merge-patch+json")

@@ -117,6 +117,12 @@ pub fn helm_repository_verdict(url: &str) -> Result<String, String> {
     }
 }
 
+/// The component chart an OCIRepository URL names (`<repository>/<chart>`), if any.
+pub fn oci_component(url: &str) -> Option<&'static crate::flux::charts::ComponentChart> {
+    let (repo, chart) = url.trim_end_matches('/').rsplit_once('/')?;
+    component_chart(chart).filter(|c| charts_at(repo).iter().any(|p| p.chart == c.chart))
+}
+
 impl OfflineController {
     async fn run(&self, cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
         let plural = self.kind.plural();
@@ -187,6 +193,10 @@ impl OfflineController {
                 Ok(m) => Verdict::Provided(m),
                 Err(message) => Verdict::Failed { reason: "Failed", message },
             },
+            Kind::OciRepository if oci_component(text(obj, "/spec/url")).is_some() => Verdict::Provided(format!(
+                "the simulator provides chart '{}' itself; nothing was pulled",
+                oci_component(text(obj, "/spec/url")).map(|c| c.chart).unwrap_or_default()
+            )),
             Kind::OciRepository => Verdict::Failed {
                 // ocirepository_controller.go reconcileSource: "failed to determine artifact
                 // digest: %w", reason OCIPullFailed.
