@@ -126,6 +126,11 @@ async fn a_branch_becomes_ready_with_the_exact_message_and_a_stored_artifact() {
     let started = Instant::now();
     let obj = git_repo(&p, "fleet", json!({"branch": "main"})).await;
     eprintln!("timing: create + reconcile of one GitRepository to Ready: {:?}", started.elapsed());
+    for d in p.runtime().decisions().iter().filter(|d| d.controller == "source-controller") {
+        for n in d.notes.iter().filter(|n| n.starts_with("exported")) {
+            eprintln!("timing: {n}");
+        }
+    }
     let rev = format!("main@sha1:{sha}");
     // source-controller v1.8 internal/controller/gitrepository_controller.go reconcileArtifact.
     let msg = format!("stored artifact for revision '{rev}'");
@@ -560,4 +565,100 @@ async fn helm_releases_of_platform_components_install_and_others_say_why_not() {
     p.runtime().touch(&sim::apiserver::resources::GroupResource::new("helm.toolkit.fluxcd.io", "helmreleases"));
     p.settle(SETTLE).await.expect("settle");
     assert_eq!(get(&p, "HelmRelease", "csi-driver").await["metadata"]["resourceVersion"], rv);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_release_values_namespaces_suspend_and_deletion() {
+    let (p, _src) = platform("2.8");
+    create(&p, "HelmRepository", "csi", json!({"url": CSI_REPO, "interval": "1h"})).await;
+    let chart = chart_spec("secrets-store-csi-driver", "1.5.0", "HelmRepository", "csi");
+    create(
+        &p,
+        "HelmRelease",
+        "values",
+        json!({"interval": "10m", "chart": chart, "valuesFrom": [{"kind": "ConfigMap", "name": "csi-values"}]}),
+    )
+    .await;
+    create(&p, "HelmRelease", "nons", json!({"interval": "10m", "chart": chart, "targetNamespace": "absent"})).await;
+    p.settle(SETTLE).await.expect("settle");
+    // fluxcd/pkg chartutil values.go ChartValuesFromReferences: "could not find %s '%s'".
+    let v = get(&p, "HelmRelease", "values").await;
+    assert_eq!(
+        cond(&v, "Ready"),
+        ("False".into(), "ValuesError".into(), "could not find ConfigMap 'flux-system/csi-values'".into())
+    );
+    // helm-controller helmrelease_controller.go: Reconciling stays from "Fulfilling prerequisites".
+    assert_eq!(cond(&v, "Reconciling"), ("True".into(), "Progressing".into(), "Fulfilling prerequisites".into()));
+    assert!(v["status"].get("observedGeneration").is_none());
+    let n = get(&p, "HelmRelease", "nons").await;
+    // internal/reconcile/install.go fmtInstallFailure: "Helm install failed for release %s/%s with chart %s@%s: %s".
+    assert_eq!(
+        cond(&n, "Ready"),
+        (
+            "False".into(),
+            "InstallFailed".into(),
+            "Helm install failed for release absent/absent-nons with chart secrets-store-csi-driver@1.5.0: namespaces \"absent\" not found"
+                .into()
+        )
+    );
+
+    // A ConfigMap without the default key, then with it.
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(p.server().client(), "flux-system");
+    let cm = |data: Value| -> k8s_openapi::api::core::v1::ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": "csi-values"}, "data": data})).expect("cm")
+    };
+    cms.create(&PostParams::default(), &cm(json!({"other.yaml": "a: 1"}))).await.expect("create cm");
+    p.settle(SETTLE).await.expect("settle");
+    assert_eq!(
+        cond(&get(&p, "HelmRelease", "values").await, "Ready").2,
+        "missing key 'values.yaml' in ConfigMap 'flux-system/csi-values'"
+    );
+    cms.replace("csi-values", &PostParams::default(), &cm(json!({"values.yaml": "a: 1"}))).await.expect("replace cm");
+    p.settle(SETTLE).await.expect("settle");
+    let v = get(&p, "HelmRelease", "values").await;
+    assert_eq!(cond(&v, "Ready").1, "InstallSucceeded");
+    assert!(condition(&v, "Reconciling").is_none());
+
+    // Suspended: nothing changes; deleted: the finalizer goes and the object with it.
+    let patch = json!({"spec": {"suspend": true, "values": {"x": 1}}});
+    api(&p, "HelmRelease").patch("values", &PatchParams::default(), &Patch::Merge(patch)).await.expect("patch");
+    p.settle(SETTLE).await.expect("settle");
+    assert_eq!(get(&p, "HelmRelease", "values").await["status"], v["status"]);
+    api(&p, "HelmRelease").delete("values", &DeleteParams::default()).await.expect("delete");
+    p.settle(SETTLE).await.expect("settle");
+    assert!(api(&p, "HelmRelease").get_opt("values").await.expect("get").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_lists_helm_releases_and_flux_2_7_warns_on_v2beta2() {
+    let (p, _src) = platform("2.7");
+    let s = Served::start(&p).await;
+    let hr = r#"
+apiVersion: helm.toolkit.fluxcd.io/v2beta2
+kind: HelmRelease
+metadata: {name: csi, namespace: flux-system}
+spec:
+  interval: 10m
+  chart: {spec: {chart: secrets-store-csi-driver, version: 1.5.0, sourceRef: {kind: HelmRepository, name: csi}}}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {name: csi, namespace: flux-system}
+spec: {url: "https://kubernetes-sigs.github.io/secrets-store-csi-driver/charts", interval: 1h}
+"#;
+    let (ok, out, err) = s.kubectl(&["apply", "-f", "-"], hr).await;
+    assert!(ok, "{out}{err}");
+    // helm-controller v1.4 api/v2beta2/helmrelease_types.go +kubebuilder:deprecatedversion.
+    assert!(err.contains("Warning: v2beta2 HelmRelease is deprecated, upgrade to v2"), "{err}");
+    p.settle(SETTLE).await.expect("settle");
+    let (ok, out, err) = s.kubectl(&["get", "hr", "-n", "flux-system"], "").await;
+    assert!(ok, "{err}");
+    let header: Vec<&str> = out.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "AGE", "READY", "STATUS"]);
+    assert!(
+        out.contains(
+            "True    Helm install succeeded for release flux-system/csi.v1 with chart secrets-store-csi-driver@1.5.0"
+        ),
+        "{out}"
+    );
 }

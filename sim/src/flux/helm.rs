@@ -323,7 +323,11 @@ impl HelmReleaseController {
         match result {
             Err(nr) => {
                 cx.note(nr.message.clone());
-                let rec = if nr.reason == "DependencyNotReady" { "Fulfilling prerequisites" } else { "" };
+                // helmrelease_controller.go marks Reconciling "Fulfilling prerequisites" before
+                // the dependency, source and values checks, and a failure there leaves it.
+                let prerequisite =
+                    matches!(nr.reason, "DependencyNotReady" | "SourceNotReady" | "ValuesError" | "ArtifactFailed");
+                let rec = if prerequisite { "Fulfilling prerequisites" } else { "" };
                 if rec.is_empty() {
                     conditions::remove(&mut conds, "Reconciling");
                 } else {
@@ -464,10 +468,24 @@ impl HelmReleaseController {
             let (kind, rname) = (text(&r, "/kind"), text(&r, "/name"));
             let plural = if kind == "Secret" { "secrets" } else { "configmaps" };
             match cx.get("", plural, &ns, rname) {
-                Some(o) => values_sources.push(o.get("data").cloned().unwrap_or(Value::Null)),
+                Some(o) => {
+                    let values_key = match text(&r, "/valuesKey") {
+                        "" => "values.yaml",
+                        k => k,
+                    };
+                    let Some(data) = o.pointer("/data").and_then(|d| d.get(values_key)) else {
+                        // fluxcd/pkg chartutil values.go: "missing key '%s' in %s '%s'".
+                        return Ok(Err(NotReady {
+                            reason: "ValuesError",
+                            message: format!("missing key '{values_key}' in {kind} '{ns}/{rname}'"),
+                            event: Some("Warning"),
+                        }));
+                    };
+                    values_sources.push(json!({values_key: data, "targetPath": r.get("targetPath")}));
+                }
                 None if r.get("optional").and_then(Value::as_bool) == Some(true) => {}
                 None => {
-                    // helm-controller internal/chartutil values.go ChartValuesFromReferences.
+                    // fluxcd/pkg chartutil values.go ChartValuesFromReferences.
                     return Ok(Err(NotReady {
                         reason: "ValuesError",
                         message: format!("could not find {kind} '{ns}/{rname}'"),
@@ -483,8 +501,9 @@ impl HelmReleaseController {
             t => t.to_string(),
         };
         let release = release_name(obj);
+        // GetStorageNamespace: spec.storageNamespace, else the HelmRelease's namespace.
         let storage_ns = match text(obj, "/spec/storageNamespace") {
-            "" => target.clone(),
+            "" => ns.clone(),
             s => s.to_string(),
         };
         status["storageNamespace"] = json!(storage_ns);
@@ -494,11 +513,12 @@ impl HelmReleaseController {
                 cx.server.create_internal("", "v1", "namespaces", None, ns_obj).map_err(ReconcileError::new)?;
                 cx.note(format!("install.createNamespace: created namespace {target}"));
             } else {
-                // internal/reconcile/install.go fmtInstallFailure, with Helm's storage error.
+                // internal/reconcile/install.go fmtInstallFailure around the API server's
+                // NotFound (Helm's own wrapping of it is not reproduced).
                 return Ok(Err(NotReady {
                     reason: "InstallFailed",
                     message: format!(
-                        "Helm install failed for release {target}/{release} with chart {}@{}: create: failed to create: namespaces \"{target}\" not found",
+                        "Helm install failed for release {target}/{release} with chart {}@{}: namespaces \"{target}\" not found",
                         chart.name, chart.version
                     ),
                     event: Some("Warning"),
