@@ -9,6 +9,7 @@
 //! only wires; the reconcile logic is in the module named for each controller.
 
 pub mod artifacts;
+pub mod charts;
 pub mod helm;
 pub mod kustomize;
 pub mod source;

@@ -51,4 +51,10 @@ impl RepoHandle {
     pub fn export(&self, sha: &Sha, dest: &Path, ignore: Option<&str>) -> Result<ExportStats, GitError> {
         export::export_tree(self.dir(), sha.as_str(), dest, ignore)
     }
+
+    /// The full message of commit `sha` (source-controller's NewArtifact event quotes its
+    /// subject).
+    pub fn commit_message(&self, sha: &Sha) -> Result<String, GitError> {
+        cmd::GitCmd::new(self.dir()).args(["show", "-s", "--format=%B", sha.as_str()]).run_text()
+    }
 }
