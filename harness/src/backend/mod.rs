@@ -251,9 +251,7 @@ impl Stage {
         .map_err(|e| StageError::Join(e.to_string()))??;
         // The simulated source-controller learns of the commit at once (a webhook receiver would
         // tell the real one).
-        sim.platform
-            .runtime()
-            .touch(&sim::apiserver::resources::GroupResource::new("source.toolkit.fluxcd.io", "gitrepositories"));
+        sim.platform.runtime().touch(&sim::flux::source::git_repositories());
         Ok((sha, branch))
     }
 
