@@ -142,12 +142,9 @@ async fn a_failure_is_retried_after_unrelated_progress_and_settles_when_nothing_
     assert!(get_cm(&server, "b").await.is_some(), "the retry after progress succeeded");
 }
 
-#[tokio::test]
-async fn a_wait_concludes_only_when_nothing_else_can_happen() {
-    let server = ApiServer::default();
-    let rt = Runtime::start(&server);
-    // `waiter` waits until ConfigMap `ready` exists; at the fixed point it marks itself timed out.
-    let waiter = controller(
+/// Waits until ConfigMap `ready` exists; at the fixed point it marks `w` timed out instead.
+fn waiter() -> Arc<TestController> {
+    controller(
         "waiter",
         vec![],
         Box::new(|cx, key| {
@@ -168,8 +165,14 @@ async fn a_wait_concludes_only_when_nothing_else_can_happen() {
                 Ok(Outcome::Done)
             })
         }),
-    );
-    rt.add(waiter);
+    )
+}
+
+#[tokio::test]
+async fn a_wait_concludes_only_when_nothing_else_can_happen() {
+    let server = ApiServer::default();
+    let rt = Runtime::start(&server);
+    rt.add(waiter());
     create_cm(&server, cm("w", &[])).await;
     rt.settle(SETTLE).await.expect("settles");
     let w = get_cm(&server, "w").await.expect("w");
@@ -180,28 +183,7 @@ async fn a_wait_concludes_only_when_nothing_else_can_happen() {
     let server = ApiServer::default();
     let rt = Runtime::start(&server);
     rt.add(copier());
-    rt.add(controller(
-        "waiter",
-        vec![],
-        Box::new(|cx, key| {
-            Box::pin(async move {
-                if key.name != "w" {
-                    return Ok(Outcome::Done);
-                }
-                let cms: Api<ConfigMap> = Api::namespaced(cx.client.clone(), &key.namespace);
-                let verdict = if cms.get_opt("ready").await?.is_some() {
-                    "healthy"
-                } else if cx.quiescent {
-                    "timed-out"
-                } else {
-                    return Ok(Outcome::Wait);
-                };
-                let patch = serde_json::json!({"metadata": {"annotations": {"verdict": verdict}}});
-                cms.patch(&key.name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch)).await?;
-                Ok(Outcome::Done)
-            })
-        }),
-    ));
+    rt.add(waiter());
     create_cm(&server, cm("w", &[])).await;
     create_cm(&server, cm("maker", &[("copy-to", "ready")])).await;
     rt.settle(SETTLE).await.expect("settles");
