@@ -462,6 +462,9 @@ fn validate_metadata(def: &ResourceDef, obj: &Value, errors: &mut Vec<FieldError
     if !finalizers.is_empty() {
         errors.extend(names::validate_finalizers(&finalizers));
         match def.codec {
+            // apiextensions validates CRD metadata with the generic ObjectMeta rules, without
+            // core's standard-finalizer check (its own `customresourcecleanup` finalizer has no `/`).
+            Codec::Builtin(_) if def.group == "apiextensions.k8s.io" => {}
             Codec::Builtin(_) => errors.extend(names::validate_builtin_finalizer_names(&finalizers)),
             Codec::Custom(_) => {
                 warnings.extend(finalizers.iter().flat_map(|f| names::custom_resource_finalizer_warnings(f)))

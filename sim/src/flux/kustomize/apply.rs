@@ -217,7 +217,8 @@ async fn patch(cx: &Cx, path: &str, obj: &Value, dry_run: bool) -> Result<Value,
     if dry_run {
         url.push_str("&dryRun=All");
     }
-    let body = serde_json::to_vec(obj).map_err(|e| Failure { code: 0, reason: String::new(), message: e.to_string() })?;
+    let body =
+        serde_json::to_vec(obj).map_err(|e| Failure { code: 0, reason: String::new(), message: e.to_string() })?;
     let req = http::Request::patch(url)
         .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
         .body(body)
@@ -244,7 +245,8 @@ pub fn rest_path(cx: &Cx, r: &ObjRef) -> Result<(String, bool), Failure> {
         reason: String::new(),
         message: format!("no matches for kind \"{}\" in version \"{}\"", r.kind, r.api_version()),
     })?;
-    let base = if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
+    let base =
+        if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
     let path = if def.namespaced && !r.namespace.is_empty() {
         format!("{base}/namespaces/{}/{}/{}", r.namespace, def.plural, r.name)
     } else {
@@ -317,7 +319,9 @@ async fn apply_stage(cx: &Cx, objs: &[(ObjRef, Value)], force: bool) -> Result<V
         // `ssa: IfNotPresent` on an existing object: skipped.
         let excluded = selected(obj, &reconcile_key, "disabled")
             || selected(obj, &ssa_key, "Ignore")
-            || current.as_ref().is_some_and(|c| selected(c, &reconcile_key, "disabled") || selected(c, &ssa_key, "Ignore"))
+            || current
+                .as_ref()
+                .is_some_and(|c| selected(c, &reconcile_key, "disabled") || selected(c, &ssa_key, "Ignore"))
             || (current.is_some() && selected(obj, &ssa_key, "IfNotPresent"));
         if excluded {
             changes.push(Change { obj: r.clone(), action: Action::Skipped });

@@ -305,10 +305,7 @@ fn scan(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), BuildError
         }
         let text = std::fs::read_to_string(&path).map_err(|e| io(e, &path))?;
         if let Err(e) = serde_saphyr::from_multiple::<Value>(&text) {
-            return Err(BuildError::Generate(format!(
-                "failed to decode Kubernetes YAML from {}: {e}",
-                path.display()
-            )));
+            return Err(BuildError::Generate(format!("failed to decode Kubernetes YAML from {}: {e}", path.display())));
         }
         out.push(rel());
     }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::crds::{
-    array, boolean, conditions, crd, enum_of, integer, object, open_object, pattern, resource, string,
-    string_map, strings, Version,
+    array, boolean, conditions, crd, enum_of, integer, object, open_object, pattern, resource, string, string_map,
+    strings, Version,
 };
 use crate::flux::FluxVersion;
 
@@ -68,7 +68,8 @@ fn spec_schema() -> Value {
         &[],
     );
     let patch = object(&[("patch", string()), ("target", selector())], &["patch"]);
-    let image = object(&[("name", string()), ("newName", string()), ("newTag", string()), ("digest", string())], &["name"]);
+    let image =
+        object(&[("name", string()), ("newName", string()), ("newTag", string()), ("digest", string())], &["name"]);
     let health_check = object(
         &[("apiVersion", string()), ("kind", string()), ("name", string()), ("namespace", string())],
         &["kind", "name"],
@@ -84,10 +85,8 @@ fn spec_schema() -> Value {
         &["apiVersion", "kind", "current"],
     );
     let secret_ref = object(&[("name", string()), ("key", string())], &["name"]);
-    let kube_config = object(
-        &[("secretRef", secret_ref.clone()), ("configMapRef", object(&[("name", string())], &["name"]))],
-        &[],
-    );
+    let kube_config =
+        object(&[("secretRef", secret_ref.clone()), ("configMapRef", object(&[("name", string())], &["name"]))], &[]);
     let decryption = object(
         &[
             ("provider", enum_of(&["sops"])),

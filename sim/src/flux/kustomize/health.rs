@@ -44,7 +44,13 @@ fn int(obj: &Value, p: &str) -> Option<i64> {
 fn generation_observed(obj: &Value) -> bool {
     match (int(obj, "/metadata/generation"), int(obj, "/status/observedGeneration")) {
         (Some(g), Some(o)) => o >= g,
-        (Some(_), None) => obj.get("status").is_none() || !matches!(obj.get("kind").and_then(Value::as_str), Some("Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")),
+        (Some(_), None) => {
+            obj.get("status").is_none()
+                || !matches!(
+                    obj.get("kind").and_then(Value::as_str),
+                    Some("Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+                )
+        }
         _ => true,
     }
 }
@@ -173,6 +179,9 @@ mod tests {
             Err(Some("timeout waiting for: [Deployment/a/web status: 'InProgress']".into()))
         );
         let failed = vec![("Job/a/j".to_string(), Status::Failed), ("ConfigMap/a/c".to_string(), Status::Current)];
-        assert_eq!(verdict(&failed, false), Err(Some("failed early due to stalled resources: [Job/a/j status: 'Failed']".into())));
+        assert_eq!(
+            verdict(&failed, false),
+            Err(Some("failed early due to stalled resources: [Job/a/j status: 'Failed']".into()))
+        );
     }
 }

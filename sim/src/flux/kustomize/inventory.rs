@@ -67,7 +67,9 @@ pub async fn delete_all(cx: &Cx, objects: &[ObjRef], owner: (&str, &str)) -> Res
             changes.push(Change { obj: r.clone(), action: Action::Skipped });
             continue;
         }
-        let path = apply::rest_path(cx, r).map(|(p, _)| p).map_err(|_| format!("{} delete failed: unknown kind", r.display()))?;
+        let path = apply::rest_path(cx, r)
+            .map(|(p, _)| p)
+            .map_err(|_| format!("{} delete failed: unknown kind", r.display()))?;
         apply::delete(cx, &path).await.map_err(|e| format!("{} delete failed: {e}", r.display()))?;
         changes.push(Change { obj: r.clone(), action: Action::Deleted });
     }

@@ -124,7 +124,9 @@ impl Controller for KustomizeController {
 
     fn watches(&self) -> Vec<Watch> {
         let mut out = Vec::new();
-        for (kind, plural) in [("GitRepository", "gitrepositories"), ("OCIRepository", "ocirepositories"), ("Bucket", "buckets")] {
+        for (kind, plural) in
+            [("GitRepository", "gitrepositories"), ("OCIRepository", "ocirepositories"), ("Bucket", "buckets")]
+        {
             let server = self.server.clone();
             out.push(Watch::with(SOURCE_GROUP, plural, move |c| {
                 kustomizations_where(&server, |k| {
@@ -210,9 +212,10 @@ impl St {
                 self.observed_generation = Some(self.generation);
             }
             Some("False") => {
-                let msg = self.progress.clone().or_else(|| {
-                    conditions::get(&obj, "Reconciling").map(|c| s(c, "/message").to_string())
-                });
+                let msg = self
+                    .progress
+                    .clone()
+                    .or_else(|| conditions::get(&obj, "Reconciling").map(|c| s(c, "/message").to_string()));
                 if let Some(m) = msg {
                     self.set("Reconciling", "True", reason::PROGRESSING_WITH_RETRY, &m);
                 }
@@ -336,8 +339,13 @@ impl KustomizeController {
         spec: &crd::Spec,
         st: &mut St,
     ) -> Result<Outcome, ReconcileError> {
+        let previous = (st.ready_reason(), st.last_attempted.clone());
         // 1. The source and its artifact.
-        let src_ns = if spec.source_ref.namespace.is_empty() { key.namespace.clone() } else { spec.source_ref.namespace.clone() };
+        let src_ns = if spec.source_ref.namespace.is_empty() {
+            key.namespace.clone()
+        } else {
+            spec.source_ref.namespace.clone()
+        };
         let kind = spec.source_ref.kind.as_str();
         let Some(plural) = source_plural(kind) else {
             let msg = format!("source `{}` kind '{kind}' not supported", spec.source_ref.name);
@@ -409,11 +417,8 @@ impl KustomizeController {
             Ok(o) => o,
             Err(msg) => return Ok(self.fail(cx, obj, st, &revision, reason::BUILD_FAILED, &msg)),
         };
-        let (labels, annotations) = spec
-            .common_metadata
-            .as_ref()
-            .map(|m| (m.labels.clone(), m.annotations.clone()))
-            .unwrap_or_default();
+        let (labels, annotations) =
+            spec.common_metadata.as_ref().map(|m| (m.labels.clone(), m.annotations.clone())).unwrap_or_default();
         apply::set_metadata(&mut objects, &key.name, &key.namespace, &labels, &annotations);
         // 5. Staged apply.
         st.progressing(format!("Detecting drift for revision {revision} with a timeout of {timeout}"));
@@ -421,7 +426,9 @@ impl KustomizeController {
             Ok(c) => c,
             Err(e) => {
                 let mut log = String::new();
-                for c in e.applied.iter().filter(|c| matches!(c.action, apply::Action::Created | apply::Action::Configured)) {
+                for c in
+                    e.applied.iter().filter(|c| matches!(c.action, apply::Action::Created | apply::Action::Configured))
+                {
                     log.push_str(&c.line());
                     log.push('\n');
                 }
@@ -466,10 +473,17 @@ impl KustomizeController {
             }
         }
         // 7. Health.
-        match self.check_health(cx, key, spec, &changes, st, &revision, &timeout) {
+        // A health check that already timed out for this revision, with nothing re-applied
+        // since, concludes at once: the simulated time has run out already.
+        let timed_out = cx.quiescent
+            || (changed.is_empty()
+                && previous.0 == reason::HEALTH_CHECK_FAILED
+                && previous.1.as_deref() == Some(revision.as_str()));
+        match self.check_health(cx, key, spec, &changes, st, &revision, &timeout, timed_out) {
             HealthOutcome::NotChecked => conditions::remove(&mut st.conditions, "Healthy"),
             HealthOutcome::Healthy => {
-                let was = conditions::status_of(&json!({"status": {"conditions": st.conditions}}), "Healthy") == Some("True");
+                let was =
+                    conditions::status_of(&json!({"status": {"conditions": st.conditions}}), "Healthy") == Some("True");
                 let msg = "Health check passed in 0s";
                 if !was {
                     cx.event(obj, "Normal", reason::PROGRESSING, msg, COMPONENT);
@@ -479,7 +493,11 @@ impl KustomizeController {
             HealthOutcome::Waiting => return Ok(Outcome::Wait),
             HealthOutcome::Failed(msg) => {
                 st.set("Healthy", "False", reason::HEALTH_CHECK_FAILED, &msg);
-                let full = if msg.starts_with("timeout") { format!("health check failed after {timeout}: {msg}") } else { format!("health check failed after 0s: {msg}") };
+                let full = if msg.starts_with("timeout") {
+                    format!("health check failed after {timeout}: {msg}")
+                } else {
+                    format!("health check failed after 0s: {msg}")
+                };
                 return Ok(self.fail(cx, obj, st, &revision, reason::HEALTH_CHECK_FAILED, &full));
             }
         }
@@ -497,7 +515,14 @@ impl KustomizeController {
         Outcome::Retry
     }
 
-    fn check_dependencies(&self, cx: &Cx, key: &Key, spec: &crd::Spec, src_ns: &str, revision: &str) -> Result<(), String> {
+    fn check_dependencies(
+        &self,
+        cx: &Cx,
+        key: &Key,
+        spec: &crd::Spec,
+        src_ns: &str,
+        revision: &str,
+    ) -> Result<(), String> {
         for d in &spec.depends_on {
             let ns = if d.namespace.is_empty() { key.namespace.as_str() } else { d.namespace.as_str() };
             let name = format!("{ns}/{}", d.name);
@@ -506,7 +531,8 @@ impl KustomizeController {
             };
             let generation = dep.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
             let observed = dep.pointer("/status/observedGeneration").and_then(Value::as_i64).unwrap_or(-1);
-            let has_conditions = dep.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
+            let has_conditions =
+                dep.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
             if !has_conditions || generation != observed || conditions::status_of(&dep, "Ready") != Some("True") {
                 return Err(format!("dependency '{name}' is not ready"));
             }
@@ -545,7 +571,8 @@ impl KustomizeController {
                         if r.version.is_empty() { "[noVer]" } else { &r.version },
                         if r.group.is_empty() { "[noGrp]" } else { &r.group }
                     );
-                    let fail = |e: substitute::SubstituteError| format!("post build failed for '{gvk}/{}': {e}", r.name);
+                    let fail =
+                        |e: substitute::SubstituteError| format!("post build failed for '{gvk}/{}': {e}", r.name);
                     if vars.is_none() {
                         let loaded = substitute::load_variables(post, &key.namespace, |plural, name| {
                             cx.get("", plural, &key.namespace, name).map(|o| o.as_ref().clone())
@@ -577,6 +604,7 @@ impl KustomizeController {
         st: &mut St,
         revision: &str,
         timeout: &str,
+        timed_out: bool,
     ) -> HealthOutcome {
         if spec.health_checks.is_empty() && !spec.wait {
             return HealthOutcome::NotChecked;
@@ -591,7 +619,13 @@ impl KustomizeController {
                         Some((g, v)) => (g.to_string(), v.to_string()),
                         None => (String::new(), h.api_version.clone()),
                     };
-                    ObjRef { group, version, kind: h.kind.clone(), namespace: h.namespace.clone(), name: h.name.clone() }
+                    ObjRef {
+                        group,
+                        version,
+                        kind: h.kind.clone(),
+                        namespace: h.namespace.clone(),
+                        name: h.name.clone(),
+                    }
                 })
                 .collect()
         };
@@ -618,7 +652,7 @@ impl KustomizeController {
                 (r.display(), health::status(current.as_ref()))
             })
             .collect();
-        match health::verdict(&items, cx.quiescent) {
+        match health::verdict(&items, timed_out) {
             Ok(()) => HealthOutcome::Healthy,
             Err(Some(msg)) => HealthOutcome::Failed(msg),
             Err(None) => {

@@ -232,6 +232,7 @@ impl Parser<'_> {
                 }
                 Ok(if all { v.replace(old, new) } else { v.replacen(old, new, 1) })
             }
+            None => Err(SubstituteError::Syntax("missing closing brace")),
             _ => Err(SubstituteError::Syntax("bad substitution")),
         }
     }

@@ -28,7 +28,10 @@ fn stages_and_order_follow_ssa() {
     ];
     v.sort_by_key(sort_key);
     let kinds: Vec<String> = v.iter().map(|o| o.display()).collect();
-    assert_eq!(kinds, ["ConfigMap/a/c", "ConfigMap/b/c", "Deployment/a/web", "Widget/a/w", "ValidatingWebhookConfiguration/v"]);
+    assert_eq!(
+        kinds,
+        ["ConfigMap/a/c", "ConfigMap/b/c", "Deployment/a/web", "Widget/a/w", "ValidatingWebhookConfiguration/v"]
+    );
     let id = r("apps/v1", "Deployment", "a", "web").id();
     assert_eq!(id, "a_web_apps_Deployment");
     assert_eq!(ObjRef::from_entry(&id, "v1"), Some(r("apps/v1", "Deployment", "a", "web")));
@@ -56,7 +59,8 @@ fn generated_kustomization_lists_yaml_files_and_kustomize_dirs() {
     std::fs::write(d.join("a.yml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n").expect("write");
     std::fs::write(d.join("notes.txt"), "not yaml: [").expect("write");
     std::fs::create_dir_all(d.join("sub/deeper")).expect("mkdir");
-    std::fs::write(d.join("sub/deeper/c.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n").expect("write");
+    std::fs::write(d.join("sub/deeper/c.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+        .expect("write");
     std::fs::create_dir_all(d.join("overlay")).expect("mkdir");
     std::fs::write(d.join("overlay/kustomization.yaml"), "resources: []\n").expect("write");
     std::fs::write(d.join("overlay/ignored.yaml"), "x: [").expect("write");
@@ -76,17 +80,24 @@ fn generated_kustomization_lists_yaml_files_and_kustomize_dirs() {
 
     std::fs::write(d.join("bad.yaml"), "a: [unclosed").expect("write");
     let err = generate(d, &spec).expect_err("bad yaml");
-    assert!(err.to_string().starts_with(&format!("failed to decode Kubernetes YAML from {}", d.join("bad.yaml").display())), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("failed to decode Kubernetes YAML from {}", d.join("bad.yaml").display())),
+        "{err}"
+    );
 
     // An existing kustomization keeps its content; images merge by name.
     let o = d.join("overlay");
-    std::fs::write(o.join("kustomization.yaml"), "resources: [x.yaml]\nimages: [{name: nginx, newName: r/nginx}]\n").expect("write");
+    std::fs::write(o.join("kustomization.yaml"), "resources: [x.yaml]\nimages: [{name: nginx, newName: r/nginx}]\n")
+        .expect("write");
     let (_, text) = generate(&o, &spec).expect("generate");
     let k: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(k["resources"], json!(["x.yaml"]));
     assert_eq!(k["images"], json!([{"name": "nginx", "newName": "r/nginx", "newTag": "1.27", "digest": ""}]));
     let remote: Spec = serde_json::from_value(json!({"components": ["https://example.com/c"]})).expect("spec");
-    assert_eq!(generate(&o, &remote).expect_err("remote").to_string(), "component path 'https://example.com/c' must be local and relative");
+    assert_eq!(
+        generate(&o, &remote).expect_err("remote").to_string(),
+        "component path 'https://example.com/c' must be local and relative"
+    );
 }
 
 #[test]
