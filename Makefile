@@ -23,6 +23,7 @@ test: setup
 # Benchmarks (release build); they print figures and assert no timings.
 bench: setup
 	cargo bench -p sim --bench apiserver
+	cargo bench -p sim --bench flux
 	cargo bench -p idp-harness --bench engine
 
 fmt:

@@ -87,10 +87,13 @@ fn settings_key(spec: &Spec) -> String {
     .to_string()
 }
 
-/// Cached kustomize outputs per Kustomization.
+/// One cached build: its key and result.
+type Cached = (String, Result<String, BuildError>);
+
+/// Cached kustomize outputs per Kustomization (namespace, name).
 #[derive(Default)]
 pub struct BuildCache {
-    entries: Mutex<HashMap<(String, String), (String, Result<String, BuildError>)>>,
+    entries: Mutex<HashMap<(String, String), Cached>>,
 }
 
 impl BuildCache {

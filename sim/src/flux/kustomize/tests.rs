@@ -19,7 +19,7 @@ fn stages_and_order_follow_ssa() {
     assert_eq!(stage(&r("storage.k8s.io/v1", "StorageClass", "", "x")), 1);
     assert_eq!(stage(&r("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", "a", "x")), 1);
     assert_eq!(stage(&r("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", "x")), 2);
-    let mut v = vec![
+    let mut v = [
         r("apps/v1", "Deployment", "a", "web"),
         r("example.com/v1", "Widget", "a", "w"),
         r("v1", "ConfigMap", "b", "c"),
