@@ -121,10 +121,45 @@ impl BuildCache {
         result
     }
 
+    /// True when the cache holds no build for these inputs.
+    pub fn is_stale(&self, key: (&str, &str), digest: &str, spec: &Spec) -> bool {
+        let ck = format!("{digest}\n{}", settings_key(spec));
+        let k = (key.0.to_string(), key.1.to_string());
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&k).is_none_or(|(stored, _)| *stored != ck)
+    }
+
+    /// Runs several builds at once (up to the machine's parallelism), filling the cache: the
+    /// fixed point then finds them ready. Builds touch no cluster state, so building a
+    /// Kustomization before its turn changes nothing but the time it takes.
+    pub fn build_many(&self, kubectl: Option<&Path>, jobs: &[BuildJob]) {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        for chunk in jobs.chunks(workers) {
+            std::thread::scope(|scope| {
+                for job in chunk {
+                    scope.spawn(move || {
+                        let key = (job.namespace.as_str(), job.name.as_str());
+                        let _ = self.build(key, kubectl, &job.artifact_dir, &job.digest, &job.spec, &job.scratch);
+                    });
+                }
+            });
+        }
+    }
+
     /// Forgets a deleted Kustomization.
     pub fn forget(&self, namespace: &str, name: &str) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(&(namespace.to_string(), name.to_string()));
     }
+}
+
+/// One build to run ahead of its reconcile.
+#[derive(Debug, Clone)]
+pub struct BuildJob {
+    pub namespace: String,
+    pub name: String,
+    pub artifact_dir: PathBuf,
+    pub digest: String,
+    pub spec: Spec,
+    pub scratch: PathBuf,
 }
 
 /// Joins `path` under `root` the way securejoin does: `..` cannot climb above the root.
@@ -159,7 +194,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
         if ty.is_dir() {
             copy_tree(&entry.path(), &dest)?;
         } else if ty.is_file() {
-            std::fs::copy(entry.path(), &dest).map_err(|e| io(e, &dest))?;
+            // Hard links are enough (the kustomization file is replaced, never written
+            // through); a copy where linking is not possible.
+            if std::fs::hard_link(entry.path(), &dest).is_err() {
+                std::fs::copy(entry.path(), &dest).map_err(|e| io(e, &dest))?;
+            }
         }
     }
     Ok(())
@@ -175,6 +214,8 @@ fn build_uncached(
     copy_tree(artifact_dir, scratch)?;
     let dir = secure_join(scratch, &spec.path);
     let kfile = generate(&dir, spec)?;
+    // Unlink first: the file may be a hard link into the artifact.
+    let _ = std::fs::remove_file(&kfile.0);
     std::fs::write(&kfile.0, kfile.1).map_err(|e| io(e, &kfile.0))?;
     let kubectl = kubectl.ok_or(BuildError::NoKustomize)?;
     let started = Instant::now();

@@ -401,11 +401,15 @@ impl KustomizeController {
         st.last_attempted = Some(revision.clone());
         st.progressing(format!("Building manifests for revision {revision} with a timeout of {timeout}"));
         // 4. Build and post-build.
+        let digest = format!("{}|{}", artifact.digest, artifact.revision);
+        if self.cache.is_stale((&key.namespace, &key.name), &digest, spec) {
+            self.prebuild(cx);
+        }
         let built = self.cache.build(
             (&key.namespace, &key.name),
             self.kubectl.as_deref(),
             &artifact.dir,
-            &format!("{}|{}", artifact.digest, artifact.revision),
+            &digest,
             spec,
             &scratch,
         );
@@ -505,6 +509,50 @@ impl KustomizeController {
         st.last_applied = Some(revision.clone());
         st.set("Ready", "True", reason::RECONCILIATION_SUCCEEDED, &format!("Applied revision: {revision}"));
         Ok(Outcome::Done)
+    }
+
+    /// Builds, in parallel, every Kustomization whose build is not cached yet (see
+    /// [`build::BuildCache::build_many`]).
+    fn prebuild(&self, cx: &Cx) {
+        let Some(kubectl) = self.kubectl.as_deref() else { return };
+        let mut jobs = Vec::new();
+        for ks in cx.list(GROUP, PLURAL, None) {
+            let Ok(spec) = serde_json::from_value::<crd::Spec>(ks.get("spec").cloned().unwrap_or(json!({}))) else {
+                continue;
+            };
+            if spec.suspend || ks.pointer("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
+            let key = Key::of(&ks);
+            let src_ns = if spec.source_ref.namespace.is_empty() {
+                key.namespace.clone()
+            } else {
+                spec.source_ref.namespace.clone()
+            };
+            let Some(artifact) = self.artifacts.get(&spec.source_ref.kind, &src_ns, &spec.source_ref.name) else {
+                continue;
+            };
+            if !build::secure_join(&artifact.dir, &spec.path).exists() {
+                continue;
+            }
+            let digest = format!("{}|{}", artifact.digest, artifact.revision);
+            if !self.cache.is_stale((&key.namespace, &key.name), &digest, &spec) {
+                continue;
+            }
+            let scratch = self.scratch.join(format!("kustomization-{}-{}", key.namespace, key.name));
+            jobs.push(build::BuildJob {
+                namespace: key.namespace,
+                name: key.name,
+                artifact_dir: artifact.dir.clone(),
+                digest,
+                spec,
+                scratch,
+            });
+        }
+        if jobs.len() > 1 {
+            cx.note(format!("building {} Kustomizations in parallel", jobs.len()));
+            self.cache.build_many(Some(kubectl), &jobs);
+        }
     }
 
     /// Marks `Ready=False`, records the Warning event upstream records, and asks for a retry.
