@@ -583,3 +583,74 @@ async fn v1beta2_is_not_served_on_flux_2_8() {
     let beta = versions.iter().find(|v| v["name"] == "v1beta2").expect("2.7 serves v1beta2");
     assert_eq!(beta["deprecationWarning"], "v1beta2 Kustomization is deprecated, upgrade to v1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gatekeeper_denial_aborts_the_stage() {
+    let env = Env::new(&[("apps/ns.yaml", NS_APPS), ("apps/cm.yaml", &cm("cfg", Some("apps"), "x"))], true);
+    let template_text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/required-labels/template.yaml"),
+    )
+    .expect("template");
+    let template: Value = serde_saphyr::from_str(&template_text).expect("template yaml");
+    let req = http::Request::post("/apis/templates.gatekeeper.sh/v1/constrainttemplates")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&template).expect("json"))
+        .expect("request");
+    env.client().request::<Value>(req).await.expect("create template");
+    env.settle().await;
+    let constraint = json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "IdpRequiredLabels",
+        "metadata": {"name": "need-team"},
+        "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["ConfigMap"]}]}, "parameters": {"labels": [{"key": "team"}]}}});
+    let req = http::Request::post("/apis/constraints.gatekeeper.sh/v1beta1/idprequiredlabels")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&constraint).expect("json"))
+        .expect("request");
+    env.client().request::<Value>(req).await.expect("create constraint");
+    env.settle().await;
+    env.source().await;
+    env.kustomization("apps", json!({"path": "./apps"})).await;
+    // ssa/errors/errors.go DryRunErr with the webhook's Forbidden status (platform-facts §1.5).
+    let err = "ConfigMap/apps/cfg dry-run failed (Forbidden): admission webhook \"validation.gatekeeper.sh\" denied the request: [need-team] ConfigMap cfg lacks the labels team";
+    assert_eq!(env.ready("apps"), ("False".into(), "ReconciliationFailed".into(), format!("{err}\n")));
+    assert!(env.get("", "namespaces", "", "apps").is_some(), "stage 1 applied");
+    assert!(env.get("", "configmaps", "apps", "cfg").is_none());
+    // Fixed with commonMetadata: the label is added after the build, before the dry-run.
+    env.patch_spec("apps", json!({"commonMetadata": {"labels": {"team": "a"}}})).await;
+    assert_eq!(env.ready("apps").1, "ReconciliationSucceeded", "{:?}", env.ready("apps"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_gets_no_match_for_v1beta2_on_flux_2_8() {
+    let env = Env::new(&[], false);
+    let running = env.platform.server().serve("127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim::apiserver::kubeconfig::write(&kubeconfig, &running.url(), None, None).expect("kubeconfig");
+    let manifest = "apiVersion: kustomize.toolkit.fluxcd.io/v1beta2
+kind: Kustomization
+metadata: {name: apps, namespace: flux-system}
+spec:
+  interval: 10m
+  prune: true
+  sourceRef: {kind: GitRepository, name: platform}
+";
+    let mut child = std::process::Command::new(common::kubectl_path())
+        .args(["apply", "-f", "-", &format!("--cache-dir={}", dir.path().join("cache").display())])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), manifest.as_bytes()).expect("stdin");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("join").expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    // kubectl's RESTMapper error (platform-facts §1 and §8 defect 6).
+    assert!(
+        stderr.contains("no matches for kind \"Kustomization\" in version \"kustomize.toolkit.fluxcd.io/v1beta2\""),
+        "{stderr}"
+    );
+    running.shutdown().await;
+}
