@@ -654,3 +654,37 @@ spec:
     );
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_are_required_and_external_artifacts_are_gated() {
+    let env = Env::new(&[("apps/cm.yaml", &cm("loose", None, "x"))], false);
+    env.source().await;
+    env.kustomization("loose", json!({"path": "./apps"})).await;
+    // ssa/errors/errors.go DryRunErr: a namespaced object without namespace is a 404 on the
+    // cluster-scoped path: "%s namespace not specified: %s".
+    assert_eq!(
+        env.ready("loose"),
+        (
+            "False".into(),
+            "ReconciliationFailed".into(),
+            "ConfigMap/loose namespace not specified: the server could not find the requested resource\n".into()
+        )
+    );
+    // targetNamespace must exist (or be in the build): "%s not found: %s".
+    env.patch_spec("loose", json!({"targetNamespace": "absent"})).await;
+    assert_eq!(env.ready("loose").2, "ConfigMap/absent/loose not found: namespaces \"absent\" not found\n");
+    env.patch_spec("loose", json!({"targetNamespace": "default"})).await;
+    assert_eq!(env.ready("loose").1, "ReconciliationSucceeded");
+    assert!(env.get("", "configmaps", "default", "loose").is_some());
+    // kustomization_controller.go getSource(): the ExternalArtifact gate is off by default.
+    env.kustomization("ext", json!({"path": "./apps", "sourceRef": {"kind": "ExternalArtifact", "name": "art"}})).await;
+    assert_eq!(
+        env.ready("ext"),
+        (
+            "False".into(),
+            "AccessDenied".into(),
+            "can't access 'ExternalArtifact/flux-system/art', ExternalArtifact feature gate is disabled".into()
+        )
+    );
+    assert_eq!(env.cond("ext", "Stalled").0, "True");
+}

@@ -324,8 +324,9 @@ impl KustomizeController {
             .unwrap_or_default();
         self.cache.forget(&key.namespace, &key.name);
         match self.patch_metadata(cx, &key, json!({"metadata": {"finalizers": rest}})).await {
-            Ok(_) | Err(_) if cx.get(GROUP, PLURAL, &key.namespace, &key.name).is_none() => Ok(Outcome::Done),
             Ok(_) => Ok(Outcome::Done),
+            // Removing the last finalizer deletes the object; a 404 then is success.
+            Err(_) if cx.get(GROUP, PLURAL, &key.namespace, &key.name).is_none() => Ok(Outcome::Done),
             Err(e) => Err(e),
         }
     }
@@ -347,6 +348,19 @@ impl KustomizeController {
             spec.source_ref.namespace.clone()
         };
         let kind = spec.source_ref.kind.as_str();
+        if kind == "ExternalArtifact" {
+            // getSource(): the ExternalArtifact feature gate is off by default
+            // (internal/features/features.go), a terminal AccessDenied.
+            let msg = format!(
+                "can't access '{kind}/{src_ns}/{}', ExternalArtifact feature gate is disabled",
+                spec.source_ref.name
+            );
+            st.ready_false("AccessDenied", &msg);
+            st.set("Stalled", "True", "AccessDenied", &msg);
+            cx.event(obj, "Warning", "AccessDenied", &msg, COMPONENT);
+            return Ok(Outcome::Done);
+        }
+        conditions::remove(&mut st.conditions, "Stalled");
         let Some(plural) = source_plural(kind) else {
             let msg = format!("source `{}` kind '{kind}' not supported", spec.source_ref.name);
             st.ready_false(reason::ARTIFACT_FAILED, &msg);
