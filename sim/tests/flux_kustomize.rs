@@ -688,3 +688,63 @@ async fn namespaces_are_required_and_external_artifacts_are_gated() {
     );
     assert_eq!(env.cond("ext", "Stalled").0, "True");
 }
+
+const WEB: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx}]
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_corrected_and_force_recreates_on_immutable_fields() {
+    let env = Env::new(&[("apps/web.yaml", WEB), ("apps/cm.yaml", &cm("cfg", Some("default"), "git"))], false);
+    env.source().await;
+    env.kustomization("apps", json!({"path": "./apps"})).await;
+    assert_eq!(env.ready("apps").1, "ReconciliationSucceeded");
+    // Events: the change set (reason: Ready's at the time, Progressing) and the success.
+    let events = env.platform.server().store().list(&GroupResource::new("", "events"), Some(NS), None).0;
+    let has = |reason: &str, msg: &str| events.iter().any(|e| e["reason"] == reason && e["message"] == msg);
+    assert!(has("Progressing", "ConfigMap/default/cfg created\nDeployment/default/web created"), "{events:?}");
+    assert!(has("ReconciliationSucceeded", "Reconciliation finished in 0s, next run in 10m0s"), "{events:?}");
+
+    // Out-of-band change, then a requested reconcile: drift corrected, request echoed.
+    let req = http::Request::patch("/api/v1/namespaces/default/configmaps/cfg")
+        .header("content-type", "application/merge-patch+json")
+        .body(serde_json::to_vec(&json!({"data": {"key": "edited"}})).expect("json"))
+        .expect("request");
+    env.client().request::<Value>(req).await.expect("edit");
+    let req = http::Request::patch(format!("/apis/{GROUP}/v1/namespaces/{NS}/{PLURAL}/apps"))
+        .header("content-type", "application/merge-patch+json")
+        .body(
+            serde_json::to_vec(&json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now-1"}}}))
+                .expect("json"),
+        )
+        .expect("request");
+    env.client().request::<Value>(req).await.expect("annotate");
+    env.settle().await;
+    assert_eq!(
+        env.get("", "configmaps", "default", "cfg").and_then(|c| c.pointer("/data/key").cloned()),
+        Some(json!("git"))
+    );
+    assert_eq!(env.ks("apps").pointer("/status/lastHandledReconcileAt"), Some(&json!("now-1")));
+
+    // An immutable field: the dry-run fails (Invalid) unless force is set.
+    let changed = WEB.replace("app: web}", "app: web2}");
+    env.commit(&[Change::write("apps/web.yaml", changed)]).await;
+    let (status, reason, message) = env.ready("apps");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "ReconciliationFailed"));
+    assert!(message.starts_with("Deployment/default/web dry-run failed (Invalid): "), "{message}");
+    assert!(message.contains("field is immutable"), "{message}");
+    let uid = env.get("apps", "deployments", "default", "web").and_then(|d| d.pointer("/metadata/uid").cloned());
+    env.patch_spec("apps", json!({"force": true})).await;
+    assert_eq!(env.ready("apps").1, "ReconciliationSucceeded", "{:?}", env.ready("apps"));
+    let web = env.get("apps", "deployments", "default", "web").expect("recreated");
+    assert_eq!(web.pointer("/spec/selector/matchLabels/app"), Some(&json!("web2")));
+    assert_ne!(web.pointer("/metadata/uid").cloned(), uid, "recreated, not updated");
+}

@@ -275,8 +275,10 @@ fn comparable(obj: &Value) -> Value {
     v
 }
 
+/// `ssa/errors` `IsImmutableError`: any Conflict or Invalid error, or a message saying
+/// `is immutable` / `immutable field`.
 fn is_immutable(f: &Failure) -> bool {
-    f.code == 422 && (f.message.contains("field is immutable") || f.message.contains("immutable"))
+    f.code == 409 || f.code == 422 || f.message.contains("is immutable") || f.message.contains("immutable field")
 }
 
 fn selected(obj: &Value, key: &str, value: &str) -> bool {

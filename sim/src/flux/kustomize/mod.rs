@@ -171,6 +171,8 @@ struct St {
     last_attempted: Option<String>,
     /// The last progress message reached in this reconcile (for `Reconciling`).
     progress: Option<String>,
+    /// `reconcile.fluxcd.io/requestedAt`, echoed as `lastHandledReconcileAt`.
+    requested_at: Option<String>,
 }
 
 impl St {
@@ -183,6 +185,10 @@ impl St {
             last_applied: obj.pointer("/status/lastAppliedRevision").and_then(Value::as_str).map(str::to_string),
             last_attempted: obj.pointer("/status/lastAttemptedRevision").and_then(Value::as_str).map(str::to_string),
             progress: None,
+            requested_at: obj
+                .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         }
     }
 
@@ -236,6 +242,9 @@ impl St {
         }
         if let Some(r) = &self.last_attempted {
             status["lastAttemptedRevision"] = json!(r);
+        }
+        if let Some(r) = &self.requested_at {
+            status["lastHandledReconcileAt"] = json!(r);
         }
         status
     }
