@@ -43,6 +43,10 @@ fn test_crd_gitrepository() -> Value {
 impl Env {
     /// A platform (Flux 2.8, optionally Gatekeeper) and a repository seeded with `files`.
     fn new(files: &[(&str, &str)], gatekeeper: bool) -> Env {
+        Env::with_kubectl(files, gatekeeper, Some(common::kubectl_path()))
+    }
+
+    fn with_kubectl(files: &[(&str, &str)], gatekeeper: bool, kubectl: Option<std::path::PathBuf>) -> Env {
         let seed = tempfile::tempdir().expect("seed dir");
         for (path, text) in files {
             let p = seed.path().join(path);
@@ -51,12 +55,8 @@ impl Env {
         }
         std::fs::write(seed.path().join("README.md"), "platform\n").expect("write");
         let profile = Profile { flux: Some("2.8".into()), gatekeeper: gatekeeper.then(|| "3.20".into()) };
-        let platform = Platform::start(PlatformConfig {
-            profile,
-            tools: Tools { kubectl: Some(common::kubectl_path()) },
-            ..Default::default()
-        })
-        .expect("platform");
+        let platform = Platform::start(PlatformConfig { profile, tools: Tools { kubectl }, ..Default::default() })
+            .expect("platform");
         let repo = platform.repos().add(RepoSpec::new(URL, seed.path())).expect("repo");
         let own_source = platform.server().registry().any_version(SRC, "gitrepositories").is_none();
         if own_source {
@@ -747,4 +747,19 @@ async fn drift_is_corrected_and_force_recreates_on_immutable_fields() {
     let web = env.get("apps", "deployments", "default", "web").expect("recreated");
     assert_eq!(web.pointer("/spec/selector/matchLabels/app"), Some(&json!("web2")));
     assert_ne!(web.pointer("/metadata/uid").cloned(), uid, "recreated, not updated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_kubectl_the_build_fails_with_a_clear_message() {
+    let env = Env::with_kubectl(&[("apps/cm.yaml", &cm("c", Some("default"), "x"))], false, None);
+    env.source().await;
+    env.kustomization("apps", json!({"path": "./apps"})).await;
+    assert_eq!(
+        env.ready("apps"),
+        (
+            "False".into(),
+            "BuildFailed".into(),
+            "kustomize build failed: kustomize is not available: the simulated platform was started without kubectl (Tools.kubectl)".into()
+        )
+    );
 }
