@@ -24,6 +24,7 @@ test: setup
 bench: setup
 	cargo bench -p sim --bench apiserver
 	cargo bench -p sim --bench gatekeeper
+	cargo bench -p sim --bench flux
 	cargo bench -p idp-harness --bench engine
 
 fmt:
