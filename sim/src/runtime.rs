@@ -635,6 +635,7 @@ async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiesce
     let Some(controller) = rt.controllers().get(idx).cloned() else { return };
     let cx =
         Cx { server: inner.server.clone(), client: inner.client.clone(), quiescent, notes: Mutex::new(Vec::new()) };
+    let before = inner.server.store().current_rv();
     let result = controller.reconcile(&cx, &key).await;
     // The reconcile's own writes are progress too: take them in before recording the mark.
     let current = inner.server.store().current_rv();
@@ -670,7 +671,11 @@ async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiesce
     let notes = std::mem::take(&mut *lock(&cx.notes));
     let at_ms = inner.started.elapsed().as_millis() as u64;
     tracing::debug!(controller = controller.name(), key = %key, outcome = %outcome, "reconciled");
-    inner.record(Decision { rv: current, at_ms, controller: controller.name().to_string(), key, outcome, notes });
+    // A reconcile that found nothing to do, wrote nothing and said nothing is not a decision.
+    let idle = matches!(result, Ok(Outcome::Done) | Ok(Outcome::Wait)) && notes.is_empty() && current == before;
+    if !idle {
+        inner.record(Decision { rv: current, at_ms, controller: controller.name().to_string(), key, outcome, notes });
+    }
 }
 
 #[cfg(test)]

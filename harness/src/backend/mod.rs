@@ -264,6 +264,12 @@ impl Stage {
         Ok(())
     }
 
+    /// True when, once settled, the platform cannot change by itself (the simulator: no clock,
+    /// no outside actors). Expectations then stop waiting as soon as the settled state says no.
+    pub fn rest_is_final(&self) -> bool {
+        self.sim.is_some()
+    }
+
     /// What the platform's controllers decided (for evidence bundles); empty on real clusters.
     pub fn decisions(&self) -> Vec<serde_json::Value> {
         self.sim.as_ref().map(|s| s.platform.decisions().iter().map(|d| d.to_json()).collect()).unwrap_or_default()

@@ -431,6 +431,7 @@ impl AuditController {
                 continue;
             }
             let status = audit_status(&violations, &crate::apiserver::objects::now());
+            cx.note(format!("audit {kind}/{name}: {} violation(s) among {} object(s)", violations.len(), pairs.len()));
             cx.merge_status(CONSTRAINTS_GROUP, &plural, "", &name, &status).await?;
         }
         Ok(())

@@ -54,6 +54,21 @@ async fn eventually(cx: &Cx, within: Duration, e: &Expectation) -> Result<(), Fa
             Ok(()) => return Ok(()),
             Err(f) => f,
         };
+        // On the simulator a settled platform does not change by itself: look once more after
+        // settling, then answer at once instead of polling for the whole window.
+        if cx.stage.rest_is_final() {
+            cx.stage.settle().await.map_err(|err| fail(err.to_string()))?;
+            return match check_once(cx, e).await {
+                Ok(()) => Ok(()),
+                Err(last) => Err(Failure {
+                    message: format!(
+                        "not met (the simulated platform is at rest, so waiting cannot change it): {}",
+                        last.message
+                    ),
+                    ..last
+                }),
+            };
+        }
         if start.elapsed() >= within || cx.cancelled() {
             return Err(Failure {
                 message: format!("not met within {}: {}", crate::scenario::Duration(within), last.message),

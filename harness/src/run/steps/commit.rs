@@ -14,7 +14,14 @@ pub async fn run(cx: &Cx, c: &Commit, step_name: &str) -> Result<(), Failure> {
         changes.push(sim::git::Change::remove(p.clone()));
     }
     for (to, from) in &c.copy {
-        changes.push(sim::git::Change::copy_dir(cx.dir.join(from), to.clone()));
+        let local = cx.dir.join(from);
+        if local.is_dir() {
+            changes.push(sim::git::Change::copy_dir(local, to.clone()));
+        } else {
+            let bytes =
+                std::fs::read(&local).map_err(|e| fail(format!("copy.{to}: cannot read {}: {e}", local.display())))?;
+            changes.push(sim::git::Change::write(to.clone(), bytes));
+        }
     }
     for (path, content) in &c.files {
         changes.push(sim::git::Change::write(path.clone(), content.clone().into_bytes()));
