@@ -126,15 +126,7 @@ pub fn join_clean(base: &Path, p: &str) -> PathBuf {
 
 /// Reads a file; `Ok(None)` when it is YAML but not a suite (gator skips such files).
 pub fn load_suite(path: &Path, display: &str) -> Result<Option<Suite>, Vec<LoadError>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![LoadError {
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-            hint: None,
-        }]
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| vec![LoadError::unreadable(path, &e)])?;
     load_suite_str(&text, path, display)
 }
 

@@ -25,6 +25,13 @@ pub struct LoadError {
     pub hint: Option<String>,
 }
 
+impl LoadError {
+    /// The file could not be read at all.
+    pub fn unreadable(path: &Path, e: &std::io::Error) -> Self {
+        LoadError { file: path.to_path_buf(), line: 0, column: 0, message: format!("cannot read: {e}"), hint: None }
+    }
+}
+
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
@@ -55,15 +62,7 @@ impl Loaded {
 
 /// Reads and checks a scenario file. Returns every problem found.
 pub fn load_file(path: &Path) -> Result<Loaded, Vec<LoadError>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![LoadError {
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-            hint: None,
-        }]
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| vec![LoadError::unreadable(path, &e)])?;
     load_str(&text, path)
 }
 

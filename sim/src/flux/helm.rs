@@ -91,45 +91,38 @@ fn schema() -> Value {
     );
     let timeout = pattern(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$");
     let crds_policy = enum_of(&["Skip", "Create", "CreateReplace"]);
-    let install = object(
-        &[
-            ("timeout", timeout.clone()),
-            ("strategy", open_object()),
-            ("remediation", open_object()),
-            ("disableTakeOwnership", boolean()),
-            ("disableWait", boolean()),
-            ("disableWaitForJobs", boolean()),
-            ("disableHooks", boolean()),
-            ("disableOpenAPIValidation", boolean()),
-            ("disableSchemaValidation", boolean()),
-            ("replace", boolean()),
-            ("skipCRDs", boolean()),
-            ("crds", crds_policy.clone()),
-            ("createNamespace", boolean()),
-            ("serverSideApply", boolean()),
-        ],
-        &[],
-    );
-    let upgrade = object(
-        &[
-            ("timeout", timeout.clone()),
-            ("strategy", open_object()),
-            ("remediation", open_object()),
-            ("disableTakeOwnership", boolean()),
-            ("disableWait", boolean()),
-            ("disableWaitForJobs", boolean()),
-            ("disableHooks", boolean()),
-            ("disableOpenAPIValidation", boolean()),
-            ("disableSchemaValidation", boolean()),
-            ("force", boolean()),
-            ("preserveValues", boolean()),
-            ("cleanupOnFail", boolean()),
-            ("crds", crds_policy),
-            ("serverSideApply", enum_of(&["enabled", "disabled", "auto"])),
-            ("chartNameChangeStrategy", enum_of(&["InPlaceUpdate", "Reinstall"])),
-        ],
-        &[],
-    );
+    // The fields install and upgrade share, then each one's own.
+    let shared = vec![
+        ("timeout", timeout.clone()),
+        ("strategy", open_object()),
+        ("remediation", open_object()),
+        ("disableTakeOwnership", boolean()),
+        ("disableWait", boolean()),
+        ("disableWaitForJobs", boolean()),
+        ("disableHooks", boolean()),
+        ("disableOpenAPIValidation", boolean()),
+        ("disableSchemaValidation", boolean()),
+    ];
+    let with = |own: Vec<(&'static str, Value)>| {
+        let mut fields = shared.clone();
+        fields.extend(own);
+        object(&fields, &[])
+    };
+    let install = with(vec![
+        ("replace", boolean()),
+        ("skipCRDs", boolean()),
+        ("crds", crds_policy.clone()),
+        ("createNamespace", boolean()),
+        ("serverSideApply", boolean()),
+    ]);
+    let upgrade = with(vec![
+        ("force", boolean()),
+        ("preserveValues", boolean()),
+        ("cleanupOnFail", boolean()),
+        ("crds", crds_policy),
+        ("serverSideApply", enum_of(&["enabled", "disabled", "auto"])),
+        ("chartNameChangeStrategy", enum_of(&["InPlaceUpdate", "Reinstall"])),
+    ]);
     let values_ref = object(
         &[
             ("kind", enum_of(&["Secret", "ConfigMap"])),
