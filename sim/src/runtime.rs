@@ -140,6 +140,12 @@ pub trait Controller: Send + Sync + 'static {
     fn watches(&self) -> Vec<Watch> {
         Vec::new()
     }
+    /// Whether a change to one of the controller's own objects enqueues it (default: every
+    /// change). Controllers whose status writes would otherwise trigger a pointless rerun narrow
+    /// this, as controller-runtime predicates do.
+    fn on_own_change(&self, _change: &Change) -> bool {
+        true
+    }
     /// Brings one object to its desired state.
     fn reconcile<'a>(&'a self, cx: &'a Cx, key: &'a Key) -> BoxFuture<'a, Result<Outcome, ReconcileError>>;
 }
@@ -348,6 +354,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// controller-runtime's `GenerationChangedPredicate` widened to what the simulated
+/// controllers act on: creation and deletion, a new generation, a changed
+/// `reconcile.fluxcd.io/requestedAt` annotation, a deletion timestamp, changed finalizers.
+/// Status-only writes do not pass.
+pub fn generation_or_request_changed(change: &Change) -> bool {
+    let Some(old) = &change.old else { return true };
+    if change.type_ == crate::apiserver::store::EventType::Deleted {
+        return true;
+    }
+    let new = &change.object;
+    [
+        "/metadata/generation",
+        "/metadata/annotations/reconcile.fluxcd.io~1requestedAt",
+        "/metadata/deletionTimestamp",
+        "/metadata/finalizers",
+    ]
+    .iter()
+    .any(|p| old.pointer(p) != new.pointer(p))
+}
+
 /// Changes that do not count as progress.
 fn is_noise(gr: &GroupResource) -> bool {
     (gr.resource == "events" && (gr.group.is_empty() || gr.group == "events.k8s.io"))
@@ -480,7 +506,7 @@ impl Inner {
         let mut q = lock(&self.queue);
         for (i, c) in cs.iter().enumerate() {
             let own = c.resource();
-            if change.gr == own {
+            if change.gr == own && c.on_own_change(change) {
                 q.push(i, Key::new(&change.namespace, &change.name));
             }
             for w in c.watches() {

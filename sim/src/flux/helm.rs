@@ -235,6 +235,10 @@ impl Controller for HelmReleaseController {
         GroupResource::new(GROUP, PLURAL)
     }
 
+    fn on_own_change(&self, change: &crate::apiserver::store::Change) -> bool {
+        crate::runtime::generation_or_request_changed(change)
+    }
+
     fn watches(&self) -> Vec<Watch> {
         // Dependencies and sources becoming Ready re-run the releases (upstream requeues).
         vec![

@@ -122,6 +122,10 @@ impl Controller for KustomizeController {
         GroupResource::new(GROUP, PLURAL)
     }
 
+    fn on_own_change(&self, change: &crate::apiserver::store::Change) -> bool {
+        crate::runtime::generation_or_request_changed(change)
+    }
+
     fn watches(&self) -> Vec<Watch> {
         let mut out = Vec::new();
         for (kind, plural) in

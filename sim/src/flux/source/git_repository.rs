@@ -56,6 +56,10 @@ impl Controller for GitRepositoryController {
         GroupResource::new(GROUP, PLURAL)
     }
 
+    fn on_own_change(&self, change: &crate::apiserver::store::Change) -> bool {
+        crate::runtime::generation_or_request_changed(change)
+    }
+
     fn reconcile<'a>(&'a self, cx: &'a Cx, key: &'a Key) -> BoxFuture<'a, Result<Outcome, ReconcileError>> {
         Box::pin(self.run(cx, key))
     }

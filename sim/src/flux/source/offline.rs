@@ -85,6 +85,10 @@ impl Controller for OfflineController {
         GroupResource::new(GROUP, self.kind.plural())
     }
 
+    fn on_own_change(&self, change: &crate::apiserver::store::Change) -> bool {
+        crate::runtime::generation_or_request_changed(change)
+    }
+
     fn watches(&self) -> Vec<crate::runtime::Watch> {
         if self.kind == Kind::HelmChart {
             // A HelmChart's verdict depends on its HelmRepository.
