@@ -21,6 +21,7 @@ pub mod constraint;
 pub mod controller;
 pub mod crds;
 pub mod eval;
+pub mod functions;
 pub mod inventory;
 pub mod policy_set;
 pub mod template;

@@ -210,6 +210,14 @@ impl ConstraintTemplate {
         // Evaluating once runs regorus's analysis (scheduling, unsafe variables, function
         // gathering): what OPA's compiler would reject surfaces here.
         engine.eval_query("true".to_string(), false).map_err(|e| ingest_error(&e))?;
+        // OPA also rejects calls to functions that do not exist; regorus would only fail when
+        // evaluation reaches them.
+        if let Some(u) = super::functions::unknown_functions(&engine).first() {
+            return Err(TemplateError::ingest(format!(
+                "1 error occurred: {main_path}:{}: rego_type_error: undefined function {}",
+                u.line, u.name
+            )));
+        }
         let package = package.strip_prefix("data.").unwrap_or(&package).to_string();
         Ok(CompiledTemplate { kind: self.kind.clone(), package: Some(package), engine })
     }

@@ -826,3 +826,37 @@ proptest! {
         let _ = ingest(&json!({"metadata": {"name": kind.to_lowercase()}, "spec": object}));
     }
 }
+
+#[test]
+fn a_call_to_a_function_that_does_not_exist_is_an_ingest_error() {
+    let rego = "package simunknown\nviolation[{\"msg\": m}] {\n  input.review.object.kind == \"Pod\"\n  not nosuch.check(input.review.object)\n  m := \"x\"\n}\n";
+    let ing = ingest(&template("SimUnknown", rego));
+    assert!(ing.compiled.is_none());
+    let e = &ing.errors[0];
+    assert_eq!(e.code, "ingest_error");
+    assert_eq!(
+        e.message,
+        "Could not ingest Rego: 1 error occurred: SimUnknown/template.rego:4: rego_type_error: undefined function nosuch.check"
+    );
+}
+
+#[test]
+fn builtins_extensions_and_own_functions_are_not_unknown() {
+    // Builtins (sprintf, regex.match, startswith), the deprecated `any` Gatekeeper still
+    // accepts, and functions the template defines, called by name.
+    let rego = r#"package simknown
+allowed(image) { startswith(image, "ecr/") }
+violation[{"msg": msg}] {
+  c := input.review.object.spec.containers[_]
+  not allowed(c.image)
+  not any([regex.match("^x", c.name)])
+  msg := sprintf("image %v", [c.image])
+}
+"#;
+    let ing = ingest(&template("SimKnown", rego));
+    assert!(ing.errors.is_empty(), "{:?}", ing.errors);
+    // Rego v1 with `contains` and `if`.
+    let v1 = "package simknownvone\nviolation contains {\"msg\": m} if {\n  some c in input.review.object.spec.containers\n  endswith(c.image, \":latest\")\n  m := concat(\" \", [\"latest\", c.name])\n}\n";
+    let ing = ingest(&template_v1("SimKnownVOne", v1));
+    assert!(ing.errors.is_empty(), "{:?}", ing.errors);
+}
