@@ -364,3 +364,23 @@ fn ctrl_c_on_the_cli_stops_cleans_up_and_exits_1() {
     assert!(cleanup["name"].as_str().unwrap_or_default().starts_with("remove namespace long-"), "{cleanup}");
     assert_eq!(cleanup["verdict"], "passed", "the namespace and the applied ConfigMap were removed");
 }
+
+#[tokio::test]
+async fn reconcile_on_a_real_cluster_requests_a_reconcile_and_waits_for_it() {
+    // A real-cluster stand-in: the simulated platform served on a port, used as `cluster`, where
+    // settling is not the reconcile, so the step annotates and waits for lastHandledReconcileAt.
+    let platform = sim::platform::Platform::start(sim::platform::PlatformConfig {
+        tools: sim::platform::Tools { kubectl: idp_harness::backend::find_kubectl() },
+        ..Default::default()
+    })
+    .expect("platform");
+    let running = platform.server().serve("127.0.0.1:0".parse().expect("addr")).await.expect("serve");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    sim::apiserver::kubeconfig::write(&kc, &running.url(), None, None).expect("kubeconfig");
+    let backend = Backend::cluster(Some(kc), None).await.expect("cluster backend");
+    let loaded = load_file(&fixture("reconcile-requested.yaml")).expect("loads");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let totals = run_all(vec![loaded], &backend, &RunOptions::default(), &mut Quiet, rx).await;
+    assert_eq!((totals.passed, totals.failed), (1, 0), "{:?}", totals.reports.first().and_then(|r| r.failure.clone()));
+}

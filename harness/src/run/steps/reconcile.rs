@@ -1,5 +1,7 @@
-//! `reconcile`: drive every Flux object to a verdict. The stage settles first (on the simulator,
-//! the controllers' fixed point), then every GitRepository, OCIRepository, HelmRepository,
+//! `reconcile`: drive every Flux object to a verdict. On the simulator the stage settles (the
+//! controllers' fixed point is the reconcile). On a real cluster every object is annotated
+//! `reconcile.fluxcd.io/requestedAt`, as `flux reconcile` does, and must report that request in
+//! `status.lastHandledReconcileAt`. Then every GitRepository, OCIRepository, HelmRepository,
 //! Bucket, HelmChart, Kustomization and HelmRelease (or the kinds asked for) must have a Ready
 //! condition that is True or False for its current generation. The verdict itself is for
 //! `flux` expectations; this step fails only when objects have none in time, and names them.
@@ -19,14 +21,26 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const KINDS: [&str; 7] =
     ["GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "Kustomization", "HelmRelease"];
 
+/// The annotation `flux reconcile` sets to ask for a reconcile now.
+pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+
 pub async fn run(cx: &Cx, r: &Reconcile, timeout: Option<Duration>) -> Result<(), Failure> {
     cx.stage.settle().await.map_err(|e| fail(e.to_string()))?;
     let kinds: Vec<&str> =
         if r.kinds.is_empty() { KINDS.to_vec() } else { r.kinds.iter().map(String::as_str).collect() };
+    // Where the platform reaches its fixed point by itself, settling was the reconcile; on a
+    // real cluster, ask for one as `flux reconcile` does.
+    let token = if cx.stage.rest_is_final() {
+        None
+    } else {
+        let token = jiff::Timestamp::now().to_string();
+        request(cx, &kinds, r.namespace.as_deref(), &token).await?;
+        Some(token)
+    };
     let limit = timeout.unwrap_or(DEFAULT_TIMEOUT);
     let start = Instant::now();
     loop {
-        let pending = without_verdict(cx, &kinds, r.namespace.as_deref()).await?;
+        let pending = without_verdict(cx, &kinds, r.namespace.as_deref(), token.as_deref()).await?;
         if pending.is_empty() {
             return Ok(());
         }
@@ -43,8 +57,56 @@ pub async fn run(cx: &Cx, r: &Reconcile, timeout: Option<Duration>) -> Result<()
     }
 }
 
+/// Annotates every Flux object of `kinds` with the reconcile request `token`.
+async fn request(cx: &Cx, kinds: &[&str], namespace: Option<&str>, token: &str) -> Result<(), Failure> {
+    for kind in kinds {
+        let Some(api_version) = flux_api_version(kind) else { continue };
+        let Ok((ar, _)) = cx.kube.resolve(api_version, kind).await else { continue };
+        for obj in cx.kube.list(&ar, namespace).await.map_err(|e| fail(e.to_string()))? {
+            if is_static(&obj) {
+                continue;
+            }
+            let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+            let t = crate::run::kube_io::Target {
+                api_version: api_version.into(),
+                kind: kind.to_string(),
+                name: s("/metadata/name"),
+                namespace: s("/metadata/namespace"),
+            };
+            let body = serde_json::json!({"metadata": {"annotations": {REQUESTED_AT: token}}});
+            let a = cx
+                .kube
+                .send(
+                    http::Method::PATCH,
+                    &crate::run::kube_io::Kube::url(&ar, &t, None, ""),
+                    "application/merge-patch+json",
+                    body.to_string().into_bytes(),
+                )
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            if !a.ok() {
+                return Err(fail(format!("cannot request a reconcile of {t}: {} {}", a.code, a.message())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Objects Flux never reports on: suspended ones and OCI HelmRepositories (static, without
+/// conditions).
+fn is_static(obj: &Value) -> bool {
+    obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true)
+        || (obj.get("kind").and_then(Value::as_str) == Some("HelmRepository")
+            && obj.pointer("/spec/type").and_then(Value::as_str) == Some("oci"))
+}
+
 /// The Flux objects that have no verdict yet, each with what it shows instead.
-async fn without_verdict(cx: &Cx, kinds: &[&str], namespace: Option<&str>) -> Result<Vec<String>, Failure> {
+async fn without_verdict(
+    cx: &Cx,
+    kinds: &[&str],
+    namespace: Option<&str>,
+    token: Option<&str>,
+) -> Result<Vec<String>, Failure> {
     let mut pending = Vec::new();
     for kind in kinds {
         let Some(api_version) = flux_api_version(kind) else { continue };
@@ -52,7 +114,16 @@ async fn without_verdict(cx: &Cx, kinds: &[&str], namespace: Option<&str>) -> Re
         let Ok((ar, _)) = cx.kube.resolve(api_version, kind).await else { continue };
         let list = cx.kube.list(&ar, namespace).await.map_err(|e| fail(e.to_string()))?;
         for obj in list {
-            if let Some(why) = no_verdict(&obj) {
+            let why = no_verdict(&obj).or_else(|| {
+                let handled = obj.pointer("/status/lastHandledReconcileAt").and_then(Value::as_str);
+                match token {
+                    Some(t) if !is_static(&obj) && handled != Some(t) => {
+                        Some(format!("has not handled the reconcile requested at {t} yet"))
+                    }
+                    _ => None,
+                }
+            });
+            if let Some(why) = why {
                 let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
                 pending.push(format!("{kind} {}/{}: {why}", s("/metadata/namespace"), s("/metadata/name")));
             }
@@ -63,7 +134,7 @@ async fn without_verdict(cx: &Cx, kinds: &[&str], namespace: Option<&str>) -> Re
 
 /// Why an object has no verdict yet (None: it has one).
 pub fn no_verdict(obj: &Value) -> Option<String> {
-    if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+    if is_static(obj) {
         return None;
     }
     let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
