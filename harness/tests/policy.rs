@@ -41,7 +41,7 @@ fn the_example_policies_pass() {
     assert_eq!(
         without_times(&stdout),
         "ok\tpolicies/allowed-registries/suite.yaml\tT\nok\tpolicies/container-limits/suite.yaml\tT\n\
-         ok\tpolicies/protected-namespaces/suite.yaml\tT\nok\tpolicies/required-labels/suite.yaml\tT\n\
+         ok\tpolicies/match-fields/suite.yaml\tT\nok\tpolicies/protected-namespaces/suite.yaml\tT\nok\tpolicies/required-labels/suite.yaml\tT\n\
          ok\tpolicies/unique-ingress-host/suite.yaml\tT\nPASS\n\n"
     );
     assert!(stderr.is_empty(), "no warnings for the examples: {stderr}");
