@@ -434,7 +434,7 @@ fn check_regex(cx: &mut Ctx<'_>, line: u64, col: u64, at: &str, pattern: Option<
 
 /// The kinds an expectation may be, and whether each is set.
 pub fn expectation_kinds(e: &Expectation) -> Vec<&'static str> {
-    let pairs: [(&'static str, bool); 10] = [
+    let pairs: [(&'static str, bool); 11] = [
         ("object", e.object.is_some()),
         ("absent", e.absent.is_some()),
         ("condition", e.condition.is_some()),
@@ -443,6 +443,7 @@ pub fn expectation_kinds(e: &Expectation) -> Vec<&'static str> {
         ("warning", e.warning.is_some()),
         ("flux", e.flux.is_some()),
         ("pod", e.pod.is_some()),
+        ("event", e.event.is_some()),
         ("file", e.file.is_some()),
         ("aws", e.aws.is_some()),
     ];
@@ -456,7 +457,7 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
             line,
             col,
             format!("{at}: empty expectation"),
-            Some("use one of object, absent, condition, denied, error, warning, flux"),
+            Some("use one of object, absent, condition, denied, error, warning, flux, pod, event"),
         ),
         [_] => {}
         many => cx.err(
@@ -473,7 +474,18 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
         check_regex(cx, line, col, &format!("{at}.flux.message"), f.message.as_deref());
         check_regex(cx, line, col, &format!("{at}.flux.revision"), f.revision.as_deref());
     }
-    for k in ["pod", "file", "aws"] {
+    if let Some(p) = &e.pod {
+        if p.name.is_none() && p.labels.is_empty() {
+            cx.err(line, col, format!("{at}.pod: say which pods"), Some("give name or labels"));
+        }
+        for (i, ev) in p.events.iter().enumerate() {
+            check_regex(cx, line, col, &format!("{at}.pod.events[{i}].message"), ev.message.as_deref());
+        }
+    }
+    if let Some(ev) = &e.event {
+        check_regex(cx, line, col, &format!("{at}.event.message"), ev.message.as_deref());
+    }
+    for k in ["file", "aws"] {
         if kinds.contains(&k) {
             cx.err(line, col, format!("{at}.{k}: {NOT_YET} (it comes with the simulated platform controllers)"), None);
         }
@@ -564,8 +576,10 @@ mod tests {
 
     #[test]
     fn features_not_built_yet_fail_with_a_clear_error() {
-        let errs = load(&format!("{HEAD}  - expect: {{pod: {{name: x}}}}\n")).expect_err("unsupported");
-        assert!(errs[0].message.contains("pod: this scenario engine does not support it yet"), "{}", errs[0].message);
+        let errs = load(&format!("{HEAD}  - expect: {{file: {{path: /x}}}}\n")).expect_err("unsupported");
+        assert!(errs[0].message.contains("file: this scenario engine does not support it yet"), "{}", errs[0].message);
+        let errs = load(&format!("{HEAD}  - expect: {{pod: {{phase: Running}}}}\n")).expect_err("no selector");
+        assert!(errs[0].message.contains("pod: say which pods"), "{}", errs[0].message);
     }
 
     #[test]

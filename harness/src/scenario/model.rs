@@ -389,9 +389,13 @@ pub struct Expectation {
     /// A Flux object's verdict: its Ready condition (and revision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flux: Option<FluxExpect>,
-    /// A pod's phase and events. Not supported yet: arrives with workloads.
+    /// Pods (by name or labels) in a phase, ready or not, with events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<Value>,
+    pub pod: Option<PodExpect>,
+    /// An Event about an object (a ReplicaSet's `FailedCreate`, a Kustomization's
+    /// `ReconciliationSucceeded`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventExpect>,
     /// A file's content inside a pod. Not supported yet: arrives with the CSI driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<Value>,
@@ -592,4 +596,80 @@ pub fn flux_api_version(kind: &str) -> Option<&'static str> {
         "HelmRelease" => Some("helm.toolkit.fluxcd.io/v2"),
         _ => None,
     }
+}
+
+/// Pods in a state. Selected by `name` or `labels` (at least one pod must match); every selected
+/// pod must be in `phase` and `ready` as asked, and each of `events` must be found on one of them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodExpect {
+    /// Default: the scenario's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Exactly this many pods match (default: at least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// The pod's `Ready` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// Events on the pods (e.g. `{type: Warning, reason: FailedMount, message: '...'}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventMatch>,
+}
+
+/// What an Event must say.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventMatch {
+    /// `Normal` or `Warning`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// Exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A regular expression on the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// An Event about one object.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventExpect {
+    /// The object the Event is about (`involvedObject`).
+    #[serde(rename = "for")]
+    pub for_: EventFor,
+    /// `Normal` or `Warning`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+    /// Exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A regular expression on the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl EventExpect {
+    pub fn what(&self) -> EventMatch {
+        EventMatch { type_: self.type_.clone(), reason: self.reason.clone(), message: self.message.clone() }
+    }
+}
+
+/// The object an Event is about. `namespace` defaults to the scenario's (for namespaced
+/// kinds; where the Event is recorded).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventFor {
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }

@@ -9,6 +9,7 @@ pub mod condition;
 pub mod flux;
 pub mod object;
 pub mod outcome;
+pub mod pod;
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,12 @@ async fn check_once(cx: &Cx, e: &Expectation) -> Result<(), Failure> {
     }
     if let Some(f) = &e.flux {
         return flux::check(cx, f).await;
+    }
+    if let Some(p) = &e.pod {
+        return pod::check_pod(cx, p).await;
+    }
+    if let Some(ev) = &e.event {
+        return pod::check_event(cx, ev).await;
     }
     Err(fail(format!("expectation {} is not a state expectation", expectation_kinds(e).join(", "))))
 }
