@@ -669,6 +669,7 @@ impl EventExpect {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EventFor {
     pub kind: String,
+    /// The name, or a prefix ending in `*` (`web-*` for the ReplicaSets of Deployment `web`).
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,

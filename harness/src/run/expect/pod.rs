@@ -147,6 +147,14 @@ pub async fn check_pod(cx: &Cx, p: &PodExpect) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `name`, or a prefix when it ends in `*` (a ReplicaSet `web-*` of Deployment `web`).
+fn name_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
 pub async fn check_event(cx: &Cx, e: &EventExpect) -> Result<(), Failure> {
     let namespace = match &e.for_.namespace {
         Some(n) => cx.subst(n)?,
@@ -156,7 +164,7 @@ pub async fn check_event(cx: &Cx, e: &EventExpect) -> Result<(), Failure> {
     let events = list(cx, "v1", "Event", &namespace).await?;
     let about: Vec<&Value> = events
         .iter()
-        .filter(|ev| text(ev, "/involvedObject/kind") == kind && text(ev, "/involvedObject/name") == name)
+        .filter(|ev| text(ev, "/involvedObject/kind") == kind && name_matches(&name, text(ev, "/involvedObject/name")))
         .collect();
     let m = e.what();
     for ev in &about {
