@@ -392,6 +392,12 @@ spec:
     assert!(pod["spec"].get("nodeName").is_none());
     let c = condition(&pod, "PodScheduled");
     assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some("False"), Some("Unschedulable")));
+    // The scheduler's FitError with the NodeAffinity plugin's reason, as kube-scheduler 1.3x prints it.
+    assert_eq!(
+        c["message"],
+        "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are \
+         available: 2 Preemption is not helpful for scheduling."
+    );
     t.ok(&["label", "node", "sim-node-2", "disktype=ssd"], None);
     t.settle();
     let pod = json(&t.ok(&["get", "pod", "picky", "-o", "json"], None));
@@ -399,4 +405,43 @@ spec:
     assert_eq!(pod["status"]["phase"], "Running");
     let nodes = t.ok(&["get", "nodes"], None);
     assert!(nodes.contains("sim-node-1") && nodes.contains("Ready"), "{nodes}");
+}
+
+#[test]
+fn a_job_runs_one_pod_to_completion() {
+    let t = platform();
+    let manifest = "apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, namespace: default}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: busybox, command: [\"true\"]}]
+";
+    t.ok(&["apply", "-f", "-"], Some(manifest));
+    t.settle();
+    let list = json(&t.ok(&["get", "pods", "-l", "job-name=migrate", "-o", "json"], None));
+    let pods = list["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0]["status"]["phase"], "Succeeded");
+    assert_eq!(pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    let job = json(&t.ok(&["get", "job", "migrate", "-o", "json"], None));
+    assert_eq!(job["status"]["succeeded"], 1);
+    assert!(job["status"].get("active").is_none(), "{}", job["status"]);
+    assert!(job["status"]["completionTime"].is_string());
+    // pkg/controller/job/job_controller.go: SuccessCriteriaMet, then Complete, both
+    // CompletionsReached "Reached expected number of succeeded pods" (Kubernetes 1.31+).
+    let types: Vec<&str> =
+        job["status"]["conditions"].as_array().into_iter().flatten().filter_map(|c| c["type"].as_str()).collect();
+    assert_eq!(types, ["SuccessCriteriaMet", "Complete"]);
+    for ty in types {
+        let c = condition(&job, ty);
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str(), c["message"].as_str()),
+            (Some("True"), Some("CompletionsReached"), Some("Reached expected number of succeeded pods"))
+        );
+    }
+    let table = t.ok(&["get", "job", "migrate"], None);
+    assert!(table.contains("Complete") && table.contains("1/1"), "{table}");
 }

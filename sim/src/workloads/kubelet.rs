@@ -162,7 +162,11 @@ impl PodController {
                 return Ok(Outcome::Retry);
             }
         }
-        self.write_status(cx, key, &pod, node_index, true).await?;
+        if super::controller_of(&pod, "Job").is_some() && str_at(&pod, "/spec/restartPolicy") != "Always" {
+            self.write_completed(cx, key, &pod, node_index).await?;
+        } else {
+            self.write_status(cx, key, &pod, node_index, true).await?;
+        }
         Ok(Outcome::Done)
     }
 
@@ -219,6 +223,47 @@ impl PodController {
             "default-scheduler",
         );
         Ok(cx.get("", PODS, &key.namespace, &key.name))
+    }
+
+    /// Writes the status of a Job's pod whose containers ran and exited 0: `Succeeded`.
+    async fn write_completed(&self, cx: &Cx, key: &Key, pod: &Value, node_index: usize) -> Result<(), ReconcileError> {
+        let t = now();
+        let start_time = str_at(pod, "/status/startTime");
+        let start_time = if start_time.is_empty() { t.clone() } else { start_time.to_string() };
+        let uid = str_at(pod, "/metadata/uid");
+        let containers = pod.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let statuses: Vec<Value> = containers
+            .iter()
+            .map(|c| {
+                let (name, image) = (str_at(c, "/name"), str_at(c, "/image"));
+                let id = format!("containerd://{}", names::hex64(&format!("{uid}/{name}")));
+                json!({
+                    "name": name, "image": image, "imageID": names::image_id(image), "containerID": id,
+                    "ready": false, "started": false, "restartCount": 0, "lastState": {},
+                    "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": t,
+                                             "finishedAt": t, "containerID": id}},
+                })
+            })
+            .collect();
+        let ip = names::pod_ip(node_index, uid);
+        let host = host_ip(node_index);
+        let done = Some("PodCompleted");
+        let status = json!({
+            "phase": "Succeeded",
+            "conditions": [
+                pod_condition("PodReadyToStartContainers", "False", None, None, &t),
+                pod_condition("Initialized", "True", done, None, &t),
+                pod_condition("Ready", "False", done, None, &t),
+                pod_condition("ContainersReady", "False", done, None, &t),
+                pod_condition("PodScheduled", "True", None, None, &t),
+            ],
+            "hostIP": host, "hostIPs": [{"ip": host}], "podIP": ip, "podIPs": [{"ip": ip}],
+            "startTime": start_time,
+            "containerStatuses": statuses,
+            "qosClass": qos_class(pod.get("spec").unwrap_or(&Value::Null)),
+        });
+        cx.merge_status("", PODS, &key.namespace, &key.name, &status).await?;
+        Ok(())
     }
 
     /// Writes the status of a bound pod: `Running` with every container started and ready, or

@@ -5,6 +5,7 @@
 //!   (rollouts are instantaneous), Deployment status and conditions in upstream's wording.
 //! * [`replicaset`]: creates and deletes pods through the API server (so admission, e.g.
 //!   Gatekeeper, sees every pod), `FailedCreate` events and the `ReplicaFailure` condition.
+//! * [`job`]: NonIndexed Jobs whose pods succeed at once, `SuccessCriteriaMet` and `Complete`.
 //! * [`kubelet`]: binds pending pods to the virtual nodes and starts them; volume mounters
 //!   ([`VolumeMounter`], the extension point for the CSI driver) may hold a pod in
 //!   `ContainerCreating`.
@@ -14,6 +15,7 @@
 //! component that plugs into it.
 
 pub mod deployment;
+pub mod job;
 pub mod kubelet;
 pub mod names;
 pub mod replicaset;
@@ -82,6 +84,7 @@ pub fn install(platform: &Platform) -> Result<Arc<Workloads>, PlatformError> {
     let rt = platform.runtime();
     rt.add(Arc::new(deployment::DeploymentController));
     rt.add(Arc::new(replicaset::ReplicaSetController));
+    rt.add(Arc::new(job::JobController));
     rt.add(Arc::new(kubelet::PodController { workloads: workloads.clone() }));
     Ok(workloads)
 }
