@@ -12,3 +12,4 @@ pub mod gatekeeper;
 pub mod git;
 pub mod platform;
 pub mod runtime;
+pub mod workloads;

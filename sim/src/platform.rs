@@ -78,6 +78,7 @@ pub struct Platform {
     work_dir: PathBuf,
     flux: Option<crate::flux::Flux>,
     gatekeeper: Option<std::sync::Arc<crate::gatekeeper::State>>,
+    workloads: std::sync::Arc<crate::workloads::Workloads>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -107,8 +108,12 @@ impl Platform {
             work_dir: work,
             flux: None,
             gatekeeper: None,
+            workloads: Default::default(),
             _temp: temp,
         };
+        // Workloads (nodes, Deployments, ReplicaSets, pods) are part of every cluster: always
+        // installed, before the optional components, with no profile field.
+        platform.workloads = crate::workloads::install(&platform)?;
         if let Some(v) = config.profile.gatekeeper.as_deref() {
             platform.gatekeeper = Some(crate::gatekeeper::install(&platform, v)?);
         }
@@ -152,6 +157,11 @@ impl Platform {
     /// Gatekeeper's shared state, when the profile enables it.
     pub fn gatekeeper(&self) -> Option<&std::sync::Arc<crate::gatekeeper::State>> {
         self.gatekeeper.as_ref()
+    }
+
+    /// The workloads component (register volume plugins on it).
+    pub fn workloads(&self) -> &std::sync::Arc<crate::workloads::Workloads> {
+        &self.workloads
     }
 
     /// Waits for the controllers' fixed point (see [`Runtime::settle`]).

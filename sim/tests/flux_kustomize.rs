@@ -552,8 +552,10 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
+      nodeSelector: {disktype: ssd}
       containers: [{name: web, image: nginx}]
 ";
+    // No virtual node has the label: the pod stays Pending and the Deployment never ready.
     let env = Env::new(&[("apps/deploy.yaml", deploy), ("cfg/cm.yaml", &cm("c", Some("default"), "x"))], false);
     env.source().await;
     env.kustomization("web", json!({"path": "./apps", "wait": true, "timeout": "2m"})).await;

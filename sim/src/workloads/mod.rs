@@ -1,0 +1,164 @@
+//! Workloads on virtual nodes: the parts of kube-controller-manager, kube-scheduler and the
+//! kubelet that turn a Deployment into Running pods, simplified to what a scenario observes.
+//!
+//! * [`deployment`]: one ReplicaSet per pod-template hash, old ones scaled to 0 at once
+//!   (rollouts are instantaneous), Deployment status and conditions in upstream's wording.
+//! * [`replicaset`]: creates and deletes pods through the API server (so admission, e.g.
+//!   Gatekeeper, sees every pod), `FailedCreate` events and the `ReplicaFailure` condition.
+//! * [`job`]: NonIndexed Jobs whose pods succeed at once, `SuccessCriteriaMet` and `Complete`.
+//! * [`kubelet`]: binds pending pods to the virtual nodes and starts them; volume mounters
+//!   ([`VolumeMounter`], the extension point for the CSI driver) may hold a pod in
+//!   `ContainerCreating`.
+//!
+//! Always installed (no profile field). This module must not run containers, pull images or
+//! model resources and scheduling constraints beyond `nodeSelector`; it must not know any
+//! component that plugs into it.
+
+pub mod deployment;
+pub mod job;
+pub mod kubelet;
+pub mod names;
+pub mod replicaset;
+
+use std::sync::{Arc, RwLock};
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use crate::platform::{Platform, PlatformError};
+use crate::runtime::{Cx, ReconcileError};
+
+pub use kubelet::NODES;
+
+/// Why a volume could not be mounted: the kubelet reports
+/// `MountVolume.SetUp failed for volume "<volume>" : <message>` in a Warning `FailedMount`
+/// event and keeps the pod in `ContainerCreating`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("MountVolume.SetUp failed for volume {volume:?} : {message}")]
+pub struct MountFailure {
+    /// The pod's volume name (`spec.volumes[].name`).
+    pub volume: String,
+    /// The driver's error, as the kubelet prints it after the volume.
+    pub message: String,
+}
+
+/// A volume plugin the simulated kubelet calls before starting a pod's containers (the CSI
+/// driver hooks in here). `mount` sees the bound pod (`spec.nodeName` set) and answers for the
+/// volumes it handles; volumes it does not handle must be ignored. A failure is retried after
+/// any other progress in the simulator (a new Secret, SecretProviderClass...), as the kubelet
+/// retries mounts.
+pub trait VolumeMounter: Send + Sync + 'static {
+    /// A short name for decision notes.
+    fn name(&self) -> &str;
+    /// Mounts the pod's volumes this plugin handles.
+    fn mount<'a>(&'a self, cx: &'a Cx, pod: &'a Value) -> BoxFuture<'a, Result<(), MountFailure>>;
+}
+
+/// The workloads component: what later components share with it.
+#[derive(Default)]
+pub struct Workloads {
+    mounters: RwLock<Vec<Arc<dyn VolumeMounter>>>,
+}
+
+impl Workloads {
+    /// Registers a volume plugin; pods not yet running are mounted through it from now on.
+    pub fn add_mounter(&self, mounter: Arc<dyn VolumeMounter>) {
+        self.mounters.write().unwrap_or_else(|e| e.into_inner()).push(mounter);
+    }
+
+    /// The registered volume plugins, in registration order.
+    pub fn mounters(&self) -> Vec<Arc<dyn VolumeMounter>> {
+        self.mounters.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Installs the virtual nodes and the Deployment, ReplicaSet and pod controllers.
+pub fn install(platform: &Platform) -> Result<Arc<Workloads>, PlatformError> {
+    let server = platform.server();
+    for (i, name) in NODES.iter().enumerate() {
+        server
+            .create_internal("", "v1", "nodes", None, kubelet::node(name, i))
+            .map_err(|e| PlatformError::Install { component: "workloads", message: e.to_string() })?;
+    }
+    let workloads = Arc::new(Workloads::default());
+    let rt = platform.runtime();
+    rt.add(Arc::new(deployment::DeploymentController));
+    rt.add(Arc::new(replicaset::ReplicaSetController));
+    rt.add(Arc::new(job::JobController));
+    rt.add(Arc::new(kubelet::PodController { workloads: workloads.clone() }));
+    Ok(workloads)
+}
+
+/// A string field of an object.
+pub(crate) fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// An integer field of an object.
+pub(crate) fn int_at(obj: &Value, pointer: &str) -> Option<i64> {
+    obj.pointer(pointer).and_then(Value::as_i64)
+}
+
+/// The controller owner reference of `obj` if it is of `kind`: its name.
+pub(crate) fn controller_of<'a>(obj: &'a Value, kind: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("controller") == Some(&json!(true)) && r.get("kind").and_then(Value::as_str) == Some(kind))
+        .and_then(|r| r.get("name"))
+        .and_then(Value::as_str)
+}
+
+/// True when `obj` is controlled by the object with `uid`.
+pub(crate) fn controlled_by(obj: &Value, uid: &str) -> bool {
+    obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|refs| {
+        refs.iter()
+            .any(|r| r.get("controller") == Some(&json!(true)) && r.get("uid").and_then(Value::as_str) == Some(uid))
+    })
+}
+
+/// An owner reference to `owner` as controllers write them.
+pub(crate) fn owner_ref(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"),
+        "name": str_at(owner, "/metadata/name"), "uid": str_at(owner, "/metadata/uid"),
+        "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+/// Sends a request through the in-process client (the API server's whole pipeline).
+pub(crate) async fn send(
+    cx: &Cx,
+    method: http::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, kube::Error> {
+    let bytes = match body {
+        Some(b) => serde_json::to_vec(b).map_err(kube::Error::SerdeError)?,
+        None => Vec::new(),
+    };
+    let content_type = if method == http::Method::PATCH { "application/merge-patch+json" } else { "application/json" };
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(bytes)
+        .map_err(kube::Error::HttpError)?;
+    cx.client.request::<Value>(req).await
+}
+
+/// The API server's message of a failed request (what controllers print with `%v`).
+pub(crate) fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A request failure inside a reconcile.
+pub(crate) fn failed(what: &str, e: &kube::Error) -> ReconcileError {
+    ReconcileError::new(format!("{what}: {}", api_message(e)))
+}
+
+#[cfg(test)]
+mod tests;
