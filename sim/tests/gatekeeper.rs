@@ -191,6 +191,15 @@ fn a_template_whose_name_is_not_the_lowercased_kind_is_denied() {
 }
 
 #[test]
+fn deleting_a_constraint_stops_its_enforcement() {
+    let t = with_policy("deny");
+    t.fails(&["apply", "-f", "-"], Some(NGINX_POD));
+    t.ok(&["delete", "k8sallowedrepos", "only-ecr"], None);
+    t.settle();
+    t.ok(&["apply", "-f", "-"], Some(NGINX_POD));
+}
+
+#[test]
 fn deleting_the_template_removes_the_crd_and_stops_enforcement() {
     let t = with_policy("deny");
     t.ok(&["delete", "constrainttemplate", "k8sallowedrepos"], None);

@@ -95,6 +95,9 @@ pub fn install(platform: &Platform, version: &str) -> Result<Arc<State>, Platfor
 
 /// True when only `status` (or bookkeeping metadata) changed.
 fn status_only(change: &Change) -> bool {
+    if change.type_ == crate::apiserver::store::EventType::Deleted {
+        return false;
+    }
     let Some(old) = &change.old else { return false };
     let strip = |v: &Value| {
         let mut v = v.clone();
