@@ -104,7 +104,7 @@ impl Backend {
     pub async fn sim() -> Result<Backend, BackendError> {
         let kubectl = find_kubectl();
         let mut notes = vec![
-            "the simulator has no workload controller yet: Deployments make no pods; the Secrets Store CSI driver, ACK and Crossplane are not simulated yet".to_string(),
+            "the Secrets Store CSI driver, ACK and Crossplane are not simulated yet; pods run on virtual nodes (no image pulls, probes or crashes)".to_string(),
             "time does not pass on the simulator: controllers run to a fixed point, so retries, intervals and health-check timeouts conclude at once".to_string(),
         ];
         if kubectl.is_none() {
