@@ -765,3 +765,16 @@ async fn without_kubectl_the_build_fails_with_a_clear_message() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_pass_once_the_deployments_pods_run() {
+    // The workload controller makes the Deployment's pod Running and Ready on a virtual node,
+    // so `wait: true` ends Healthy.
+    let env = Env::new(&[("apps/deploy.yaml", WEB)], false);
+    env.source().await;
+    env.kustomization("web", json!({"path": "./apps", "wait": true, "timeout": "2m"})).await;
+    assert_eq!(env.ready("web").1, "ReconciliationSucceeded");
+    assert_eq!(env.cond("web", "Healthy"), ("True".into(), "Succeeded".into(), "Health check passed in 0s".into()));
+    let deploy = env.get("apps", "deployments", "default", "web").expect("applied");
+    assert_eq!(deploy.pointer("/status/readyReplicas").and_then(serde_json::Value::as_i64), Some(1));
+}
