@@ -223,34 +223,7 @@ fn scaling_image_changes_and_deletion() {
     assert!(pods(&t, "web").is_empty(), "pods garbage-collected");
 }
 
-const TEMPLATE: &str = r#"
-apiVersion: templates.gatekeeper.sh/v1
-kind: ConstraintTemplate
-metadata:
-  name: k8sallowedrepos
-spec:
-  crd:
-    spec:
-      names:
-        kind: K8sAllowedRepos
-      validation:
-        openAPIV3Schema:
-          type: object
-          properties:
-            repos:
-              type: array
-              items: {type: string}
-  targets:
-    - target: admission.k8s.gatekeeper.sh
-      rego: |
-        package k8sallowedrepos
-        violation[{"msg": msg}] {
-          container := input.review.object.spec.containers[_]
-          satisfied := [good | repo = input.parameters.repos[_] ; good = startswith(container.image, repo)]
-          not any(satisfied)
-          msg := sprintf("container <%v> has an invalid image repo <%v>, allowed repos are %v", [container.name, container.image, input.parameters.repos])
-        }
-"#;
+const TEMPLATE: &str = common::ALLOWED_REPOS_TEMPLATE;
 
 const CONSTRAINT: &str = r#"
 apiVersion: constraints.gatekeeper.sh/v1beta1

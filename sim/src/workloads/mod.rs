@@ -118,6 +118,32 @@ pub(crate) fn controlled_by(obj: &Value, uid: &str) -> bool {
 }
 
 /// An owner reference to `owner` as controllers write them.
+/// The next pod a controller (`owner`, named `key`) makes from `template`: a name
+/// `<owner>-<suffix>` not taken by any of `existing` (the suffix derived from the owner's name
+/// and `ordinal`, so runs are reproducible), the template's metadata, the owner reference.
+pub(crate) fn next_pod(
+    owner: &Value,
+    key: &crate::runtime::Key,
+    template: &Value,
+    existing: &[std::sync::Arc<Value>],
+    ordinal: &mut u32,
+) -> (String, Value) {
+    let name = loop {
+        let candidate = format!("{}-{}", key.name, names::pod_suffix(&key.name, *ordinal));
+        *ordinal += 1;
+        if !existing.iter().any(|p| str_at(p, "/metadata/name") == candidate) {
+            break candidate;
+        }
+    };
+    let mut metadata = template.get("metadata").cloned().unwrap_or(serde_json::json!({}));
+    metadata["name"] = serde_json::json!(name);
+    metadata["namespace"] = serde_json::json!(key.namespace);
+    metadata["ownerReferences"] = serde_json::json!([owner_ref(owner)]);
+    let pod =
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec")});
+    (name, pod)
+}
+
 pub(crate) fn owner_ref(owner: &Value) -> Value {
     json!({
         "apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"),

@@ -11,7 +11,7 @@
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use super::{api_message, controlled_by, controller_of, int_at, names, owner_ref, send, str_at};
+use super::{api_message, controlled_by, controller_of, int_at, send, str_at};
 use crate::apiserver::objects::now;
 use crate::apiserver::resources::GroupResource;
 use crate::apiserver::store::Change;
@@ -73,18 +73,7 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
         let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let mut ordinal = 0u32;
         for _ in pods.len()..want {
-            let name = loop {
-                let candidate = format!("{}-{}", key.name, names::pod_suffix(&key.name, ordinal));
-                ordinal += 1;
-                if !all_pods.iter().any(|p| str_at(p, "/metadata/name") == candidate) {
-                    break candidate;
-                }
-            };
-            let mut metadata = template.get("metadata").cloned().unwrap_or(json!({}));
-            metadata["name"] = json!(name);
-            metadata["namespace"] = json!(key.namespace);
-            metadata["ownerReferences"] = json!([owner_ref(&rs)]);
-            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec")});
+            let (name, pod) = super::next_pod(&rs, key, &template, &all_pods, &mut ordinal);
             match send(cx, http::Method::POST, &pods_path, Some(&pod)).await {
                 Ok(_) => {
                     // controller_utils.go: SuccessfulCreate "Created pod: %v".

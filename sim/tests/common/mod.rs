@@ -141,3 +141,6 @@ spec:
         image: public.ecr.aws/nginx/nginx:1.27
         ports: [{containerPort: 80}]
 "#;
+
+/// The allowed-repos ConstraintTemplate the Gatekeeper scenarios use (`fixtures/gatekeeper/`).
+pub const ALLOWED_REPOS_TEMPLATE: &str = include_str!("../../../fixtures/gatekeeper/allowed-repos-template.yaml");
