@@ -39,6 +39,15 @@ fn describe_events(events: &[&Value]) -> String {
     if events.is_empty() {
         return "none".into();
     }
+    // Oldest first, as `kubectl get events` lists them (the store lists by name).
+    let mut events = events.to_vec();
+    events.sort_by_key(|e| {
+        let at = e.pointer("/lastTimestamp").or_else(|| e.pointer("/eventTime")).and_then(Value::as_str);
+        (
+            at.unwrap_or_default().to_string(),
+            e.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|rv| rv.parse::<u64>().ok()),
+        )
+    });
     events
         .iter()
         .map(|e| format!("{} {}: {}", text(e, "/type"), text(e, "/reason"), text(e, "/message")))
