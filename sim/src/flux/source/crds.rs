@@ -99,7 +99,7 @@ fn git_repository(flux: FluxVersion) -> Value {
             ("provider", enum_of(&["generic", "azure", "github"])),
             ("serviceAccountName", string()),
             ("interval", interval()),
-            ("timeout", json!({"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$", "default": "60s"})),
+            ("timeout", fetch_timeout()),
             (
                 "ref",
                 object(
@@ -210,7 +210,7 @@ fn oci_repository(flux: FluxVersion) -> Value {
             ("certSecretRef", local_ref()),
             ("proxySecretRef", local_ref()),
             ("interval", interval()),
-            ("timeout", json!({"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$", "default": "60s"})),
+            ("timeout", fetch_timeout()),
             ("ignore", string()),
             ("insecure", boolean()),
             ("suspend", boolean()),
@@ -252,7 +252,7 @@ fn bucket(flux: FluxVersion) -> Value {
             ("certSecretRef", local_ref()),
             ("proxySecretRef", local_ref()),
             ("interval", interval()),
-            ("timeout", json!({"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$", "default": "60s"})),
+            ("timeout", fetch_timeout()),
             ("ignore", string()),
             ("suspend", boolean()),
         ],
@@ -327,4 +327,9 @@ fn helm_chart(flux: FluxVersion) -> Value {
 /// Every source-controller CRD for this Flux version.
 pub fn crds(flux: FluxVersion) -> Vec<Value> {
     vec![git_repository(flux), helm_repository(flux), oci_repository(flux), bucket(flux), helm_chart(flux)]
+}
+
+/// `spec.timeout` of the fetching sources: a Go duration of ms, s and m, default 60s.
+fn fetch_timeout() -> Value {
+    json!({"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$", "default": "60s"})
 }
