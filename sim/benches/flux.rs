@@ -59,7 +59,7 @@ async fn run() -> Result<(), String> {
         }
     }
     let platform = Platform::start(PlatformConfig {
-        profile: Profile { flux: Some("2.8".into()), gatekeeper: None },
+        profile: Profile { flux: Some("2.8".into()), ..Profile::bare() },
         tools: Tools { kubectl: Some(kubectl) },
         ..Default::default()
     })

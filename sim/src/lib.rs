@@ -5,6 +5,7 @@
 //! `idp-harness sim up`.
 
 pub mod apiserver;
+pub mod aws;
 pub mod conditions;
 pub mod crds;
 pub mod flux;

@@ -19,22 +19,63 @@ pub struct Profile {
     pub flux: Option<String>,
     /// Gatekeeper version (`3.20`).
     pub gatekeeper: Option<String>,
+    /// Secrets Store CSI driver version (`1.5`), with the AWS provider.
+    pub csi: Option<String>,
+    /// ACK iam-controller version (`1.4`).
+    pub ack_iam: Option<String>,
+    /// ACK rds-controller version (`1.6`).
+    pub ack_rds: Option<String>,
+    /// ACK secretsmanager-controller version (`1.1`).
+    pub ack_secretsmanager: Option<String>,
+    /// Crossplane's provider-aws-iam (upjet family) major version (`2`).
+    pub crossplane_aws: Option<String>,
 }
 
 /// The versions the simulator models by default.
 pub const DEFAULT_FLUX: &str = "2.8";
 pub const DEFAULT_GATEKEEPER: &str = "3.20";
+pub const DEFAULT_CSI: &str = "1.5";
+pub const DEFAULT_ACK_IAM: &str = "1.4";
+pub const DEFAULT_ACK_RDS: &str = "1.6";
+pub const DEFAULT_ACK_SECRETSMANAGER: &str = "1.1";
+pub const DEFAULT_CROSSPLANE_AWS: &str = "2";
 
 impl Default for Profile {
     fn default() -> Self {
-        Profile { flux: Some(DEFAULT_FLUX.into()), gatekeeper: Some(DEFAULT_GATEKEEPER.into()) }
+        Profile {
+            flux: Some(DEFAULT_FLUX.into()),
+            gatekeeper: Some(DEFAULT_GATEKEEPER.into()),
+            // On by default once their simulation lands (each module switches its own on).
+            csi: None,
+            ack_iam: None,
+            ack_rds: None,
+            ack_secretsmanager: None,
+            crossplane_aws: None,
+        }
     }
 }
 
 impl Profile {
     /// Only the API server, no components.
     pub fn bare() -> Self {
-        Profile { flux: None, gatekeeper: None }
+        Profile {
+            flux: None,
+            gatekeeper: None,
+            csi: None,
+            ack_iam: None,
+            ack_rds: None,
+            ack_secretsmanager: None,
+            crossplane_aws: None,
+        }
+    }
+
+    /// True when a component of the profile calls AWS (so the platform needs an endpoint).
+    pub fn uses_aws(&self) -> bool {
+        self.csi.is_some()
+            || self.ack_iam.is_some()
+            || self.ack_rds.is_some()
+            || self.ack_secretsmanager.is_some()
+            || self.crossplane_aws.is_some()
     }
 }
 
@@ -54,6 +95,9 @@ pub struct PlatformConfig {
     /// Where scenario repositories and artifacts live (a directory the caller owns); a
     /// temporary directory when unset.
     pub work_dir: Option<PathBuf>,
+    /// Where the AWS-calling components (CSI provider, ACK, Crossplane) send their calls, as
+    /// which account. Without it those components report that no AWS endpoint is configured.
+    pub aws: Option<crate::aws::AwsTarget>,
 }
 
 /// Starting a platform failed.
@@ -79,6 +123,7 @@ pub struct Platform {
     flux: Option<crate::flux::Flux>,
     gatekeeper: Option<std::sync::Arc<crate::gatekeeper::State>>,
     workloads: std::sync::Arc<crate::workloads::Workloads>,
+    aws: Option<crate::aws::AwsTarget>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -109,6 +154,7 @@ impl Platform {
             flux: None,
             gatekeeper: None,
             workloads: Default::default(),
+            aws: config.aws.clone(),
             _temp: temp,
         };
         // Workloads (nodes, Deployments, ReplicaSets, pods) are part of every cluster: always
@@ -119,6 +165,19 @@ impl Platform {
         }
         if let Some(v) = config.profile.flux.as_deref() {
             platform.flux = Some(crate::flux::install(&platform, v)?);
+        }
+        let not_yet = [
+            ("the Secrets Store CSI driver", &config.profile.csi),
+            ("ACK iam-controller", &config.profile.ack_iam),
+            ("ACK rds-controller", &config.profile.ack_rds),
+            ("ACK secretsmanager-controller", &config.profile.ack_secretsmanager),
+            ("Crossplane provider-aws-iam", &config.profile.crossplane_aws),
+        ];
+        if let Some((component, _)) = not_yet.iter().find(|(_, v)| v.is_some()) {
+            return Err(PlatformError::Install {
+                component: "profile",
+                message: format!("{component} is not simulated yet"),
+            });
         }
         Ok(platform)
     }
@@ -157,6 +216,11 @@ impl Platform {
     /// Gatekeeper's shared state, when the profile enables it.
     pub fn gatekeeper(&self) -> Option<&std::sync::Arc<crate::gatekeeper::State>> {
         self.gatekeeper.as_ref()
+    }
+
+    /// Where AWS calls go (see [`PlatformConfig::aws`]).
+    pub fn aws(&self) -> Option<&crate::aws::AwsTarget> {
+        self.aws.as_ref()
     }
 
     /// The workloads component (register volume plugins on it).

@@ -54,7 +54,8 @@ impl Env {
             std::fs::write(p, text).expect("write seed");
         }
         std::fs::write(seed.path().join("README.md"), "platform\n").expect("write");
-        let profile = Profile { flux: Some("2.8".into()), gatekeeper: gatekeeper.then(|| "3.20".into()) };
+        let profile =
+            Profile { flux: Some("2.8".into()), gatekeeper: gatekeeper.then(|| "3.20".into()), ..Profile::bare() };
         let platform = Platform::start(PlatformConfig { profile, tools: Tools { kubectl }, ..Default::default() })
             .expect("platform");
         let repo = platform.repos().add(RepoSpec::new(URL, seed.path())).expect("repo");

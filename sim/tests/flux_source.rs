@@ -30,7 +30,7 @@ fn platform(version: &str) -> (Platform, tempfile::TempDir) {
     write(src.path(), "apps/web.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n");
     write(src.path(), "docs/guide.md", "# guide\n");
     write(src.path(), "README.md", "fleet\n");
-    let profile = Profile { flux: Some(version.into()), gatekeeper: None };
+    let profile = Profile { flux: Some(version.into()), ..Profile::bare() };
     let p = Platform::start(PlatformConfig { profile, ..Default::default() }).expect("platform");
     p.repos().add(RepoSpec::new(URL, src.path()).with_tag("v1.0.0", None)).expect("repo");
     (p, src)

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sim::platform::Profile;
 
 fn gatekeeper_only() -> Profile {
-    Profile { flux: None, gatekeeper: Some("3.20".into()) }
+    Profile { gatekeeper: Some("3.20".into()), ..Profile::bare() }
 }
 
 const TEMPLATE: &str = common::ALLOWED_REPOS_TEMPLATE;

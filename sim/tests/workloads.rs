@@ -241,7 +241,7 @@ spec:
 
 #[test]
 fn pods_denied_by_gatekeeper_leave_the_replicaset_failing_to_create() {
-    let t = TestServer::platform(Profile { gatekeeper: Some("3.20".into()), flux: None });
+    let t = TestServer::platform(Profile { gatekeeper: Some("3.20".into()), ..Profile::bare() });
     t.ok(&["apply", "-f", "-"], Some(TEMPLATE));
     t.settle();
     t.ok(&["apply", "-f", "-"], Some(CONSTRAINT));

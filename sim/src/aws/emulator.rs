@@ -1,0 +1,331 @@
+//! The AWS emulator process: a moto server from the set-up's Python venv, started on a free
+//! loopback port, health-checked, and always stopped.
+//!
+//! Stopping does not depend on this process exiting cleanly: moto runs under a small wrapper
+//! whose watchdog thread exits as soon as its stdin (a pipe this process holds) closes, which
+//! the kernel does when this process ends for any reason (panic, Ctrl-C, SIGKILL). Dropping a
+//! [`Moto`] kills it at once. This module must not know about scenarios or accounts (accounts
+//! are access key ids, see `super::AwsTarget`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The wrapper: a watchdog on stdin, then moto's own server entry point.
+pub const WRAPPER: &str = r#"
+import os, sys, threading
+def watch():
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    finally:
+        os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+try:
+    from moto.server import main
+except ImportError as e:
+    sys.stderr.write("idp-harness: cannot import moto.server: %s\n" % e)
+    sys.exit(3)
+main(sys.argv[1:])
+"#;
+
+/// How long moto may take to listen (it takes about 1 s here).
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the emulator is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("Python was not found at {0} (the AWS emulator moto runs from the set-up's venv): run `make setup`")]
+    PythonMissing(PathBuf),
+    #[error("moto is not installed in {python} (run `make setup`, which installs the pinned moto[server]): {detail}")]
+    MotoMissing { python: PathBuf, detail: String },
+    #[error("the AWS emulator cannot listen on port {port}: the port is busy")]
+    PortBusy { port: u16 },
+    #[error("cannot start the AWS emulator ({python}): {source}")]
+    Spawn {
+        python: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the AWS emulator (moto) exited before it was ready ({status}); its last output:\n{output}")]
+    EarlyExit { status: String, output: String },
+    #[error("the AWS emulator (moto) was not ready within {0:?}; its last output:\n{1}")]
+    NotReady(Duration, String),
+    #[error("the AWS emulator (moto, pid {pid}, {url}) has stopped ({status}); its last output:\n{output}")]
+    Died { pid: u32, url: String, status: String, output: String },
+}
+
+/// How to start moto.
+#[derive(Debug, Clone)]
+pub struct MotoOptions {
+    /// The venv's Python (it must have `moto[server]`).
+    pub python: PathBuf,
+    /// 0: any free port.
+    pub port: u16,
+    /// Where moto's output goes (besides the last lines kept for error messages).
+    pub log: Option<PathBuf>,
+}
+
+/// A running moto server. Dropping it stops the process.
+pub struct Moto {
+    child: Mutex<Child>,
+    /// Held open: closing it tells the wrapper's watchdog to exit.
+    _stdin: ChildStdin,
+    url: String,
+    pid: u32,
+    tail: Arc<Mutex<Tail>>,
+    started_in: Duration,
+}
+
+/// The last lines of the process's output.
+#[derive(Default)]
+struct Tail(std::collections::VecDeque<String>);
+
+impl Tail {
+    fn push(&mut self, line: String) {
+        if self.0.len() == 40 {
+            self.0.pop_front();
+        }
+        self.0.push_back(line);
+    }
+    fn text(&self) -> String {
+        self.0.iter().map(|l| format!("  {l}\n")).collect()
+    }
+}
+
+impl Moto {
+    /// Starts moto and waits until it answers.
+    pub fn start(opts: &MotoOptions) -> Result<Moto, EmulatorError> {
+        if !opts.python.is_file() {
+            return Err(EmulatorError::PythonMissing(opts.python.clone()));
+        }
+        let began = Instant::now();
+        let mut child = Command::new(&opts.python)
+            .arg("-c")
+            .arg(WRAPPER)
+            .args(["-H", "127.0.0.1", "-p", &opts.port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("PYTHONUNBUFFERED", "1")
+            .spawn()
+            .map_err(|source| EmulatorError::Spawn { python: opts.python.clone(), source })?;
+        let pid = child.id();
+        let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(EmulatorError::Spawn {
+                    python: opts.python.clone(),
+                    source: std::io::Error::other("no pipes to the child process"),
+                });
+            }
+        };
+        let tail = Arc::new(Mutex::new(Tail::default()));
+        let log = opts.log.as_ref().and_then(|p| std::fs::File::create(p).ok()).map(|f| Arc::new(Mutex::new(f)));
+        let (port_tx, port_rx) = mpsc::channel::<u16>();
+        for (stream, tx) in
+            [(Box::new(stderr) as Box<dyn Read + Send>, Some(port_tx.clone())), (Box::new(stdout), Some(port_tx))]
+        {
+            let (tail, log) = (tail.clone(), log.clone());
+            std::thread::Builder::new()
+                .name("moto-output".into())
+                .spawn(move || read_output(stream, tail, log, tx))
+                .map_err(|source| EmulatorError::Spawn { python: PathBuf::from("moto output reader"), source })?;
+        }
+        let mut moto =
+            Moto { child: Mutex::new(child), _stdin: stdin, url: String::new(), pid, tail, started_in: Duration::ZERO };
+        let deadline = began + START_TIMEOUT;
+        let port = loop {
+            match port_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(p) => break p,
+                Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {
+                    if let Some(status) = moto.exited() {
+                        return Err(moto.early_exit_error(&opts.python, opts.port, status));
+                    }
+                    if Instant::now() > deadline {
+                        return Err(EmulatorError::NotReady(START_TIMEOUT, moto.tail_text()));
+                    }
+                }
+            }
+        };
+        moto.url = format!("http://127.0.0.1:{port}");
+        // Listening is announced once the socket is bound; one request proves it serves.
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            if health(addr).is_ok() {
+                break;
+            }
+            if let Some(status) = moto.exited() {
+                return Err(moto.early_exit_error(&opts.python, opts.port, status));
+            }
+            if Instant::now() > deadline {
+                return Err(EmulatorError::NotReady(START_TIMEOUT, moto.tail_text()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        moto.started_in = began.elapsed();
+        tracing::debug!(url = %moto.url, pid, elapsed = ?moto.started_in, "moto ready");
+        Ok(moto)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// How long start-up took (spawn to first answer).
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// Ok while the process runs; the reason when it has stopped.
+    pub fn check(&self) -> Result<(), EmulatorError> {
+        match self.exited() {
+            None => Ok(()),
+            Some(status) => {
+                Err(EmulatorError::Died { pid: self.pid, url: self.url.clone(), status, output: self.tail_text() })
+            }
+        }
+    }
+
+    /// Forgets every account's state (`POST /moto-api/reset`).
+    pub fn reset(&self) -> std::io::Result<()> {
+        let addr: SocketAddr =
+            self.url.trim_start_matches("http://").parse().map_err(|_| std::io::Error::other("bad moto url"))?;
+        request(addr, "POST", "/moto-api/reset").map(|_| ())
+    }
+
+    fn exited(&self) -> Option<String> {
+        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        match c.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot tell: {e}")),
+        }
+    }
+
+    fn tail_text(&self) -> String {
+        // Give the readers a moment to drain what the process wrote last.
+        std::thread::sleep(Duration::from_millis(20));
+        self.tail.lock().unwrap_or_else(|e| e.into_inner()).text()
+    }
+
+    fn early_exit_error(&self, python: &Path, port: u16, status: String) -> EmulatorError {
+        let output = self.tail_text();
+        if output.contains("cannot import moto.server") || output.contains("No module named") {
+            return EmulatorError::MotoMissing { python: python.to_path_buf(), detail: output.trim().to_string() };
+        }
+        if port != 0 && (output.contains("Address already in use") || output.contains("is in use by another program")) {
+            return EmulatorError::PortBusy { port };
+        }
+        EmulatorError::EarlyExit { status, output }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+fn read_output(
+    stream: Box<dyn Read + Send>,
+    tail: Arc<Mutex<Tail>>,
+    log: Option<Arc<Mutex<std::fs::File>>>,
+    port_tx: Option<mpsc::Sender<u16>>,
+) {
+    let mut announced = false;
+    for line in BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        let plain = strip_ansi(&line);
+        if !announced {
+            if let Some(p) = listening_port(&plain) {
+                if let Some(tx) = &port_tx {
+                    let _ = tx.send(p);
+                }
+                announced = true;
+            }
+        }
+        if let Some(log) = &log {
+            let _ = writeln!(log.lock().unwrap_or_else(|e| e.into_inner()), "{plain}");
+        }
+        tail.lock().unwrap_or_else(|e| e.into_inner()).push(plain);
+    }
+}
+
+/// The port of werkzeug's ` * Running on http://127.0.0.1:<port>` line.
+fn listening_port(line: &str) -> Option<u16> {
+    let rest = line.split("Running on http://").nth(1)?;
+    let hostport = rest.split_whitespace().next()?;
+    hostport.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ ... final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn health(addr: SocketAddr) -> std::io::Result<u16> {
+    request(addr, "GET", "/moto-api/data.json")
+}
+
+/// A minimal HTTP/1.0 request; returns the status code.
+fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head)?;
+    let code = std::str::from_utf8(&head[9..12]).ok().and_then(|c| c.parse().ok());
+    code.ok_or_else(|| std::io::Error::other("not an HTTP answer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_port_werkzeug_announces() {
+        assert_eq!(listening_port(" * Running on http://127.0.0.1:36055"), Some(36055));
+        assert_eq!(listening_port(&strip_ansi("\u{1b}[33m * Running on http://127.0.0.1:5000/\u{1b}[0m")), Some(5000));
+        assert_eq!(listening_port("Press CTRL+C to quit"), None);
+    }
+
+    #[test]
+    fn a_missing_python_is_named() {
+        let err = Moto::start(&MotoOptions { python: "/nonexistent/python".into(), port: 0, log: None })
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("Python was not found at /nonexistent/python (the AWS emulator moto runs from the set-up's venv): run `make setup`")
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! AWS for the simulated platform: which endpoint and account the simulated controllers (ACK,
+//! the CSI driver's AWS provider, Crossplane) and the harness's AWS checks talk to, and the
+//! aws-sdk-rust clients built for them. [`emulator`] starts and stops the moto server.
+//!
+//! An [`AwsTarget`] is an endpoint (an emulator's URL, or none for real AWS), a region and
+//! credentials. A scenario gets its own account on an emulator ([`AwsTarget::emulator`]): its
+//! 12-digit account id is the access key id (LocalStack's rule) and every request names it in
+//! the `x-moto-account-id` header (moto's). This module must not
+//! decide anything about IAM (that is `crate::iam`) and must not print credentials.
+
+pub mod emulator;
+
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::region::Region;
+use aws_types::sdk_config::SdkConfig;
+
+/// The default region of the simulated platform (as the pod identity webhook and ACK default).
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The secret key used with emulators (they do not check signatures).
+const EMULATOR_SECRET_KEY: &str = "idp-harness-emulator";
+
+/// Where AWS calls go, as whom.
+#[derive(Clone)]
+pub struct AwsTarget {
+    /// `None`: the real AWS endpoints of the region.
+    pub endpoint: Option<String>,
+    pub region: String,
+    credentials: Credentials,
+    /// The account id, when known without a call (emulators: the access key id).
+    account: Option<String>,
+}
+
+impl std::fmt::Debug for AwsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Credentials stay out of logs and reports.
+        f.debug_struct("AwsTarget")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsTarget {
+    /// An emulator at `endpoint`, acting in `account` (a 12-digit id: moto and LocalStack take
+    /// the account from the access key id).
+    pub fn emulator(endpoint: &str, account: &str, region: &str) -> AwsTarget {
+        AwsTarget {
+            endpoint: Some(endpoint.trim_end_matches('/').to_string()),
+            region: region.to_string(),
+            credentials: Credentials::from_keys(account, EMULATOR_SECRET_KEY, None),
+            account: Some(account.to_string()),
+        }
+    }
+
+    /// An endpoint (or real AWS when `None`) with the given keys.
+    pub fn with_keys(
+        endpoint: Option<&str>,
+        region: &str,
+        access_key_id: &str,
+        secret_access_key: &str,
+        session_token: Option<&str>,
+    ) -> AwsTarget {
+        AwsTarget {
+            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+            region: region.to_string(),
+            credentials: Credentials::from_keys(access_key_id, secret_access_key, session_token.map(str::to_string)),
+            account: None,
+        }
+    }
+
+    /// The same endpoint and region acting as other credentials (an assumed role's).
+    pub fn as_credentials(&self, credentials: Credentials) -> AwsTarget {
+        AwsTarget { credentials, account: self.account.clone(), ..self.clone() }
+    }
+
+    /// The account id, when known without asking STS.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    /// The access key id in use (not secret; shown in evidence to say which account acted).
+    pub fn access_key_id(&self) -> &str {
+        self.credentials.access_key_id()
+    }
+
+    /// The SDK configuration: few retries and short timeouts, because the emulator is local and
+    /// a dead one must fail a scenario quickly.
+    pub fn sdk_config(&self) -> SdkConfig {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let (attempts, connect) = if self.endpoint.is_some() { (2, 2) } else { (3, 5) };
+        let mut b = SdkConfig::builder()
+            .http_client(http)
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(SharedCredentialsProvider::new(self.credentials.clone()))
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(connect))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(e) = &self.endpoint {
+            b = b.endpoint_url(e.clone());
+        }
+        b.build()
+    }
+
+    /// Clients for every service the platform uses. On an emulator every request also names
+    /// the account in moto's `x-moto-account-id` header (moto, unlike LocalStack, does not take
+    /// the account from an unknown access key id).
+    pub fn clients(&self) -> Clients {
+        let c = self.sdk_config();
+        let account = self.endpoint.as_ref().and(self.account.clone()).map(|a| MotoAccount(a));
+        macro_rules! client {
+            ($krate:ident) => {{
+                let mut b = $krate::config::Builder::from(&c);
+                if let Some(a) = &account {
+                    b = b.interceptor(a.clone());
+                }
+                $krate::Client::from_conf(b.build())
+            }};
+        }
+        Clients {
+            iam: client!(aws_sdk_iam),
+            sts: client!(aws_sdk_sts),
+            secretsmanager: client!(aws_sdk_secretsmanager),
+            rds: client!(aws_sdk_rds),
+            organizations: client!(aws_sdk_organizations),
+            target: self.clone(),
+        }
+    }
+}
+
+/// Adds `x-moto-account-id` to every request: moto's way to act in an account.
+#[derive(Debug, Clone)]
+struct MotoAccount(String);
+
+impl aws_sdk_iam::config::Intercept for MotoAccount {
+    fn name(&self) -> &'static str {
+        "MotoAccount"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &aws_sdk_iam::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_iam::config::ConfigBag,
+    ) -> Result<(), aws_sdk_iam::error::BoxError> {
+        context.request_mut().headers_mut().insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// SDK clients for one [`AwsTarget`].
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub organizations: aws_sdk_organizations::Client,
+    pub target: AwsTarget,
+}
+
+/// An AWS error as users see it: `<Code>: <message>` (the SDK's Display says only "service
+/// error"), or the transport failure with its causes.
+pub fn error_text<E, R>(err: &aws_sdk_iam::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_iam::error::SdkError;
+    match err {
+        SdkError::ServiceError(e) => {
+            let inner = e.err();
+            match (inner.code(), inner.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => chain(inner),
+            }
+        }
+        other => chain(other),
+    }
+}
+
+/// The AWS error code of a service error (`NoSuchEntity`, `ResourceNotFoundException`), if any.
+pub fn error_code<E, R>(err: &aws_sdk_iam::error::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata,
+{
+    match err {
+        aws_sdk_iam::error::SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    }
+}
+
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_credentials() {
+        let t = AwsTarget::with_keys(None, "eu-west-1", "AKIAEXAMPLE", "very-secret-key", Some("token-xyz"));
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("very-secret-key") && !shown.contains("token-xyz"), "{shown}");
+        assert!(shown.contains("eu-west-1"));
+    }
+
+    #[test]
+    fn emulator_targets_carry_their_account() {
+        let t = AwsTarget::emulator("http://127.0.0.1:5000/", "210987654321", "us-east-1");
+        assert_eq!(t.account(), Some("210987654321"));
+        assert_eq!(t.access_key_id(), "210987654321");
+        assert_eq!(t.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+    }
+}

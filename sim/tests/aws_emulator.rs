@@ -1,0 +1,118 @@
+//! The moto server as the simulator's AWS: start-up, accounts from access key ids, the SDK
+//! clients, errors worded for users, and no process left behind.
+
+use std::path::PathBuf;
+
+use sim::aws::emulator::{EmulatorError, Moto, MotoOptions};
+use sim::aws::{error_code, error_text, AwsTarget};
+
+fn python() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(p.is_file(), "{} is missing: run `make setup`", p.display());
+    p
+}
+
+fn start() -> Moto {
+    Moto::start(&MotoOptions { python: python(), port: 0, log: None }).expect("moto starts")
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive; /proc/<pid>/stat's third field is the state.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_separate_per_scenario_account() {
+    let moto = start();
+    let a = AwsTarget::emulator(moto.url(), "111111111111", "us-east-1").clients();
+    let b = AwsTarget::emulator(moto.url(), "222222222222", "us-east-1").clients();
+
+    let who = a.sts.get_caller_identity().send().await.expect("sts");
+    assert_eq!(who.account(), Some("111111111111"));
+
+    let created = a.secretsmanager.create_secret().name("db-password").secret_string("s3cr3t").send().await.unwrap();
+    assert!(created.arn().unwrap_or_default().contains(":111111111111:secret:db-password-"), "{created:?}");
+    let got = a.secretsmanager.get_secret_value().secret_id("db-password").send().await.unwrap();
+    assert_eq!(got.secret_string(), Some("s3cr3t"));
+
+    let err = b.secretsmanager.get_secret_value().secret_id("db-password").send().await.unwrap_err();
+    assert_eq!(error_code(&err), Some("ResourceNotFoundException"));
+    assert!(error_text(&err).starts_with("ResourceNotFoundException: "), "{}", error_text(&err));
+
+    let role = a
+        .iam
+        .create_role()
+        .role_name("app")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(role.role().map(|r| r.arn()), Some("arn:aws:iam::111111111111:role/app"));
+    let err = b.iam.get_role().role_name("app").send().await.unwrap_err();
+    assert_eq!(error_code(&err), Some("NoSuchEntity"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_emulator_is_reported_and_calls_fail_quickly() {
+    let moto = start();
+    let pid = moto.pid();
+    assert!(alive(pid));
+    assert!(moto.check().is_ok());
+    // Kill it behind the handle's back, as a crash would.
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let mut waited = 0;
+    while moto.check().is_ok() && waited < 100 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+    }
+    let err = moto.check().unwrap_err().to_string();
+    assert!(err.starts_with(&format!("the AWS emulator (moto, pid {pid}, {}) has stopped", moto.url())), "{err}");
+    let c = AwsTarget::emulator(moto.url(), "111111111111", "us-east-1").clients();
+    let err = c.sts.get_caller_identity().send().await.unwrap_err();
+    assert!(error_code(&err).is_none());
+    assert!(!error_text(&err).is_empty());
+}
+
+#[test]
+fn dropping_the_handle_stops_the_process() {
+    let moto = start();
+    let pid = moto.pid();
+    drop(moto);
+    assert!(!alive(pid), "moto (pid {pid}) still runs after its handle was dropped");
+}
+
+#[test]
+fn the_process_goes_when_its_parent_dies_without_cleanup() {
+    // A parent that starts moto's wrapper and is then killed: its stdin pipe closes and the
+    // watchdog ends moto, with no Drop involved.
+    let py = python();
+    let script = format!(
+        "import subprocess,sys,time\np=subprocess.Popen([{py:?},'-c',{wrapper:?},'-H','127.0.0.1','-p','0'],stdin=subprocess.PIPE,stderr=subprocess.DEVNULL)\nprint(p.pid,flush=True)\ntime.sleep(60)\n",
+        py = py.display().to_string(),
+        wrapper = sim::aws::emulator::WRAPPER,
+    );
+    let mut parent =
+        std::process::Command::new(&py).args(["-c", &script]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(parent.stdout.take().unwrap()), &mut line).unwrap();
+    let child: u32 = line.trim().parse().unwrap();
+    assert!(alive(child));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    let mut waited = 0;
+    while alive(child) && waited < 250 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+    }
+    assert!(!alive(child), "moto (pid {child}) outlived its parent");
+}
+
+#[test]
+fn a_busy_port_is_named() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let err = Moto::start(&MotoOptions { python: python(), port, log: None }).err();
+    assert!(matches!(err, Some(EmulatorError::PortBusy { port: p }) if p == port), "{err:?}");
+}
