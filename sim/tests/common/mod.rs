@@ -49,6 +49,26 @@ impl TestServer {
         TestServer { api, url, dir, platform: Some(platform), running: Some(running), rt }
     }
 
+    /// A simulated platform acting in `account` on this test binary's moto server.
+    pub fn platform_with_aws(profile: Profile, account: &str) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let aws = sim::aws::AwsTarget::emulator(moto().url(), account, sim::aws::DEFAULT_REGION);
+        let config =
+            PlatformConfig { profile, tools: Tools { kubectl: Some(kubectl_path()) }, aws: Some(aws), ..Default::default() };
+        let platform = rt.block_on(async { Platform::start(config) }).expect("platform starts");
+        let api = platform.server().clone();
+        let running = rt.block_on(api.serve("127.0.0.1:0".parse().expect("addr"))).expect("serve");
+        let url = running.url();
+        let dir = tempfile::tempdir().expect("tempdir");
+        kubeconfig::write(&dir.path().join("kubeconfig"), &url, None, None).expect("kubeconfig");
+        TestServer { api, url, dir, platform: Some(platform), running: Some(running), rt }
+    }
+
+    /// SDK clients for the platform's AWS account.
+    pub fn aws(&self) -> sim::aws::Clients {
+        self.platform.as_ref().and_then(|p| p.aws()).expect("started with TestServer::platform_with_aws").clients()
+    }
+
     /// Waits for the platform's controllers to reach their fixed point.
     pub fn settle(&self) {
         let platform = self.platform.as_ref().expect("started with TestServer::platform");
@@ -144,3 +164,20 @@ spec:
 
 /// The allowed-repos ConstraintTemplate the Gatekeeper scenarios use (`fixtures/gatekeeper/`).
 pub const ALLOWED_REPOS_TEMPLATE: &str = include_str!("../../../fixtures/gatekeeper/allowed-repos-template.yaml");
+
+/// One moto server per test binary (started on first use; it ends with the process, through
+/// the emulator wrapper's stdin watchdog). Tests isolate themselves by account.
+pub fn moto() -> &'static sim::aws::emulator::Moto {
+    static MOTO: std::sync::OnceLock<sim::aws::emulator::Moto> = std::sync::OnceLock::new();
+    MOTO.get_or_init(|| {
+        let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+        sim::aws::emulator::Moto::start(&sim::aws::emulator::MotoOptions { python, port: 0, log: None })
+            .expect("moto starts (run `make setup`)")
+    })
+}
+
+/// A fresh 12-digit account id for one test.
+pub fn fresh_account() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 900_000_000_000;
+    format!("{:012}", 100_000_000_000 + n)
+}
