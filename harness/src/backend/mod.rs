@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sim::apiserver::{kubeconfig, RunningServer};
+use sim::aws::emulator::{Moto, MotoOptions};
+use sim::aws::AwsTarget;
 use sim::git::{Change, RepoHandle, RepoSpec, Sha};
 use sim::platform::{Platform, PlatformConfig, Tools};
 
@@ -39,6 +41,10 @@ pub enum BackendError {
     NotBuilt(String),
     #[error("{0}")]
     Profile(String),
+    #[error("the scenario needs AWS, but {0}")]
+    NoAws(&'static str),
+    #[error("{0}")]
+    Emulator(#[from] sim::aws::emulator::EmulatorError),
 }
 
 /// Errors of a stage operation (repos, settling).
@@ -75,28 +81,68 @@ pub struct Backend {
     /// What this backend cannot show faithfully, said once per run.
     pub fidelity_notes: Vec<String>,
     mode: Mode,
+    aws: AwsMode,
 }
 
 /// Where kubectl (and its built-in kustomize, which the simulated Flux runs) is:
-/// `IDP_HARNESS_KUBECTL`, else the set-up's `.venv/bin/kubectl` under the current directory or
-/// next to the binary's target directory, else `kubectl` on PATH.
+/// `IDP_HARNESS_KUBECTL`, else the set-up's `.venv/bin/kubectl`, else `kubectl` on PATH.
 pub fn find_kubectl() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("IDP_HARNESS_KUBECTL") {
         return Some(PathBuf::from(p));
     }
-    let mut candidates = vec![PathBuf::from(".venv/bin/kubectl")];
+    find_in_venv("kubectl").or_else(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("kubectl")).find(|p| p.is_file()))
+    })
+}
+
+/// The set-up venv's Python, which runs the AWS emulator moto: `IDP_HARNESS_PYTHON`, else
+/// `.venv/bin/python`.
+pub fn find_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("IDP_HARNESS_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    find_in_venv("python")
+}
+
+/// `.venv/bin/<name>` under the current directory, next to the binary's target directory, or
+/// in this workspace.
+fn find_in_venv(name: &str) -> Option<PathBuf> {
+    let rel = PathBuf::from(".venv/bin").join(name);
+    let mut candidates = vec![rel.clone()];
     if let Ok(exe) = std::env::current_exe() {
         // target/<profile>/[deps/]idp-harness → the workspace root.
         for up in exe.ancestors().skip(2).take(3) {
-            candidates.push(up.join(".venv/bin/kubectl"));
+            candidates.push(up.join(&rel));
         }
     }
-    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/kubectl"));
-    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
-        return Some(std::path::absolute(&found).unwrap_or(found));
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(&rel));
+    let found = candidates.into_iter().find(|p| p.is_file())?;
+    Some(std::path::absolute(&found).unwrap_or(found))
+}
+
+/// True when a scenario talks to AWS: its profile has a component that does, it has initial
+/// AWS state, or it expects AWS state.
+pub fn needs_aws(loaded: &Loaded, profile: &sim::platform::Profile) -> bool {
+    fn steps_need(steps: &[serde_saphyr::Spanned<crate::scenario::Step>]) -> bool {
+        steps.iter().any(|s| {
+            let s = &s.value;
+            s.expect.as_ref().is_some_and(|e| e.0.iter().any(|e| e.aws.is_some()))
+                || [&s.try_, &s.catch, &s.finally, &s.cleanup].iter().any(|b| b.as_ref().is_some_and(|b| steps_need(b)))
+        })
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("kubectl")).find(|p| p.is_file()))
+    profile.uses_aws() || loaded.scenario.spec.aws.is_some() || steps_need(&loaded.scenario.spec.steps)
+}
+
+/// Where a run's AWS calls go.
+enum AwsMode {
+    /// A moto server started on first need and shared by the run's scenarios, each in its own
+    /// account.
+    Moto { python: Option<PathBuf>, server: tokio::sync::OnceCell<Arc<Moto>> },
+    /// An endpoint given by the environment (real AWS, or an emulator someone else runs).
+    External(AwsTarget),
+    /// None configured.
+    Off(&'static str),
 }
 
 impl Backend {
@@ -110,7 +156,8 @@ impl Backend {
         if kubectl.is_none() {
             notes.push("kubectl was not found (run `make setup`): Flux Kustomizations cannot be built".into());
         }
-        Ok(Backend { name: "sim", fidelity_notes: notes, mode: Mode::Sim { tools: Tools { kubectl } } })
+        let aws = AwsMode::Moto { python: find_python(), server: Default::default() };
+        Ok(Backend { name: "sim", fidelity_notes: notes, mode: Mode::Sim { tools: Tools { kubectl } }, aws })
     }
 
     /// An existing cluster from a kubeconfig (default: `KUBECONFIG` or `~/.kube/config`).
@@ -135,7 +182,12 @@ impl Backend {
             }
         };
         let client = kube::Client::try_from(config).map_err(|e| BackendError::Config(e.to_string()))?;
-        Ok(Backend { name: "cluster", fidelity_notes: Vec::new(), mode: Mode::Cluster { client, kubeconfig: path } })
+        Ok(Backend {
+            name: "cluster",
+            fidelity_notes: Vec::new(),
+            mode: Mode::Cluster { client, kubeconfig: path },
+            aws: aws_from_env(),
+        })
     }
 
     pub async fn start(
@@ -150,24 +202,58 @@ impl Backend {
         }
     }
 
-    /// The stage one scenario runs on.
-    pub async fn stage(&self, loaded: &Loaded) -> Result<Arc<Stage>, BackendError> {
+    /// The AWS target of one scenario's `account`, starting the run's emulator on first need.
+    async fn aws_for(&self, account: &str) -> Result<(AwsTarget, Option<Arc<Moto>>), BackendError> {
+        match &self.aws {
+            AwsMode::Moto { python, server } => {
+                let python = python.clone().ok_or(BackendError::NoAws(
+                    "the set-up's Python (.venv/bin/python, which runs the AWS emulator moto) was not found: run `make setup` or set IDP_HARNESS_PYTHON",
+                ))?;
+                let moto = server
+                    .get_or_try_init(|| async move {
+                        let opts = MotoOptions { python, port: 0, log: None };
+                        tokio::task::spawn_blocking(move || Moto::start(&opts).map(Arc::new))
+                            .await
+                            .map_err(|e| BackendError::Config(format!("starting moto: {e}")))?
+                            .map_err(BackendError::Emulator)
+                    })
+                    .await?;
+                moto.check()?;
+                Ok((AwsTarget::emulator(moto.url(), account, sim::aws::DEFAULT_REGION), Some(moto.clone())))
+            }
+            AwsMode::External(t) => Ok((t.clone(), None)),
+            AwsMode::Off(why) => Err(BackendError::NoAws(why)),
+        }
+    }
+
+    /// The stage one scenario runs on, acting in AWS `account` when the scenario needs AWS.
+    pub async fn stage(&self, loaded: &Loaded, account: &str) -> Result<Arc<Stage>, BackendError> {
         match &self.mode {
-            Mode::Cluster { client, kubeconfig } => Ok(Arc::new(Stage {
-                client: client.clone(),
-                kubeconfig: kubeconfig.clone(),
-                backend: self.name,
-                sim: None,
-            })),
+            Mode::Cluster { client, kubeconfig } => {
+                let profile = crate::scenario::profile::resolve(loaded.scenario.spec.profile.as_ref(), loaded.dir())
+                    .map_err(BackendError::Profile)?;
+                let aws = if needs_aws(loaded, &profile) { Some(self.aws_for(account).await?) } else { None };
+                Ok(Arc::new(Stage {
+                    client: client.clone(),
+                    kubeconfig: kubeconfig.clone(),
+                    backend: self.name,
+                    aws: aws.as_ref().map(|(t, _)| t.clone()),
+                    moto: None,
+                    cli_target: Default::default(),
+                    sim: None,
+                }))
+            }
             Mode::Sim { tools } => {
                 let profile = crate::scenario::profile::resolve(loaded.scenario.spec.profile.as_ref(), loaded.dir())
                     .map_err(BackendError::Profile)?;
+                let aws = if needs_aws(loaded, &profile) { Some(self.aws_for(account).await?) } else { None };
                 let dir =
                     tempfile::Builder::new().prefix("idp-harness-sim-").tempdir().map_err(BackendError::TempDir)?;
                 let config = PlatformConfig {
                     profile,
                     tools: tools.clone(),
                     work_dir: Some(dir.path().join("platform")),
+                    aws: aws.as_ref().map(|(t, _)| t.clone()),
                     ..Default::default()
                 };
                 let platform = Platform::start(config)?;
@@ -182,6 +268,9 @@ impl Backend {
                     client: platform.server().client(),
                     kubeconfig: path,
                     backend: self.name,
+                    aws: aws.as_ref().map(|(t, _)| t.clone()),
+                    moto: aws.and_then(|(_, m)| m),
+                    cli_target: Default::default(),
                     sim: Some(SimStage { platform, running: tokio::sync::Mutex::new(Some(running)), _dir: dir }),
                 }))
             }
@@ -204,6 +293,12 @@ pub struct Stage {
     /// For `command` steps (`KUBECONFIG`).
     pub kubeconfig: PathBuf,
     pub backend: &'static str,
+    /// Where this scenario's AWS calls go (its own account on an emulator), when it needs AWS.
+    pub aws: Option<AwsTarget>,
+    /// The run's emulator, to tell a dead one from a failing check.
+    moto: Option<Arc<Moto>>,
+    /// Credentials for `command` steps (see [`Stage::aws_env`]).
+    cli_target: tokio::sync::OnceCell<AwsTarget>,
     sim: Option<SimStage>,
 }
 
@@ -275,6 +370,50 @@ impl Stage {
         self.sim.as_ref().map(|s| s.platform.decisions().iter().map(|d| d.to_json()).collect()).unwrap_or_default()
     }
 
+    /// Ok while the AWS emulator (if this stage uses one) runs; why not when it has stopped.
+    pub fn aws_health(&self) -> Result<(), String> {
+        match &self.moto {
+            Some(m) => m.check().map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// Environment for `command` steps: the AWS endpoint, region and credentials. On moto, a
+    /// tool cannot send the account header, so the first call makes an IAM user `idp-harness`
+    /// with an access key in the scenario's account, and tools use that key (moto maps known
+    /// keys to their account).
+    pub async fn aws_env(&self) -> Result<Vec<(String, String)>, String> {
+        let Some(target) = &self.aws else { return Ok(Vec::new()) };
+        if self.moto.is_none() {
+            return Ok(target.env());
+        }
+        let keyed = self
+            .cli_target
+            .get_or_try_init(|| async {
+                let iam = target.clients().iam;
+                let user = "idp-harness";
+                if let Err(e) = iam.create_user().user_name(user).send().await {
+                    if sim::aws::error_code(&e) != Some("EntityAlreadyExists") {
+                        return Err(format!("cannot make AWS credentials for commands: {}", sim::aws::error_text(&e)));
+                    }
+                }
+                let key =
+                    iam.create_access_key().user_name(user).send().await.map_err(|e| {
+                        format!("cannot make AWS credentials for commands: {}", sim::aws::error_text(&e))
+                    })?;
+                let k = key.access_key().ok_or("moto returned no access key")?;
+                Ok::<_, String>(AwsTarget::with_keys(
+                    target.endpoint.as_deref(),
+                    &target.region,
+                    k.access_key_id(),
+                    k.secret_access_key(),
+                    None,
+                ))
+            })
+            .await?;
+        Ok(keyed.env())
+    }
+
     /// Stops the stage's own server (the simulator's port); the platform goes when dropped.
     pub async fn shutdown(&self) {
         if let Some(sim) = &self.sim {
@@ -287,5 +426,25 @@ impl Stage {
     /// The directory paths of the platform's scratch data live under (simulator only).
     pub fn work_dir(&self) -> Option<&Path> {
         self.sim.as_ref().map(|s| s.platform.work_dir())
+    }
+}
+
+/// The cluster backend's AWS: `AWS_ENDPOINT_URL` (an emulator or a proxy) and/or the standard
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`/`AWS_REGION` variables.
+fn aws_from_env() -> AwsMode {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let region =
+        var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| sim::aws::DEFAULT_REGION.into());
+    match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(key), Some(secret)) => AwsMode::External(AwsTarget::with_keys(
+            var("AWS_ENDPOINT_URL").as_deref(),
+            &region,
+            &key,
+            &secret,
+            var("AWS_SESSION_TOKEN").as_deref(),
+        )),
+        _ => AwsMode::Off(
+            "the cluster backend has no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an emulator); profiles and SSO are not read yet",
+        ),
     }
 }

@@ -6,6 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use sim::apiserver::{kubeconfig, ApiServerConfig, ServeError};
+use sim::aws::emulator::{EmulatorError, Moto, MotoOptions};
+use sim::aws::AwsTarget;
+
+/// moto's account when a request names none: what the AWS CLI acts in against `sim up`'s moto.
+const MOTO_DEFAULT_ACCOUNT: &str = "123456789012";
 use sim::platform::{Platform, PlatformConfig, PlatformError, Profile, Tools};
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +43,12 @@ pub enum UpError {
     },
     #[error("cannot wait for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("the set-up's Python (.venv/bin/python, which runs the AWS emulator moto) was not found")]
+    NoPython,
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    #[error("starting the AWS emulator: {0}")]
+    Join(String),
 }
 
 impl UpError {
@@ -46,7 +57,8 @@ impl UpError {
         match self {
             UpError::Serve(_) => Some("pick another --port, or 0 for a free one"),
             UpError::Kubeconfig { .. } => Some("pass --kubeconfig with a writable path"),
-            UpError::Signal(_) | UpError::Platform(_) => None,
+            UpError::NoPython => Some("run `make setup`, or set IDP_HARNESS_PYTHON"),
+            UpError::Signal(_) | UpError::Platform(_) | UpError::Emulator(_) | UpError::Join(_) => None,
         }
     }
 }
@@ -56,7 +68,20 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
     let api = ApiServerConfig { token: args.token.clone(), tls: args.tls, ..Default::default() };
     let profile = Profile::default();
     let tools = Tools { kubectl: crate::backend::find_kubectl() };
-    let platform = Platform::start(PlatformConfig { api, profile: profile.clone(), tools, work_dir: None })?;
+    // The AWS-calling components get a moto server of their own, in moto's default account.
+    let moto = if profile.uses_aws() {
+        let python = crate::backend::find_python().ok_or(UpError::NoPython)?;
+        let opts = MotoOptions { python, port: 0, log: None };
+        Some(
+            tokio::task::spawn_blocking(move || Moto::start(&opts))
+                .await
+                .map_err(|e| UpError::Join(e.to_string()))??,
+        )
+    } else {
+        None
+    };
+    let aws = moto.as_ref().map(|m| AwsTarget::emulator(m.url(), MOTO_DEFAULT_ACCOUNT, sim::aws::DEFAULT_REGION));
+    let platform = Platform::start(PlatformConfig { api, profile: profile.clone(), tools, work_dir: None, aws })?;
     let running = platform.server().serve(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).await?;
     let ready = started.elapsed();
     let path = std::path::absolute(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
@@ -73,8 +98,18 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
         component("Gatekeeper", &profile.gatekeeper)
     );
     println!("kubeconfig: {}", path.display());
+    if let Some(m) = &moto {
+        println!("AWS emulator (moto): {} (account {MOTO_DEFAULT_ACCOUNT})", m.url());
+    }
     println!();
     println!("  export KUBECONFIG={}", path.display());
+    if let Some(m) = &moto {
+        println!(
+            "  export AWS_ENDPOINT_URL={} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION={}",
+            m.url(),
+            sim::aws::DEFAULT_REGION
+        );
+    }
     println!("  kubectl get namespaces");
     println!();
     println!("Press Ctrl-C to stop.");

@@ -125,9 +125,12 @@ pub async fn run_all(
     let sem = Arc::new(Semaphore::new(opts.parallel.max(1)));
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
-    for job in jobs {
-        // Stages are made here, one per scenario, in order; starting one takes milliseconds.
-        let stage = backend.stage(&job).await;
+    for (index, job) in jobs.into_iter().enumerate() {
+        // Each scenario (and each repetition) acts in its own AWS account.
+        let account = scenario::account_for(&run_id, &job.scenario.metadata.name, index);
+        // Stages are made here, one per scenario, in order; starting one takes milliseconds (the
+        // first that needs AWS also starts the run's emulator).
+        let stage = backend.stage(&job, &account).await;
         let sem = sem.clone();
         let tx = tx.clone();
         let stop = stop.clone();
@@ -149,6 +152,7 @@ pub async fn run_all(
                 stage: stage.clone(),
                 backend: backend_name,
                 run_id: &run_id,
+                account,
                 tx: tx.clone(),
                 cancel,
                 evidence_dir: evidence_dir.as_deref(),

@@ -32,6 +32,8 @@ pub struct Env<'a> {
     pub stage: std::sync::Arc<crate::backend::Stage>,
     pub backend: &'a str,
     pub run_id: &'a str,
+    /// The scenario's AWS account (`${account}`).
+    pub account: String,
     pub tx: UnboundedSender<RunEvent>,
     pub cancel: watch::Receiver<bool>,
     /// Where a failed scenario's evidence bundle goes (None: capture nothing).
@@ -43,9 +45,10 @@ fn random_suffix() -> String {
     uuid::Uuid::new_v4().as_bytes().iter().take(5).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
-/// A 12-digit AWS account id for the scenario (emulators take the account from the key id).
-fn account_for(run_id: &str, name: &str) -> String {
-    let h = format!("{run_id}/{name}")
+/// A 12-digit AWS account id for the `index`th scenario job of a run (emulators keep accounts
+/// apart, so parallel scenarios and repetitions cannot see each other's AWS state).
+pub fn account_for(run_id: &str, name: &str, index: usize) -> String {
+    let h = format!("{run_id}/{name}/{index}")
         .bytes()
         .fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
     format!("{:012}", 100_000_000_000 + h % 900_000_000_000)
@@ -60,7 +63,7 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
     let mut values = BTreeMap::new();
     values.insert("scenario".to_string(), name.clone());
     values.insert("namespace".to_string(), namespace.clone());
-    values.insert("account".to_string(), account_for(env.run_id, &name));
+    values.insert("account".to_string(), env.account.clone());
     let builtin = Bindings(values.clone());
     for (k, v) in &s.spec.bindings {
         let v = builtin.substitute(v).unwrap_or_else(|_| v.clone());

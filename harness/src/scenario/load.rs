@@ -200,8 +200,10 @@ fn check(loaded: &Loaded, errs: &mut Vec<LoadError>) {
             None,
         );
     }
-    if s.spec.aws.is_some() {
-        cx.err(0, 0, format!("spec.aws: {NOT_YET} (it comes with the AWS emulator)"), None);
+    if let Some(state) = &s.spec.aws {
+        for (at, m) in super::aws::check_state(state) {
+            cx.err(0, 0, format!("{at}: {m}"), None);
+        }
     }
     if let Err(e) = super::profile::resolve(s.spec.profile.as_ref(), loaded.dir()) {
         cx.err(0, 0, e, None);
@@ -485,9 +487,12 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
     if let Some(ev) = &e.event {
         check_regex(cx, line, col, &format!("{at}.event.message"), ev.message.as_deref());
     }
-    for k in ["file", "aws"] {
-        if kinds.contains(&k) {
-            cx.err(line, col, format!("{at}.{k}: {NOT_YET} (it comes with the simulated platform controllers)"), None);
+    if kinds.contains(&"file") {
+        cx.err(line, col, format!("{at}.file: {NOT_YET} (it comes with the simulated CSI driver)"), None);
+    }
+    if let Some(a) = &e.aws {
+        for (field, m) in super::aws::check_expect(a, &format!("{at}.aws")) {
+            cx.err(line, col, format!("{field}: {m}"), None);
         }
     }
     let outcome = kinds.iter().any(|k| matches!(*k, "denied" | "error" | "warning"));

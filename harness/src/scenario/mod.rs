@@ -3,6 +3,7 @@
 //!
 //! This module stands apart from the runner: it parses and checks, and runs nothing.
 
+pub mod aws;
 pub mod bindings;
 pub mod duration;
 pub mod load;

@@ -67,9 +67,10 @@ pub struct Spec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<Repo>")]
     pub repos: Vec<Spanned<Repo>>,
-    /// Initial AWS state. Not supported yet: arrives with the AWS emulator.
+    /// Initial AWS state, made in the scenario's own account before the first step and removed
+    /// at the end. Giving it (even `{}`) also gives `command` steps AWS settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws: Option<Value>,
+    pub aws: Option<AwsState>,
     /// What happens, in order.
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
@@ -399,9 +400,9 @@ pub struct Expectation {
     /// A file's content inside a pod. Not supported yet: arrives with the CSI driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<Value>,
-    /// AWS state. Not supported yet: arrives with the AWS emulator.
+    /// AWS state in the scenario's account: an IAM role or policy, a secret, an RDS instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aws: Option<Value>,
+    pub aws: Option<AwsExpect>,
     /// Must hold within this (polled; the default depends on the kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<Duration>,
@@ -673,4 +674,155 @@ pub struct EventFor {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+/// AWS state a scenario starts from. Documents (trust and permission policies) are YAML maps or
+/// JSON strings; `${account}` and other bindings are substituted.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsState {
+    /// Secrets Manager secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<AwsSecret>,
+    /// Customer managed IAM policies (made before the roles, which may attach them by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<AwsPolicy>,
+    /// IAM roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<AwsRole>,
+}
+
+/// A Secrets Manager secret: `value` (a string) or `json` (stored as JSON text).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsSecret {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A customer managed IAM policy.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsPolicy {
+    pub name: String,
+    /// The policy document: a map, or JSON text.
+    pub document: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// An IAM role.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsRole {
+    pub name: String,
+    /// The trust (assume-role) policy: a map, or JSON text.
+    pub trust: Value,
+    /// Managed policies to attach: ARNs, or names of `spec.aws.policies`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// Inline policies: name → document.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inline_policies: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// One AWS expectation: exactly one of its kinds.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AwsExpect {
+    /// An IAM role: exists, its trust and permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleExpect>,
+    /// A customer managed IAM policy and its statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyExpect>,
+    /// A Secrets Manager secret and its value (never printed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretExpect>,
+    /// An RDS DB instance and its status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_instance: Option<DbInstanceExpect>,
+}
+
+/// An IAM role.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RoleExpect {
+    pub name: String,
+    /// Default true; `false` expects no such role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// Statements the trust policy contains (each a partial statement, compared as JSON:
+    /// `Action` and `Resource` may be a string or a list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trust_statements: Vec<Value>,
+    /// Managed policies attached: ARNs or policy names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// Names of inline policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inline_policies: Vec<String>,
+    /// A Kubernetes service account (`namespace/name` or `system:serviceaccount:<ns>:<name>`)
+    /// the trust policy lets assume the role through the platform's OIDC issuer (IRSA),
+    /// evaluated as STS would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusts: Option<String>,
+    /// Requests the role's identity policies allow: `<action> on <resource>`; the resource is an
+    /// ARN or the name of a secret in the account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may: Vec<String>,
+    /// Requests the role's identity policies deny (explicitly or implicitly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_not: Vec<String>,
+}
+
+/// A customer managed IAM policy (its default version).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyExpect {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// Statements the document contains (partial, compared as JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<Value>,
+}
+
+/// A Secrets Manager secret. Values are compared, never printed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretExpect {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// The current value, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// A regular expression the current value matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    /// The current value is JSON containing this (partial match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+}
+
+/// An RDS DB instance.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DbInstanceExpect {
+    pub identifier: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// `DBInstanceStatus`, e.g. `available`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }

@@ -89,6 +89,24 @@ impl AwsTarget {
         self.credentials.access_key_id()
     }
 
+    /// The environment a CLI tool (the AWS CLI, Terraform, boto3) needs to act as this target.
+    /// Contains the credentials: for child processes only, never for output.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("AWS_REGION".to_string(), self.region.clone()),
+            ("AWS_DEFAULT_REGION".to_string(), self.region.clone()),
+            ("AWS_ACCESS_KEY_ID".to_string(), self.credentials.access_key_id().to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), self.credentials.secret_access_key().to_string()),
+        ];
+        if let Some(t) = self.credentials.session_token() {
+            env.push(("AWS_SESSION_TOKEN".to_string(), t.to_string()));
+        }
+        if let Some(e) = &self.endpoint {
+            env.push(("AWS_ENDPOINT_URL".to_string(), e.clone()));
+        }
+        env
+    }
+
     /// The SDK configuration: few retries and short timeouts, because the emulator is local and
     /// a dead one must fail a scenario quickly.
     pub fn sdk_config(&self) -> SdkConfig {

@@ -1,4 +1,5 @@
-//! `command`: a local command with `KUBECONFIG` (and the scenario's namespace and name) in its
+//! `command`: a local command with `KUBECONFIG`, the scenario's namespace and name, and (when the
+//! scenario uses AWS) `AWS_ENDPOINT_URL`, `AWS_REGION` and credentials for its account in its
 //! environment, run in the scenario's directory. Checks the exit code (default 0) and patterns
 //! on stdout and stderr; the output goes into the failure when it does not match. The process
 //! is killed on timeout or interruption.
@@ -43,6 +44,10 @@ pub async fn run(cx: &Cx, c: &Command) -> Result<ActionResult, Failure> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // The scenario's AWS account (endpoint, region, keys), when it uses AWS.
+    for (k, v) in cx.stage.aws_env().await.map_err(fail)? {
+        cmd.env(k, v);
+    }
     for (k, v) in &c.env {
         cmd.env(k, cx.subst(v)?);
     }
