@@ -383,4 +383,12 @@ fn pod_identity_webhook_respects_what_pods_set() {
     assert_eq!(names(&p["spec"]["containers"][0]), expected);
     assert_eq!(names(&p["spec"]["containers"][1]), Vec::<String>::new(), "skipped container");
     assert!(p["spec"]["containers"][1]["volumeMounts"].is_null(), "{}", p["spec"]["containers"][1]);
+
+    // EKS's object selector: a pod labelled skip-pod-identity-webhook never reaches the webhook.
+    let labelled = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: opted-out\n  namespace: team-a\n  labels: {eks.amazonaws.com/skip-pod-identity-webhook: 'true'}\nspec:\n  serviceAccountName: app\n  containers: [{name: app, image: busybox}]\n";
+    s.ok(&["apply", "-f", "-"], Some(labelled));
+    let p: Value =
+        serde_json::from_str(&s.ok(&["get", "pod", "opted-out", "-n", "team-a", "-o", "json"], None)).expect("JSON");
+    assert_eq!(env_of(&p["spec"]["containers"][0]), vec![]);
+    assert!(p["spec"]["volumes"].as_array().into_iter().flatten().all(|v| v["name"] != "aws-iam-token"));
 }

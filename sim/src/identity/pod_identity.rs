@@ -19,17 +19,21 @@
 //! - Windows pods (`kubernetes.io/os` or `beta.kubernetes.io/os` node selector `windows`) get
 //!   the token path as `C:\var\run\secrets\...`.
 //!
+//! - Pods labelled `eks.amazonaws.com/skip-pod-identity-webhook` (any value) are not sent to
+//!   the webhook: EKS's MutatingWebhookConfiguration has that object selector.
+//!
 //! Not modelled: the webhook's ConfigMap-based configuration, role names composed into ARNs,
-//! `AWS_ENDPOINT_URL`, EKS Pod Identity (container credentials), and the self-hosted
-//! deployment's `skip-pod-identity-webhook` object selector. The webhook's failure policy is
-//! Ignore: this plugin never denies. It must not write to the store.
+//! `AWS_ENDPOINT_URL`, EKS Pod Identity (container credentials), and reinvocation. The
+//! webhook's failure policy is Ignore: this plugin never denies. It must not write to the store.
 
 use serde_json::{json, Value};
 
 use crate::apiserver::admission::{AdmissionRequest, MutatingPlugin, Operation, Verdict};
 use crate::apiserver::WeakApiServer;
 
-/// The webhook's name in EKS's MutatingWebhookConfiguration.
+/// The label whose presence keeps a pod away from the webhook (EKS's object selector).
+pub const SKIP_LABEL: &str = "eks.amazonaws.com/skip-pod-identity-webhook";
+/// The webhook's name in EKS's MutatingWebhookConfiguration `pod-identity-webhook`.
 pub const WEBHOOK_NAME: &str = "iam-for-pods.amazonaws.com";
 /// The annotation domain.
 pub const ANNOTATION_DOMAIN: &str = "eks.amazonaws.com";
@@ -95,6 +99,9 @@ impl MutatingPlugin for PodIdentityWebhook {
     fn admit(&self, req: &AdmissionRequest<'_>, pod: &mut Value) -> Verdict {
         let r = req.resource;
         if req.operation != Operation::Create || req.subresource.is_some() || !r.group.is_empty() || r.kind != "Pod" {
+            return Verdict::allow();
+        }
+        if pod["metadata"]["labels"].get(SKIP_LABEL).is_some() {
             return Verdict::allow();
         }
         let Some(server) = self.server.upgrade() else { return Verdict::allow() };
