@@ -160,6 +160,8 @@ impl Platform {
         // Workloads (nodes, Deployments, ReplicaSets, pods) are part of every cluster: always
         // installed, before the optional components, with no profile field.
         platform.workloads = crate::workloads::install(&platform)?;
+        // The EKS pod identity webhook runs in every EKS control plane.
+        crate::identity::install(&platform)?;
         if let Some(v) = config.profile.gatekeeper.as_deref() {
             platform.gatekeeper = Some(crate::gatekeeper::install(&platform, v)?);
         }

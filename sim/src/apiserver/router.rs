@@ -25,6 +25,10 @@ pub enum Route {
     },
     OpenApiV2,
     Resource(ResourcePath),
+    /// `/.well-known/openid-configuration`
+    OidcDiscovery,
+    /// `/openid/v1/jwks`
+    Jwks,
     NotFound,
 }
 
@@ -52,6 +56,8 @@ pub fn route(path: &str) -> Route {
         ["openapi", "v3"] => Route::OpenApiV3Root,
         ["openapi", "v3", rest @ ..] => Route::OpenApiV3 { path: rest.join("/") },
         ["openapi", "v2"] => Route::OpenApiV2,
+        [".well-known", "openid-configuration"] => Route::OidcDiscovery,
+        ["openid", "v1", "jwks"] => Route::Jwks,
         ["api", version, rest @ ..] => resource_route("", version, rest),
         ["apis", group, version, rest @ ..] => resource_route(group, version, rest),
         _ => Route::NotFound,

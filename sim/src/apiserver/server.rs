@@ -36,11 +36,14 @@ pub struct ApiServerConfig {
     pub history: usize,
     /// Serve https with a freshly generated CA (see [`RunningServer::ca_pem`]).
     pub tls: bool,
+    /// The service-account token issuer URL (`--service-account-issuer`); None: the
+    /// deterministic EKS-like default ([`crate::identity::default_issuer_url`]).
+    pub service_account_issuer: Option<String>,
 }
 
 impl Default for ApiServerConfig {
     fn default() -> Self {
-        ApiServerConfig { token: None, history: DEFAULT_HISTORY, tls: false }
+        ApiServerConfig { token: None, history: DEFAULT_HISTORY, tls: false, service_account_issuer: None }
     }
 }
 
@@ -52,6 +55,8 @@ pub struct Shared {
     pub config: ApiServerConfig,
     /// `host:port` the server is reachable at (for `/api`'s serverAddressByClientCIDRs).
     pub address: std::sync::RwLock<String>,
+    /// The service-account token issuer.
+    pub issuer: Arc<crate::identity::Issuer>,
 }
 
 /// The API server. Clones share one store.
@@ -115,8 +120,13 @@ impl Default for ApiServer {
 
 impl ApiServer {
     /// A server with the built-in resources and the namespaces every cluster has.
+    ///
+    /// Panics only if the system random generator cannot make the token signing key.
     pub fn new(config: ApiServerConfig) -> Self {
+        let issuer_url = config.service_account_issuer.clone().unwrap_or_else(crate::identity::default_issuer_url);
+        let issuer = crate::identity::Issuer::new(issuer_url).expect("the system random generator works");
         let shared = Arc::new(Shared {
+            issuer: Arc::new(issuer),
             store: Store::new(config.history),
             registry: Registry::with_builtins(),
             admission: AdmissionChain::default(),
@@ -181,6 +191,19 @@ impl ApiServer {
     /// The resource registry.
     pub fn registry(&self) -> &Registry {
         &self.shared.registry
+    }
+
+    /// The service-account token issuer (for components that mint tokens for pods).
+    pub fn issuer(&self) -> Arc<crate::identity::Issuer> {
+        self.shared.issuer.clone()
+    }
+
+    /// `<scheme>://<host:port>` of this server as served (the address is `127.0.0.1:0` until
+    /// [`ApiServer::serve`] runs).
+    pub fn base_url(&self) -> String {
+        let scheme = if self.shared.config.tls { "https" } else { "http" };
+        let addr = self.shared.address.read().map(|a| a.clone()).unwrap_or_default();
+        format!("{scheme}://{addr}")
     }
 
     /// The admission chain, where plugins register.
@@ -326,6 +349,16 @@ impl ApiServer {
                 resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
                 Ok(resp)
             }
+            Route::OidcDiscovery => {
+                let jwks_uri = format!("{}/openid/v1/jwks", self.base_url());
+                Ok(h::object_response(200, &self.shared.issuer.discovery_document(&jwks_uri), Format::Json, &[]))
+            }
+            Route::Jwks => {
+                let mut resp = h::object_response(200, &self.shared.issuer.jwks(), Format::Json, &[]);
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/jwk-set+json"));
+                Ok(resp)
+            }
             Route::NotFound => Ok(h::text_response(404, "404 page not found\n")),
             Route::Resource(path) => {
                 let format = match h::negotiate(accept.as_deref()) {
@@ -378,6 +411,7 @@ impl ApiServer {
             Some("status") if def.status => {}
             Some("scale") if def.scale.is_some() => {}
             Some("finalize") if def.group.is_empty() && def.plural == "namespaces" => {}
+            Some("token") if def.group.is_empty() && def.plural == "serviceaccounts" => {}
             Some(_) => return Err(ApiError::no_resource()),
         }
         let ns = p.namespace.clone().unwrap_or_default();
@@ -386,6 +420,15 @@ impl ApiServer {
         } else {
             Bytes::new()
         };
+        if sub == Some("token") {
+            return match (&method, p.name.as_deref()) {
+                (&Method::POST, Some(name)) => {
+                    let v = crate::identity::token_request::create(self, &ns, name, &bytes, &req.content_type)?;
+                    Ok(h::object_response(201, &v, Format::Json, &req.warnings))
+                }
+                (m, _) => Err(ApiError::method_not_supported(&def.group, "serviceaccounts/token", m.as_str())),
+            };
+        }
         if req.content_type.starts_with("application/vnd.kubernetes.protobuf") {
             return Err(ApiError::unsupported_media_type_msg(
                 "the simulator does not decode protobuf request bodies (typed clients such as `kubectl create namespace` send them); send JSON or YAML instead, e.g. `kubectl create -f` or `kubectl apply -f`".into(),
