@@ -2,6 +2,7 @@
 //! reporters consume. Options: parallelism, fail-fast, repeat, CI shards (`--partition`).
 //! Ctrl-C flips a cancel flag: running scenarios stop at the next step and clean up.
 
+pub mod aws;
 pub mod context;
 pub mod events;
 pub mod evidence;

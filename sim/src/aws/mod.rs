@@ -10,6 +10,11 @@
 
 pub mod emulator;
 
+/// The IAM model types callers need (scopes, statuses), without depending on the SDK crate.
+pub use aws_sdk_iam::types as iam_types;
+/// The RDS model types.
+pub use aws_sdk_rds::types as rds_types;
+
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
