@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod crds;
 pub mod flux;
 pub mod gatekeeper;
+pub mod iam;
 pub mod git;
 pub mod platform;
 pub mod runtime;
