@@ -120,18 +120,11 @@ impl Operator {
             Some(r) => (true, r),
             None => (false, rest),
         };
-        let &(_, base, negated) = OPERATORS
-            .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(rest))?;
+        let &(_, base, negated) = OPERATORS.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(rest))?;
         if base == Base::Null && (if_exists || qualifier != SetQualifier::None) {
             return None;
         }
-        Some(Operator {
-            base,
-            negated,
-            if_exists,
-            qualifier,
-        })
+        Some(Operator { base, negated, if_exists, qualifier })
     }
 }
 
@@ -161,9 +154,7 @@ impl Cidr {
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -188,9 +179,7 @@ pub(crate) enum PolicyValue {
 impl PolicyValue {
     pub(crate) fn compile(base: Base, raw: &str, variables: bool) -> PolicyValue {
         match base {
-            Base::StringEquals | Base::StringEqualsIgnoreCase => {
-                PolicyValue::Str(Template::new(raw, false, variables))
-            }
+            Base::StringEquals | Base::StringEqualsIgnoreCase => PolicyValue::Str(Template::new(raw, false, variables)),
             Base::StringLike => PolicyValue::Str(Template::new(raw, true, variables)),
             Base::Numeric(_) => PolicyValue::Num(raw.trim().parse().ok()),
             Base::Date(_) => PolicyValue::Date(parse_date(raw)),
@@ -234,12 +223,8 @@ impl ConditionEntry {
         match (self.op.base, pv) {
             (Base::StringEqualsIgnoreCase, PolicyValue::Str(t)) => t.matches(&v.as_str(), true, ctx),
             (_, PolicyValue::Str(t)) => t.matches(&v.as_str(), false, ctx),
-            (Base::Numeric(cmp), PolicyValue::Num(Some(p))) => {
-                v.as_f64().is_some_and(|r| cmp.holds(r, *p))
-            }
-            (Base::Date(cmp), PolicyValue::Date(Some(p))) => {
-                v.as_timestamp().is_some_and(|r| cmp.holds(r, *p))
-            }
+            (Base::Numeric(cmp), PolicyValue::Num(Some(p))) => v.as_f64().is_some_and(|r| cmp.holds(r, *p)),
+            (Base::Date(cmp), PolicyValue::Date(Some(p))) => v.as_timestamp().is_some_and(|r| cmp.holds(r, *p)),
             (_, PolicyValue::Bool(Some(p))) => v.as_bool() == Some(*p),
             (_, PolicyValue::Binary(p)) => *v.as_str() == **p,
             (_, PolicyValue::Cidr(Some(c))) => v.as_ip().is_some_and(|ip| c.contains(ip)),
@@ -250,10 +235,7 @@ impl ConditionEntry {
 
     /// Whether one request value satisfies the operator (OR over policy values, negated: NOR).
     fn holds_for(&self, v: &Value, ctx: &Context) -> bool {
-        let any = self
-            .values
-            .iter()
-            .any(|pv| self.value_matches(pv, v, ctx));
+        let any = self.values.iter().any(|pv| self.value_matches(pv, v, ctx));
         any != self.op.negated
     }
 
@@ -278,9 +260,7 @@ impl ConditionEntry {
         match self.op.qualifier {
             SetQualifier::ForAllValues => values.iter().all(|v| self.holds_for(v, ctx)),
             // A single-valued operator over a list behaves as "any value".
-            SetQualifier::ForAnyValue | SetQualifier::None => {
-                values.iter().any(|v| self.holds_for(v, ctx))
-            }
+            SetQualifier::ForAnyValue | SetQualifier::None => values.iter().any(|v| self.holds_for(v, ctx)),
         }
     }
 

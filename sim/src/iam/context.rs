@@ -25,9 +25,7 @@ impl Value {
     pub fn as_str(&self) -> Cow<'_, str> {
         match self {
             Value::Str(s) => Cow::Borrowed(s),
-            Value::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
-                Cow::Owned(format!("{}", *n as i64))
-            }
+            Value::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => Cow::Owned(format!("{}", *n as i64)),
             Value::Num(n) => Cow::Owned(n.to_string()),
             Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
             Value::Date(t) => Cow::Owned(t.to_string()),
@@ -87,9 +85,7 @@ pub(crate) fn parse_date(s: &str) -> Option<Timestamp> {
             .ok()
             .map(|z| z.timestamp());
     }
-    s.parse::<i64>()
-        .ok()
-        .and_then(|n| Timestamp::from_second(n).ok())
+    s.parse::<i64>().ok().and_then(|n| Timestamp::from_second(n).ok())
 }
 
 /// A context key's value: one value or a list (multivalued keys such as `aws:TagKeys`).
@@ -185,8 +181,7 @@ impl Context {
 
     /// Sets a key (replacing any earlier value).
     pub fn insert(&mut self, key: &str, value: impl Into<ContextValue>) {
-        self.map
-            .insert(key.to_ascii_lowercase().into_boxed_str(), value.into());
+        self.map.insert(key.to_ascii_lowercase().into_boxed_str(), value.into());
     }
 
     /// Builder form of [`Context::insert`].

@@ -203,18 +203,12 @@ fn parse_var(inner: &str) -> Part {
     let (key, default) = match inner.split_once(',') {
         Some((key, rest)) => {
             let rest = rest.trim();
-            let default = rest
-                .strip_prefix('\'')
-                .and_then(|r| r.strip_suffix('\''))
-                .unwrap_or(rest);
+            let default = rest.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')).unwrap_or(rest);
             (key.trim(), Some(default.into()))
         }
         None => (inner, None),
     };
-    Part::Var {
-        key: key.to_ascii_lowercase().into_boxed_str(),
-        default,
-    }
+    Part::Var { key: key.to_ascii_lowercase().into_boxed_str(), default }
 }
 
 impl Template {
@@ -330,12 +324,7 @@ impl ArnPattern {
         }
         let parts = split_arn_pattern(raw);
         if parts.len() == 6 {
-            ArnPattern::Parts(
-                parts
-                    .iter()
-                    .map(|p| Template::new(p, true, variables))
-                    .collect(),
-            )
+            ArnPattern::Parts(parts.iter().map(|p| Template::new(p, true, variables)).collect())
         } else {
             let t = Template::new(raw, true, variables);
             if t.is_any() {

@@ -13,7 +13,7 @@
 //!
 //! Matching: actions are case-insensitive globs (`*`, `?`) over `service:Action`; resources are
 //! case-sensitive ARN globs matched colon-separated part by part (the last part may hold
-//! colons). Conditions: see [`conditions`]: keys of one operator are ANDed, values of one key
+//! colons). Conditions: keys of one operator are ANDed, values of one key
 //! ORed, negated operators are NOR over values; a missing key makes positive operators false
 //! and negated ones true (as the IAM documentation states), `...IfExists` true, `ForAllValues`
 //! true, `ForAnyValue` false. Policy variables (`${aws:username}`, `${aws:PrincipalTag/team}`,
@@ -81,16 +81,8 @@ pub struct Request<'a> {
 /// caller gave the policy (its name or ARN); `statement` is the statement's index in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision<'a> {
-    Allowed {
-        policy: &'a str,
-        sid: Option<&'a str>,
-        statement: usize,
-    },
-    ExplicitDeny {
-        policy: &'a str,
-        sid: Option<&'a str>,
-        statement: usize,
-    },
+    Allowed { policy: &'a str, sid: Option<&'a str>, statement: usize },
+    ExplicitDeny { policy: &'a str, sid: Option<&'a str>, statement: usize },
     ImplicitDeny,
 }
 
@@ -100,23 +92,16 @@ impl Decision<'_> {
     }
 
     /// An AWS-style AccessDenied message for a denied request, `None` when allowed.
-    pub fn access_denied_message(
-        &self,
-        caller: &str,
-        action: &str,
-        resource: &str,
-    ) -> Option<String> {
-        let head = format!(
-            "User: {caller} is not authorized to perform: {action} on resource: {resource}"
-        );
+    pub fn access_denied_message(&self, caller: &str, action: &str, resource: &str) -> Option<String> {
+        let head = format!("User: {caller} is not authorized to perform: {action} on resource: {resource}");
         match self {
             Decision::Allowed { .. } => None,
-            Decision::ExplicitDeny { .. } => Some(format!(
-                "{head} with an explicit deny in an identity-based policy ({self})"
-            )),
-            Decision::ImplicitDeny => Some(format!(
-                "{head} because no identity-based policy allows the {action} action"
-            )),
+            Decision::ExplicitDeny { .. } => {
+                Some(format!("{head} with an explicit deny in an identity-based policy ({self})"))
+            }
+            Decision::ImplicitDeny => {
+                Some(format!("{head} because no identity-based policy allows the {action} action"))
+            }
         }
     }
 }
@@ -135,24 +120,12 @@ impl fmt::Display for StatementName<'_> {
 impl fmt::Display for Decision<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Decision::Allowed {
-                policy,
-                sid,
-                statement,
-            } => write!(
-                f,
-                "allowed by {} of policy {policy}",
-                StatementName(*sid, *statement)
-            ),
-            Decision::ExplicitDeny {
-                policy,
-                sid,
-                statement,
-            } => write!(
-                f,
-                "denied by {} of policy {policy}",
-                StatementName(*sid, *statement)
-            ),
+            Decision::Allowed { policy, sid, statement } => {
+                write!(f, "allowed by {} of policy {policy}", StatementName(*sid, *statement))
+            }
+            Decision::ExplicitDeny { policy, sid, statement } => {
+                write!(f, "denied by {} of policy {policy}", StatementName(*sid, *statement))
+            }
             Decision::ImplicitDeny => write!(f, "implicitly denied: no statement allows it"),
         }
     }
@@ -250,20 +223,8 @@ where
             }
             let sid = stmt.sid.as_deref();
             match stmt.effect {
-                Effect::Deny => {
-                    return Decision::ExplicitDeny {
-                        policy: label,
-                        sid,
-                        statement: i,
-                    }
-                }
-                Effect::Allow => {
-                    allowed = Decision::Allowed {
-                        policy: label,
-                        sid,
-                        statement: i,
-                    }
-                }
+                Effect::Deny => return Decision::ExplicitDeny { policy: label, sid, statement: i },
+                Effect::Allow => allowed = Decision::Allowed { policy: label, sid, statement: i },
             }
         }
     }
@@ -302,18 +263,13 @@ impl PolicySet {
 /// The condition-key prefix of an OIDC issuer: its URL without `https://` (and without a
 /// trailing `/`), e.g. `oidc.eks.us-east-1.amazonaws.com/id/ABC`.
 pub fn issuer_context_prefix(issuer_url: &str) -> &str {
-    let s = issuer_url
-        .strip_prefix("https://")
-        .unwrap_or(issuer_url);
+    let s = issuer_url.strip_prefix("https://").unwrap_or(issuer_url);
     s.strip_suffix('/').unwrap_or(s)
 }
 
 /// The IAM OIDC provider ARN for an issuer in an account.
 pub fn oidc_provider_arn(account: &str, issuer_url: &str) -> String {
-    format!(
-        "arn:aws:iam::{account}:oidc-provider/{}",
-        issuer_context_prefix(issuer_url)
-    )
+    format!("arn:aws:iam::{account}:oidc-provider/{}", issuer_context_prefix(issuer_url))
 }
 
 /// An `sts:AssumeRoleWithWebIdentity` call, as the trust policy sees it.
@@ -364,19 +320,9 @@ pub enum TrustMiss {
     /// No Allow statement in the policy.
     NoAllowStatement,
     /// No Allow statement names the provider as its principal.
-    Principal {
-        statement: usize,
-        sid: Option<String>,
-        expected: Vec<String>,
-        provider: String,
-    },
+    Principal { statement: usize, sid: Option<String>, expected: Vec<String>, provider: String },
     /// The principal matched but the action is not allowed.
-    Action {
-        statement: usize,
-        sid: Option<String>,
-        expected: Vec<String>,
-        action: String,
-    },
+    Action { statement: usize, sid: Option<String>, expected: Vec<String>, action: String },
     /// Principal and action matched; this condition did not hold.
     Condition {
         statement: usize,
@@ -410,28 +356,14 @@ impl fmt::Display for TrustMiss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TrustMiss::NoAllowStatement => write!(f, "no statement allows it"),
-            TrustMiss::Principal {
-                expected, provider, ..
-            } => write!(
-                f,
-                "principal {} does not name provider {provider}",
-                one_or_list(expected)
-            ),
-            TrustMiss::Action {
-                expected, action, ..
-            } => write!(f, "action {} does not allow {action}", one_or_list(expected)),
-            TrustMiss::Condition {
-                operator,
-                key,
-                expected,
-                actual,
-                ..
-            } => {
-                write!(
-                    f,
-                    "condition {operator} {key} = {} not met",
-                    one_or_list(expected)
-                )?;
+            TrustMiss::Principal { expected, provider, .. } => {
+                write!(f, "principal {} does not name provider {provider}", one_or_list(expected))
+            }
+            TrustMiss::Action { expected, action, .. } => {
+                write!(f, "action {} does not allow {action}", one_or_list(expected))
+            }
+            TrustMiss::Condition { operator, key, expected, actual, .. } => {
+                write!(f, "condition {operator} {key} = {} not met", one_or_list(expected))?;
                 match actual {
                     Some(a) => write!(f, "; the request has {a}"),
                     None => write!(f, "; the request has no {key}"),
@@ -444,14 +376,8 @@ impl fmt::Display for TrustMiss {
 /// The outcome of a trust-policy evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrustDecision {
-    Allowed {
-        statement: usize,
-        sid: Option<String>,
-    },
-    ExplicitDeny {
-        statement: usize,
-        sid: Option<String>,
-    },
+    Allowed { statement: usize, sid: Option<String> },
+    ExplicitDeny { statement: usize, sid: Option<String> },
     ImplicitDeny(TrustMiss),
 }
 
@@ -469,9 +395,9 @@ impl TrustDecision {
                 "trust policy of role {role} does not allow {subject} (denied by {})",
                 StatementName(sid.as_deref(), *statement)
             )),
-            TrustDecision::ImplicitDeny(miss) => Some(format!(
-                "trust policy of role {role} does not allow {subject} ({miss})"
-            )),
+            TrustDecision::ImplicitDeny(miss) => {
+                Some(format!("trust policy of role {role} does not allow {subject} ({miss})"))
+            }
         }
     }
 }
@@ -509,19 +435,11 @@ pub fn evaluate_trust(policy: &Policy, req: &WebIdentityRequest<'_>) -> TrustDec
             })
         };
         match (stmt.effect, miss) {
-            (Effect::Deny, None) => {
-                return TrustDecision::ExplicitDeny {
-                    statement: i,
-                    sid: sid(),
-                }
-            }
+            (Effect::Deny, None) => return TrustDecision::ExplicitDeny { statement: i, sid: sid() },
             (Effect::Deny, Some(_)) => {}
             (Effect::Allow, None) => {
                 if allowed.is_none() {
-                    allowed = Some(TrustDecision::Allowed {
-                        statement: i,
-                        sid: sid(),
-                    });
+                    allowed = Some(TrustDecision::Allowed { statement: i, sid: sid() });
                 }
             }
             (Effect::Allow, Some(miss)) => {

@@ -20,10 +20,7 @@ pub struct PolicyError {
 }
 
 fn err<T>(message: impl Into<String>, path: &str) -> Result<T, PolicyError> {
-    Err(PolicyError {
-        message: message.into(),
-        path: path.to_owned(),
-    })
+    Err(PolicyError { message: message.into(), path: path.to_owned() })
 }
 
 const SYNTAX: &str = "Syntax errors in policy.";
@@ -169,11 +166,7 @@ impl Policy {
         };
         let statements: Vec<(&Json, String)> = match top.get("Statement") {
             None => return err("Missing required field Statement", "$"),
-            Some(Json::Array(list)) => list
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s, format!("$.Statement[{i}]")))
-                .collect(),
+            Some(Json::Array(list)) => list.iter().enumerate().map(|(i, s)| (s, format!("$.Statement[{i}]"))).collect(),
             Some(one @ Json::Object(_)) => vec![(one, "$.Statement".to_owned())],
             Some(_) => return err(SYNTAX, "$.Statement"),
         };
@@ -182,23 +175,13 @@ impl Policy {
         for (json, path) in statements {
             let stmt = parse_statement(json, &path, kind, variables)?;
             if let Some(sid) = &stmt.sid {
-                if compiled
-                    .iter()
-                    .any(|s: &Statement| s.sid.as_deref() == Some(sid.as_str()))
-                {
-                    return err(
-                        "Statement IDs (SID) in a single policy must be unique.",
-                        &format!("{path}.Sid"),
-                    );
+                if compiled.iter().any(|s: &Statement| s.sid.as_deref() == Some(sid.as_str())) {
+                    return err("Statement IDs (SID) in a single policy must be unique.", &format!("{path}.Sid"));
                 }
             }
             compiled.push(stmt);
         }
-        Ok(Policy {
-            version,
-            id,
-            statements: compiled,
-        })
+        Ok(Policy { version, id, statements: compiled })
     }
 
     pub fn version(&self) -> Version {
@@ -228,12 +211,7 @@ fn string_list<'a>(v: &'a Json, path: &str) -> Result<Vec<&'a str>, PolicyError>
     }
 }
 
-fn parse_statement(
-    json: &Json,
-    path: &str,
-    kind: PolicyKind,
-    variables: bool,
-) -> Result<Statement, PolicyError> {
+fn parse_statement(json: &Json, path: &str, kind: PolicyKind, variables: bool) -> Result<Statement, PolicyError> {
     let Json::Object(obj) = json else {
         return err(SYNTAX, path);
     };
@@ -256,8 +234,7 @@ fn parse_statement(
     let sid = match obj.get("Sid") {
         None => None,
         Some(Json::String(s)) => {
-            if matches!(kind, PolicyKind::Identity | PolicyKind::Trust)
-                && !s.chars().all(|c| c.is_ascii_alphanumeric())
+            if matches!(kind, PolicyKind::Identity | PolicyKind::Trust) && !s.chars().all(|c| c.is_ascii_alphanumeric())
             {
                 return err(
                     "Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*",
@@ -279,10 +256,7 @@ fn parse_statement(
     // Action / NotAction.
     let (action_key, action_json) = match (obj.get("Action"), obj.get("NotAction")) {
         (Some(_), Some(_)) => {
-            return err(
-                "Statement must not contain both Action and NotAction",
-                &format!("{path}.NotAction"),
-            )
+            return err("Statement must not contain both Action and NotAction", &format!("{path}.NotAction"))
         }
         (Some(a), None) => ("Action", a),
         (None, Some(a)) => ("NotAction", a),
@@ -304,19 +278,12 @@ fn parse_statement(
         globs.push(Glob::new(a, true));
     }
     let action_text = actions.iter().map(|a| (*a).to_owned()).collect();
-    let action = if action_key == "Action" {
-        ActionSpec::Action(globs)
-    } else {
-        ActionSpec::NotAction(globs)
-    };
+    let action = if action_key == "Action" { ActionSpec::Action(globs) } else { ActionSpec::NotAction(globs) };
 
     // Resource / NotResource.
     let resource = match (obj.get("Resource"), obj.get("NotResource")) {
         (Some(_), Some(_)) => {
-            return err(
-                "Statement must not contain both Resource and NotResource",
-                &format!("{path}.NotResource"),
-            )
+            return err("Statement must not contain both Resource and NotResource", &format!("{path}.NotResource"))
         }
         (None, None) => None,
         (Some(r), None) => Some(("Resource", r)),
@@ -339,28 +306,18 @@ fn parse_statement(
             let mut patterns = Vec::with_capacity(list.len());
             for (i, r) in list.iter().enumerate() {
                 if *r != "*" && !r.starts_with("arn:") {
-                    return err(
-                        format!("Resource {r} must be in ARN format or \"*\"."),
-                        &format!("{rpath}[{i}]"),
-                    );
+                    return err(format!("Resource {r} must be in ARN format or \"*\"."), &format!("{rpath}[{i}]"));
                 }
                 patterns.push(ArnPattern::new(r, variables));
             }
-            Some(if key == "Resource" {
-                ResourceSpec::Resource(patterns)
-            } else {
-                ResourceSpec::NotResource(patterns)
-            })
+            Some(if key == "Resource" { ResourceSpec::Resource(patterns) } else { ResourceSpec::NotResource(patterns) })
         }
     };
 
     // Principal / NotPrincipal.
     let principal = match (obj.get("Principal"), obj.get("NotPrincipal")) {
         (Some(_), Some(_)) => {
-            return err(
-                "Statement must not contain both Principal and NotPrincipal",
-                &format!("{path}.NotPrincipal"),
-            )
+            return err("Statement must not contain both Principal and NotPrincipal", &format!("{path}.NotPrincipal"))
         }
         (None, None) => None,
         (Some(p), None) => Some(("Principal", p)),
@@ -369,24 +326,14 @@ fn parse_statement(
     let mut principal_text = Vec::new();
     let principal = match (principal, kind) {
         (Some((key, _)), PolicyKind::Identity) => {
-            let _ = key;
-            return err(
-                "Policy document should not specify a principal.",
-                &format!("{path}.{key}"),
-            );
+            return err("Policy document should not specify a principal.", &format!("{path}.{key}"));
         }
-        (None, PolicyKind::Trust | PolicyKind::Resource) => {
-            return err("Missing required field Principal", path)
-        }
+        (None, PolicyKind::Trust | PolicyKind::Resource) => return err("Missing required field Principal", path),
         (None, _) => None,
         (Some((key, json)), _) => {
             let ppath = format!("{path}.{key}");
             let set = parse_principals(json, &ppath, &mut principal_text)?;
-            Some(if key == "Principal" {
-                PrincipalSpec::Principal(set)
-            } else {
-                PrincipalSpec::NotPrincipal(set)
-            })
+            Some(if key == "Principal" { PrincipalSpec::Principal(set) } else { PrincipalSpec::NotPrincipal(set) })
         }
     };
 
@@ -395,23 +342,10 @@ fn parse_statement(
         Some(c) => parse_conditions(c, &format!("{path}.Condition"), variables)?,
     };
 
-    Ok(Statement {
-        sid,
-        effect,
-        action,
-        resource,
-        principal,
-        conditions,
-        action_text,
-        principal_text,
-    })
+    Ok(Statement { sid, effect, action, resource, principal, conditions, action_text, principal_text })
 }
 
-fn parse_principals(
-    json: &Json,
-    path: &str,
-    text: &mut Vec<String>,
-) -> Result<Principals, PolicyError> {
+fn parse_principals(json: &Json, path: &str, text: &mut Vec<String>) -> Result<Principals, PolicyError> {
     let mut set = Principals::default();
     match json {
         Json::String(s) if s == "*" => {
@@ -427,19 +361,11 @@ fn parse_principals(
                     "Federated" => &mut set.federated,
                     "Service" => &mut set.service,
                     "CanonicalUser" => &mut set.canonical_user,
-                    _ => {
-                        return err(
-                            format!("Invalid principal in policy: \"{ty}\":{values}"),
-                            &vpath,
-                        )
-                    }
+                    _ => return err(format!("Invalid principal in policy: \"{ty}\":{values}"), &vpath),
                 };
                 for v in list {
                     if v.is_empty() {
-                        return err(
-                            format!("Invalid principal in policy: \"{ty}\":\"\""),
-                            &vpath,
-                        );
+                        return err(format!("Invalid principal in policy: \"{ty}\":\"\""), &vpath);
                     }
                     text.push(format!("{ty}:{v}"));
                     target.push(v.into());
@@ -460,11 +386,7 @@ fn condition_value_text(v: &Json) -> Option<String> {
     }
 }
 
-fn parse_conditions(
-    json: &Json,
-    path: &str,
-    variables: bool,
-) -> Result<Vec<ConditionEntry>, PolicyError> {
+fn parse_conditions(json: &Json, path: &str, variables: bool) -> Result<Vec<ConditionEntry>, PolicyError> {
     let Json::Object(ops) = json else {
         return err(SYNTAX, path);
     };
@@ -498,10 +420,7 @@ fn parse_conditions(
                     None => return err(SYNTAX, &kpath),
                 },
             };
-            let compiled = raw
-                .iter()
-                .map(|r| PolicyValue::compile(op.base, r, variables))
-                .collect();
+            let compiled = raw.iter().map(|r| PolicyValue::compile(op.base, r, variables)).collect();
             entries.push(ConditionEntry {
                 op,
                 op_name: op_name.as_str().into(),

@@ -22,15 +22,7 @@ fn trust(json: &str) -> Policy {
 }
 
 fn decide<'a>(p: &'a Policy, action: &str, resource: &str, ctx: &Context) -> Decision<'a> {
-    p.evaluate(
-        "test-policy",
-        &Request {
-            action,
-            resource,
-            principal: None,
-            context: ctx,
-        },
-    )
+    p.evaluate("test-policy", &Request { action, resource, principal: None, context: ctx })
 }
 
 fn allowed(p: &Policy, action: &str, resource: &str, ctx: &Context) -> bool {
@@ -38,10 +30,7 @@ fn allowed(p: &Policy, action: &str, resource: &str, ctx: &Context) -> bool {
 }
 
 fn explicitly_denied(p: &Policy, action: &str, resource: &str, ctx: &Context) -> bool {
-    matches!(
-        decide(p, action, resource, ctx),
-        Decision::ExplicitDeny { .. }
-    )
+    matches!(decide(p, action, resource, ctx), Decision::ExplicitDeny { .. })
 }
 
 fn parse_error(kind: PolicyKind, json: &str) -> PolicyError {
@@ -51,8 +40,7 @@ fn parse_error(kind: PolicyKind, json: &str) -> PolicyError {
     }
 }
 
-const ALLOW_ALL: &str =
-    r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
+const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#;
 
 // ---------------------------------------------------------------------------------------------
 // Policy evaluation logic: "The difference between explicit and implicit denies".
@@ -71,24 +59,13 @@ fn doc_explicit_and_implicit_denies() {
     let ctx = Context::new();
     assert_eq!(
         decide(&p, "iam:GetUser", "*", &ctx),
-        Decision::Allowed {
-            policy: "test-policy",
-            sid: Some("AllowGetList"),
-            statement: 0
-        }
+        Decision::Allowed { policy: "test-policy", sid: Some("AllowGetList"), statement: 0 }
     );
     assert!(allowed(&p, "iam:ListRoles", "*", &ctx));
-    assert_eq!(
-        decide(&p, "iam:CreatePolicy", "*", &ctx),
-        Decision::ImplicitDeny
-    );
+    assert_eq!(decide(&p, "iam:CreatePolicy", "*", &ctx), Decision::ImplicitDeny);
     assert_eq!(
         decide(&p, "iam:GetOrganizationsAccessReport", "*", &ctx),
-        Decision::ExplicitDeny {
-            policy: "test-policy",
-            sid: Some("DenyReports"),
-            statement: 1
-        }
+        Decision::ExplicitDeny { policy: "test-policy", sid: Some("DenyReports"), statement: 1 }
     );
 }
 
@@ -105,45 +82,18 @@ fn doc_deny_wins_even_when_another_policy_allows() {
         ),
     );
     let ctx = Context::new();
-    let req = Request {
-        action: "iam:GenerateCredentialReport",
-        resource: "*",
-        principal: None,
-        context: &ctx,
-    };
+    let req = Request { action: "iam:GenerateCredentialReport", resource: "*", principal: None, context: &ctx };
     let d = set.evaluate(&req);
-    assert_eq!(
-        d,
-        Decision::ExplicitDeny {
-            policy: "ReadOnlyNoReports",
-            sid: Some("DenyReports"),
-            statement: 1
-        }
-    );
-    assert_eq!(
-        d.to_string(),
-        "denied by statement \"DenyReports\" of policy ReadOnlyNoReports"
-    );
+    assert_eq!(d, Decision::ExplicitDeny { policy: "ReadOnlyNoReports", sid: Some("DenyReports"), statement: 1 });
+    assert_eq!(d.to_string(), "denied by statement \"DenyReports\" of policy ReadOnlyNoReports");
     // Deny in the second policy wins over allow in the first, whatever the order.
     let mut reversed = PolicySet::new();
     reversed.add("allow-all", identity(ALLOW_ALL));
     reversed.add("ReadOnlyNoReports", identity(GET_LIST_DENY_REPORTS));
-    assert!(matches!(
-        reversed.evaluate(&req),
-        Decision::ExplicitDeny {
-            policy: "ReadOnlyNoReports",
-            ..
-        }
-    ));
+    assert!(matches!(reversed.evaluate(&req), Decision::ExplicitDeny { policy: "ReadOnlyNoReports", .. }));
     // Allowed by the second policy of a set: the label names it.
-    let req = Request {
-        action: "s3:GetObject",
-        ..req
-    };
-    assert_eq!(
-        reversed.evaluate(&req).to_string(),
-        "allowed by statement #0 of policy allow-all"
-    );
+    let req = Request { action: "s3:GetObject", ..req };
+    assert_eq!(reversed.evaluate(&req).to_string(), "allowed by statement #0 of policy allow-all");
 }
 
 #[test]
@@ -151,12 +101,7 @@ fn empty_set_and_unmatched_requests_are_implicit_denies() {
     let set = PolicySet::new();
     assert!(set.is_empty());
     let ctx = Context::new();
-    let req = Request {
-        action: "s3:GetObject",
-        resource: "arn:aws:s3:::b/k",
-        principal: None,
-        context: &ctx,
-    };
+    let req = Request { action: "s3:GetObject", resource: "arn:aws:s3:::b/k", principal: None, context: &ctx };
     let d = set.evaluate(&req);
     assert_eq!(d, Decision::ImplicitDeny);
     assert_eq!(
@@ -165,15 +110,10 @@ fn empty_set_and_unmatched_requests_are_implicit_denies() {
     );
     let p = identity(GET_LIST_DENY_REPORTS);
     let denied = decide(&p, "iam:GetCredentialReport", "*", &ctx);
-    let msg = denied
-        .access_denied_message("arn:aws:iam::1:user/u", "iam:GetCredentialReport", "*")
-        .unwrap_or_default();
+    let msg = denied.access_denied_message("arn:aws:iam::1:user/u", "iam:GetCredentialReport", "*").unwrap_or_default();
     assert!(msg.contains("with an explicit deny in an identity-based policy"), "{msg}");
     assert!(msg.contains("DenyReports"), "{msg}");
-    assert_eq!(
-        decide(&p, "iam:GetUser", "*", &ctx).access_denied_message("u", "a", "r"),
-        None
-    );
+    assert_eq!(decide(&p, "iam:GetUser", "*", &ctx).access_denied_message("u", "a", "r"), None);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -212,9 +152,7 @@ fn resources_are_case_sensitive_arn_globs() {
 #[test]
 fn doc_not_action_allows_everything_else() {
     // "Allow" with NotAction: everything except IAM.
-    let p = identity(
-        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#,
-    );
+    let p = identity(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}}"#);
     let ctx = Context::new();
     assert!(allowed(&p, "s3:GetObject", "*", &ctx));
     assert!(!allowed(&p, "iam:CreateUser", "*", &ctx));
@@ -272,10 +210,7 @@ fn doc_string_equals_principal_tag() {
     let other = Context::new().with("aws:PrincipalTag/job-category", "IAMUSER-ADMIN");
     assert!(!allowed(&p, "iam:CreateAccessKey", user, &other));
     // "If the key ... is not present in the request context, the values do not match."
-    assert_eq!(
-        decide(&p, "iam:CreateAccessKey", user, &Context::new()),
-        Decision::ImplicitDeny
-    );
+    assert_eq!(decide(&p, "iam:CreateAccessKey", user, &Context::new()), Decision::ImplicitDeny);
 }
 
 fn cond_policy(effect: &str, condition: &str) -> Policy {
@@ -323,14 +258,14 @@ fn string_operators() {
 
 #[test]
 fn keys_are_anded_values_ored_operators_anded() {
-    let ctx = Context::new()
-        .with("aws:PrincipalTag/team", "payments")
-        .with("aws:RequestedRegion", "eu-west-1");
+    let ctx = Context::new().with("aws:PrincipalTag/team", "payments").with("aws:RequestedRegion", "eu-west-1");
     let both = r#"{"StringEquals":{"aws:PrincipalTag/team":["search","payments"],"aws:RequestedRegion":"eu-west-1"}}"#;
     assert!(cond_holds(both, &ctx));
-    let one_wrong = r#"{"StringEquals":{"aws:PrincipalTag/team":["search","payments"],"aws:RequestedRegion":"us-east-1"}}"#;
+    let one_wrong =
+        r#"{"StringEquals":{"aws:PrincipalTag/team":["search","payments"],"aws:RequestedRegion":"us-east-1"}}"#;
     assert!(!cond_holds(one_wrong, &ctx));
-    let two_ops = r#"{"StringEquals":{"aws:PrincipalTag/team":"payments"},"StringLike":{"aws:RequestedRegion":"us-*"}}"#;
+    let two_ops =
+        r#"{"StringEquals":{"aws:PrincipalTag/team":"payments"},"StringLike":{"aws:RequestedRegion":"us-*"}}"#;
     assert!(!cond_holds(two_ops, &ctx));
 }
 
@@ -412,7 +347,10 @@ fn doc_bool_secure_transport_deny() {
     // The key missing: Bool does not match, the deny does not apply.
     assert!(allowed(&p, "s3:GetObject", r, &Context::new()));
     // JSON booleans as policy values.
-    assert!(cond_holds(r#"{"Bool":{"aws:MultiFactorAuthPresent":true}}"#, &Context::new().with("aws:MultiFactorAuthPresent", true)));
+    assert!(cond_holds(
+        r#"{"Bool":{"aws:MultiFactorAuthPresent":true}}"#,
+        &Context::new().with("aws:MultiFactorAuthPresent", true)
+    ));
 }
 
 #[test]
@@ -467,16 +405,10 @@ fn doc_arn_equals_source_arn() {
         context: &ctx,
     };
     assert!(p.evaluate("queue-policy", &req).is_allowed());
-    let other = Request {
-        principal: Some(RequestPrincipal::Service("lambda.amazonaws.com")),
-        ..req
-    };
+    let other = Request { principal: Some(RequestPrincipal::Service("lambda.amazonaws.com")), ..req };
     assert!(!p.evaluate("queue-policy", &other).is_allowed());
     let wrong_topic = Context::new().with("aws:SourceArn", "arn:aws:sns:us-east-1:999999999999:topic-orders");
-    let req = Request {
-        context: &wrong_topic,
-        ..req
-    };
+    let req = Request { context: &wrong_topic, ..req };
     assert!(!p.evaluate("queue-policy", &req).is_allowed());
     // ArnLike/ArnNotLike also match part by part.
     let arn = Context::new().with("aws:SourceArn", "arn:aws:iam::1:role/x");
@@ -519,7 +451,10 @@ fn doc_null_condition() {
     assert!(!cond_holds(present, &Context::new()));
     assert!(cond_holds(present, &Context::new().with("aws:TokenIssueTime", "2024-01-01T00:00:00Z")));
     // An empty list is absent.
-    assert!(cond_holds(r#"{"Null":{"aws:TagKeys":"true"}}"#, &Context::new().with("aws:TagKeys", Vec::<String>::new())));
+    assert!(cond_holds(
+        r#"{"Null":{"aws:TagKeys":"true"}}"#,
+        &Context::new().with("aws:TagKeys", Vec::<String>::new())
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -688,15 +623,9 @@ fn resource_policy_principals() {
         p.evaluate("rp", &req("arn:aws:iam::444455556666:role/reader", del)),
         Decision::ExplicitDeny { .. }
     ));
-    assert_eq!(
-        p.evaluate("rp", &req("arn:aws:iam::111122223333:role/app", del)),
-        Decision::ImplicitDeny
-    );
+    assert_eq!(p.evaluate("rp", &req("arn:aws:iam::111122223333:role/app", del)), Decision::ImplicitDeny);
     // A request without a principal never matches a statement that names one.
-    let anonymous = Request {
-        principal: None,
-        ..req("x", get)
-    };
+    let anonymous = Request { principal: None, ..req("x", get) };
     assert!(!p.evaluate("rp", &anonymous).is_allowed());
 }
 
@@ -704,7 +633,8 @@ fn resource_policy_principals() {
 // Web-identity trust policies (IRSA).
 
 const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
-const PROVIDER: &str = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+const PROVIDER: &str =
+    "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
 const ROLE: &str = "arn:aws:iam::111122223333:role/app-secrets";
 
 fn irsa_trust(sub_op: &str, sub: &str) -> String {
@@ -735,17 +665,11 @@ fn web_identity<'a>(provider: &'a str, sub: &'a str, aud: &'a str) -> WebIdentit
 
 #[test]
 fn issuer_prefix_and_provider_arn() {
-    assert_eq!(
-        issuer_context_prefix(ISSUER),
-        "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
-    );
+    assert_eq!(issuer_context_prefix(ISSUER), "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE");
     assert_eq!(issuer_context_prefix("https://example.com/"), "example.com");
     assert_eq!(issuer_context_prefix("example.com/x"), "example.com/x");
     assert_eq!(oidc_provider_arn("111122223333", ISSUER), PROVIDER);
-    assert_eq!(
-        web_identity(PROVIDER, "s", "a").issuer_prefix(),
-        issuer_context_prefix(ISSUER)
-    );
+    assert_eq!(web_identity(PROVIDER, "s", "a").issuer_prefix(), issuer_context_prefix(ISSUER));
 }
 
 #[test]
@@ -755,7 +679,8 @@ fn irsa_string_equals_allows_exact_service_account() {
     assert_eq!(ok, TrustDecision::Allowed { statement: 0, sid: None });
     assert_eq!(ok.explain(ROLE, "system:serviceaccount:payments:api"), None);
 
-    let other = evaluate_trust(&p, &web_identity(PROVIDER, "system:serviceaccount:payments:worker", "sts.amazonaws.com"));
+    let other =
+        evaluate_trust(&p, &web_identity(PROVIDER, "system:serviceaccount:payments:worker", "sts.amazonaws.com"));
     assert!(!other.is_allowed());
     assert_eq!(
         other.explain(ROLE, "system:serviceaccount:payments:worker"),
@@ -832,7 +757,8 @@ fn trust_action_principal_star_and_deny() {
     );
 
     // No Allow statement at all.
-    let deny_only = trust(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole"}}"#);
+    let deny_only =
+        trust(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRole"}}"#);
     assert_eq!(evaluate_trust(&deny_only, &req), TrustDecision::ImplicitDeny(TrustMiss::NoAllowStatement));
 }
 
