@@ -11,6 +11,7 @@ pub mod crds;
 pub mod flux;
 pub mod gatekeeper;
 pub mod git;
+pub mod iam;
 pub mod identity;
 pub mod platform;
 pub mod runtime;
