@@ -257,6 +257,14 @@ impl Backend {
                     ..Default::default()
                 };
                 let platform = Platform::start(config)?;
+                // IRSA as an EKS cluster sets it up: the cluster's issuer is an IAM OIDC provider
+                // of the account.
+                if let Some((target, _)) = &aws {
+                    let issuer = platform.server().issuer().url().to_string();
+                    sim::aws::roles::register_oidc_provider(&target.clients(), &issuer).await.map_err(|e| {
+                        BackendError::Config(format!("registering the cluster's OIDC issuer in IAM: {e}"))
+                    })?;
+                }
                 let running = platform
                     .server()
                     .serve("127.0.0.1:0".parse().map_err(|_| BackendError::Config("loopback".into()))?)

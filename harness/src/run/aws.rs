@@ -1,13 +1,13 @@
 //! The scenario's AWS side: making `spec.aws` (policies, then roles, then secrets) in the
 //! scenario's account before the first step, removing it at the end (last made, first removed)
-//! and checking it is gone, and reading AWS state for expectations and evidence (policy
-//! documents decoded from IAM's URL encoding and normalized, so they compare as JSON).
+//! and checking it is gone, and reading AWS state for expectations (policy documents
+//! normalized, so they compare as JSON; roles are read by `sim::aws::roles`).
 //!
 //! Secret values are written and compared here, never rendered.
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sim::aws::{error_code, error_text, Clients};
 
 use super::context::{fail, Cx};
@@ -112,8 +112,7 @@ pub async fn remove_state(cx: &Cx, made: &Made) -> (Vec<String>, Vec<String>) {
     let Some(c) = cx.aws.as_ref() else { return (Vec::new(), Vec::new()) };
     let mut problems = Vec::new();
     for s in made.secrets.iter().rev() {
-        if let Err(e) = c.secretsmanager.delete_secret().secret_id(s).force_delete_without_recovery(true).send().await
-        {
+        if let Err(e) = c.secretsmanager.delete_secret().secret_id(s).force_delete_without_recovery(true).send().await {
             problems.push(format!("DeleteSecret {s}: {}", error_text(&e)));
         }
     }
@@ -165,16 +164,6 @@ pub async fn remove_state(cx: &Cx, made: &Made) -> (Vec<String>, Vec<String>) {
         }
     }
     (problems, left)
-}
-
-/// A policy document as IAM returns it (URL-encoded JSON) → JSON.
-pub fn decode_document(raw: &str) -> Result<Value, String> {
-    let text = if raw.trim_start().starts_with('{') {
-        raw.to_string()
-    } else {
-        percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
-    };
-    serde_json::from_str(&text).map_err(|e| format!("the policy document is not JSON: {e}"))
 }
 
 /// A document normalized for comparison: `Statement` is a list, and in each statement the
@@ -237,52 +226,15 @@ fn listify(v: &mut Value) {
     }
 }
 
-/// A snapshot of a role for failures and evidence: ARN, trust, attached and inline policies.
-pub async fn role_state(c: &Clients, name: &str) -> Result<Option<Value>, Failure> {
-    let role = match c.iam.get_role().role_name(name).send().await {
-        Ok(r) => r,
-        Err(e) if error_code(&e) == Some("NoSuchEntity") => return Ok(None),
-        Err(e) => return Err(fail(format!("GetRole {name}: {}", error_text(&e)))),
-    };
-    let Some(r) = role.role() else { return Ok(None) };
-    let trust = r.assume_role_policy_document().map(decode_document).transpose().map_err(fail)?;
-    let attached = c
-        .iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| fail(format!("ListAttachedRolePolicies {name}: {}", error_text(&e))))?;
-    let inline = c
-        .iam
-        .list_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(|e| fail(format!("ListRolePolicies {name}: {}", error_text(&e))))?;
-    let mut out = Map::new();
-    out.insert("arn".into(), Value::String(r.arn().to_string()));
-    out.insert("trust".into(), trust.unwrap_or(Value::Null));
-    out.insert(
-        "attachedPolicies".into(),
-        attached
-            .attached_policies()
-            .iter()
-            .map(|p| Value::String(p.policy_arn().unwrap_or_default().to_string()))
-            .collect(),
-    );
-    out.insert("inlinePolicies".into(), inline.policy_names().iter().map(|n| Value::String(n.clone())).collect());
-    Ok(Some(Value::Object(out)))
-}
-
-/// The managed policy named `name` in the account (customer managed first, then AWS managed)
-/// with its default version's document.
+/// The customer managed policy named `name` (or the policy at an ARN) and its default
+/// version's document.
 pub async fn policy_state(c: &Clients, name_or_arn: &str) -> Result<Option<(String, Value)>, Failure> {
     let arn = if name_or_arn.starts_with("arn:") {
         name_or_arn.to_string()
     } else {
         let mut found = None;
-        let mut pages = c.iam.list_policies().scope(aws_sdk_iam_scope()).into_paginator().send();
+        let mut pages =
+            c.iam.list_policies().scope(sim::aws::iam_types::PolicyScopeType::Local).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| fail(format!("ListPolicies: {}", error_text(&e))))?;
             if let Some(p) = page.policies().iter().find(|p| p.policy_name() == Some(name_or_arn)) {
@@ -295,26 +247,8 @@ pub async fn policy_state(c: &Clients, name_or_arn: &str) -> Result<Option<(Stri
             None => return Ok(None),
         }
     };
-    let p = match c.iam.get_policy().policy_arn(&arn).send().await {
-        Ok(p) => p,
-        Err(e) if error_code(&e) == Some("NoSuchEntity") => return Ok(None),
-        Err(e) => return Err(fail(format!("GetPolicy {arn}: {}", error_text(&e)))),
-    };
-    let version = p.policy().and_then(|p| p.default_version_id()).unwrap_or("v1").to_string();
-    let v = c
-        .iam
-        .get_policy_version()
-        .policy_arn(&arn)
-        .version_id(&version)
-        .send()
-        .await
-        .map_err(|e| fail(format!("GetPolicyVersion {arn} {version}: {}", error_text(&e))))?;
-    let doc = v.policy_version().and_then(|v| v.document()).map(decode_document).transpose().map_err(fail)?;
-    Ok(Some((arn, doc.unwrap_or(Value::Null))))
-}
-
-fn aws_sdk_iam_scope() -> sim::aws::iam_types::PolicyScopeType {
-    sim::aws::iam_types::PolicyScopeType::Local
+    let doc = sim::aws::roles::managed_document(c, &arn).await.map_err(fail)?;
+    Ok(doc.map(|d| (arn, d)))
 }
 
 #[cfg(test)]
@@ -323,9 +257,10 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn documents_decode_from_url_encoding_and_normalize() {
-        let raw = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22%2A%22%7D%7D";
-        let d = normalize(&decode_document(raw).unwrap());
+    fn documents_normalize() {
+        let d = normalize(
+            &json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}),
+        );
         assert_eq!(
             d,
             json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["*"]}]})
@@ -337,6 +272,5 @@ mod tests {
         assert_eq!(st["Principal"]["Federated"], json!(["arn:x"]));
         assert_eq!(st["Condition"]["StringEquals"]["k"], json!(["v"]));
         assert_eq!(st["Condition"]["Bool"]["aws:SecureTransport"], json!(["true"]));
-        assert!(decode_document("%7Bnope").is_err());
     }
 }

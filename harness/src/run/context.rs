@@ -39,6 +39,8 @@ pub struct Cx {
     pub cleanup: Mutex<Vec<(String, Spanned<Step>)>>,
     /// Objects applied, removed last-first at the end.
     pub applied: Mutex<Vec<(Target, ApiResource)>>,
+    /// SDK clients for the scenario's AWS account, when it uses AWS.
+    pub aws: Option<sim::aws::Clients>,
 }
 
 impl Cx {

@@ -171,6 +171,21 @@ impl Kube {
         Ok(a.body.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
     }
 
+    /// The cluster's service-account token issuer, from its OIDC discovery document (what IAM
+    /// knows it by, for IRSA).
+    pub async fn oidc_issuer(&self) -> Result<String, KubeError> {
+        let url = "/.well-known/openid-configuration";
+        let a = self.send(Method::GET, url, "application/json", Vec::new()).await?;
+        if a.code != 200 {
+            return Err(KubeError::Transport(format!("GET {url}: {} {}", a.code, a.message())));
+        }
+        a.body
+            .get("issuer")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| KubeError::Transport(format!("GET {url}: the document names no issuer")))
+    }
+
     /// The object, or None when it does not exist.
     pub async fn get(&self, ar: &ApiResource, t: &Target) -> Result<Option<Value>, KubeError> {
         let a = self.send(Method::GET, &Self::url(ar, t, None, ""), "application/json", Vec::new()).await?;

@@ -64,6 +64,11 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
     values.insert("scenario".to_string(), name.clone());
     values.insert("namespace".to_string(), namespace.clone());
     values.insert("account".to_string(), env.account.clone());
+    // The cluster's OIDC issuer as IAM names it (`oidc.eks.<region>.amazonaws.com/id/<id>`), for
+    // IRSA trust policies: `arn:aws:iam::${account}:oidc-provider/${oidcProvider}`.
+    if let Ok(issuer) = Kube::new(env.stage.client.clone()).oidc_issuer().await {
+        values.insert("oidcProvider".to_string(), sim::iam::issuer_context_prefix(&issuer).to_string());
+    }
     let builtin = Bindings(values.clone());
     for (k, v) in &s.spec.bindings {
         let v = builtin.substitute(v).unwrap_or_else(|_| v.clone());
@@ -82,6 +87,7 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         cancel: cancel_rx,
         cleanup: Mutex::new(Vec::new()),
         applied: Mutex::new(Vec::new()),
+        aws: env.stage.aws.as_ref().map(|t| t.clients()),
     };
     let limit = s.spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
     let mut run_cancel = env.cancel.clone();
@@ -104,6 +110,14 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
             failure = Some(Failure { message: format!("set-up failed: {}", f.message), ..f });
         }
     }
+    let mut aws_made = super::aws::Made::default();
+    if failure.is_none() {
+        if let Some(state) = &s.spec.aws {
+            if let Err(f) = super::aws::create_state(&cx, state, &mut aws_made).await {
+                failure = Some(Failure { message: format!("set-up failed: {}", f.message), ..f });
+            }
+        }
+    }
     if failure.is_none() {
         let mut sink = Sink { tx: &env.tx, scenario: &name, reports: &mut steps, t0: start };
         if let Err(f) = run_steps(&cx, &s.spec.steps, "spec.steps", &mut sink).await {
@@ -119,6 +133,13 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         }
     }
     guard.abort();
+    // A dead emulator explains every AWS failure after it: say so first.
+    if let Err(dead) = env.stage.aws_health() {
+        failure = Some(match failure {
+            Some(f) => Failure { message: format!("{dead}\n(the step that failed: {})", f.message), ..f },
+            None => fail(dead),
+        });
+    }
 
     // Evidence first: cleanup deletes what would explain the failure.
     let mut evidence = None;
@@ -138,7 +159,23 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
             let _ = run_step(&cx, step, path, &mut sink).await;
         }
     }
-    let leaks = remove_everything(&cx, &mut cleanup, s.spec.cleanup_timeout.map_or(CLEANUP_WAIT, |d| d.0), start).await;
+    let mut leaks =
+        remove_everything(&cx, &mut cleanup, s.spec.cleanup_timeout.map_or(CLEANUP_WAIT, |d| d.0), start).await;
+    if s.spec.aws.is_some() {
+        let began = Instant::now();
+        let (problems, left) = super::aws::remove_state(&cx, &aws_made).await;
+        cleanup.push(StepReport {
+            path: "cleanup".into(),
+            line: 0,
+            name: "remove the scenario's AWS state (spec.aws)".into(),
+            verdict: if problems.is_empty() { Verdict::Passed } else { Verdict::Failed },
+            duration: began.elapsed(),
+            started: began.saturating_duration_since(start),
+            failure: (!problems.is_empty()).then(|| fail(problems.join("; "))),
+            fidelity_notes: Vec::new(),
+        });
+        leaks.extend(left);
+    }
     if let Some(last) = cleanup.last() {
         let _ = env.tx.send(RunEvent::StepFinished { scenario: name.clone(), step: last.clone() });
     }

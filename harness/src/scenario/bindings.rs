@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// Names the runner sets for every scenario.
-pub const BUILTIN: &[&str] = &["scenario", "namespace", "account"];
+pub const BUILTIN: &[&str] = &["scenario", "namespace", "account", "oidcProvider"];
 
 /// Values for `${name}`.
 #[derive(Debug, Clone, Default)]

@@ -9,6 +9,7 @@
 //! decide anything about IAM (that is `crate::iam`) and must not print credentials.
 
 pub mod emulator;
+pub mod roles;
 
 /// The IAM model types callers need (scopes, statuses), without depending on the SDK crate.
 pub use aws_sdk_iam::types as iam_types;

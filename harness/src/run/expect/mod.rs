@@ -5,6 +5,7 @@
 //! Expectations only read; they never change the cluster.
 
 pub mod absent;
+pub mod aws;
 pub mod condition;
 pub mod flux;
 pub mod object;
@@ -40,6 +41,9 @@ async fn check_once(cx: &Cx, e: &Expectation) -> Result<(), Failure> {
     }
     if let Some(ev) = &e.event {
         return pod::check_event(cx, ev).await;
+    }
+    if let Some(a) = &e.aws {
+        return aws::check(cx, a).await;
     }
     Err(fail(format!("expectation {} is not a state expectation", expectation_kinds(e).join(", "))))
 }

@@ -1,0 +1,142 @@
+//! AWS expectations on the simulator's moto: each kind fails with the AWS state it found and the
+//! reason AWS would give, and secret values never reach a report.
+
+use std::path::Path;
+
+use idp_harness::backend::Backend;
+use idp_harness::run::events::{Reporter, RunEvent, ScenarioReport, Verdict};
+use idp_harness::run::{run_all, RunOptions};
+use idp_harness::scenario::load_file;
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn event(&mut self, _: &RunEvent) {}
+}
+
+const BASE: &str = r#"apiVersion: idp-harness.dev/v1alpha1
+kind: Scenario
+metadata: {name: aws-case}
+spec:
+  profile: {flux: none, gatekeeper: none}
+  aws:
+    secrets:
+      - {name: orders-db, json: {password: hunter2-very-secret}}
+      - {name: billing-db, value: other}
+    roles:
+      - name: orders-irsa
+        trust:
+          Version: "2012-10-17"
+          Statement:
+            - Effect: Allow
+              Principal: {Federated: "arn:aws:iam::${account}:oidc-provider/${oidcProvider}"}
+              Action: sts:AssumeRoleWithWebIdentity
+              Condition: {StringEquals: {"${oidcProvider}:sub": "system:serviceaccount:orders:api"}}
+        inlinePolicies:
+          read:
+            Version: "2012-10-17"
+            Statement:
+              - {Effect: Allow, Action: secretsmanager:GetSecretValue, Resource: "arn:aws:secretsmanager:us-east-1:${account}:secret:orders-db-*"}
+  steps:
+"#;
+
+async fn run(step: &str) -> ScenarioReport {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("case.yaml");
+    std::fs::write(&path, format!("{BASE}{step}")).expect("write");
+    let loaded = load_file(Path::new(&path)).unwrap_or_else(|e| panic!("loads: {e:?}"));
+    let backend = Backend::sim().await.expect("sim backend");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let totals = run_all(vec![loaded], &backend, &RunOptions::default(), &mut Quiet, rx).await;
+    totals.reports.into_iter().next().expect("one report")
+}
+
+fn failure(r: &ScenarioReport) -> (String, String) {
+    assert_eq!(r.verdict, Verdict::Failed, "{r:?}");
+    let f = r.failure.clone().expect("a failure");
+    (f.message, f.detail.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_passing_case_passes_and_cleans_up() {
+    let r = run("    - expect: {aws: {role: {name: orders-irsa, trusts: orders/api, may: [\"secretsmanager:GetSecretValue on orders-db\"]}}}\n").await;
+    assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.failure);
+    assert!(r.leaks.is_empty(), "{:?}", r.leaks);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_the_trust_does_not_name_is_refused_as_sts_would() {
+    let r = run("    - expect: {aws: {role: {name: orders-irsa, trusts: orders/worker}}}\n").await;
+    let (message, detail) = failure(&r);
+    assert!(
+        message.contains("system:serviceaccount:orders:worker cannot assume IAM role orders-irsa: AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity (trust policy of role orders-irsa does not allow system:serviceaccount:orders:worker (condition StringEquals"),
+        "{message}"
+    );
+    assert!(detail.contains("sts:AssumeRoleWithWebIdentity"), "the failure shows the trust found: {detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_no_policy_allows_is_explained() {
+    let r = run(
+        "    - expect: {aws: {role: {name: orders-irsa, may: [\"secretsmanager:GetSecretValue on billing-db\"]}}}\n",
+    )
+    .await;
+    let (message, _) = failure(&r);
+    assert!(
+        message.contains("role orders-irsa may not secretsmanager:GetSecretValue on arn:aws:secretsmanager:us-east-1:"),
+        "{message}"
+    );
+    assert!(message.ends_with(": no identity policy allows it"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_request_expected_denied_names_the_statement() {
+    let r = run(
+        "    - expect: {aws: {role: {name: orders-irsa, mayNot: [\"secretsmanager:GetSecretValue on orders-db\"]}}}\n",
+    )
+    .await;
+    let (message, _) = failure(&r);
+    assert!(message.contains("role orders-irsa may secretsmanager:GetSecretValue on arn:"), "{message}");
+    assert!(message.contains("expected a denial"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_value_fails_without_showing_either_value() {
+    let r = run("    - expect: {aws: {secret: {name: orders-db, json: {password: guess}}}}\n").await;
+    let (message, detail) = failure(&r);
+    assert!(
+        message.contains("secret orders-db: the JSON value differs at password (values are not shown)"),
+        "{message}"
+    );
+    let all = format!("{r:?}");
+    assert!(!all.contains("hunter2-very-secret") && !all.contains("guess\""), "a value leaked: {all}");
+    assert!(detail.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_statements_compare_as_json_and_show_a_diff() {
+    let r =
+        run("    - expect: {aws: {role: {name: orders-irsa, trustStatements: [{Action: sts:AssumeRole}]}}}\n").await;
+    let f = r.failure.clone().expect("failure");
+    assert!(
+        f.message.contains(
+            "the trust policy of IAM role orders-irsa has no statement containing the expected statement [0]"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(f.diff.unwrap_or_default().contains("sts:AssumeRole"));
+    // The same statement written with a string where IAM stores a list matches.
+    let r = run("    - expect: {aws: {role: {name: orders-irsa, trustStatements: [{Action: [sts:AssumeRoleWithWebIdentity], Effect: Allow}]}}}\n").await;
+    assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.failure);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absence_is_checked_both_ways() {
+    let r = run("    - expect: {aws: {role: {name: orders-irsa, exists: false}}}\n").await;
+    let (message, detail) = failure(&r);
+    assert!(message.contains("IAM role orders-irsa exists; expected none"), "{message}");
+    assert!(detail.contains(":role/orders-irsa"), "{detail}");
+    let r = run("    - expect: {aws: {role: {name: nobody}}}\n").await;
+    let (message, _) = failure(&r);
+    assert!(message.contains("IAM role nobody does not exist in account "), "{message}");
+}
