@@ -230,12 +230,30 @@ async fn fail(
     message: &str,
     extra: &[Condition<'_>],
 ) -> Result<Outcome, ReconcileError> {
+    // A retried AWS call fails with a new request id: keep the recorded message when only the
+    // id differs, so the failure settles (upstream rewrites it on each poll).
+    let previous = crate::conditions::get(obj, TYPE_SYNCED).and_then(|c| c.get("message")).and_then(Value::as_str);
+    let message = match previous {
+        Some(p) if without_request_id(p) == without_request_id(message) => p,
+        _ => message,
+    };
     let mut conds = extra.to_vec();
     conds.push(synced_error(message));
     write_status(cx, k, obj, &conds, None).await?;
     cx.event(obj, "Warning", event_reason, message, &component(k));
     cx.note(message.to_string());
     Ok(Outcome::Retry)
+}
+
+/// `message` with the value after `RequestID: ` (up to the next comma) removed.
+fn without_request_id(message: &str) -> String {
+    match message.split_once("RequestID: ") {
+        Some((head, tail)) => {
+            let rest = tail.split_once(',').map(|(_, r)| r).unwrap_or_default();
+            format!("{head}RequestID: ,{rest}")
+        }
+        None => message.to_string(),
+    }
 }
 
 /// upjet's wording of a failed Terraform operation: the diagnostics printed with `%v`.
@@ -493,6 +511,14 @@ mod tests {
         assert!(!allows(&observe_only, "Create"));
         assert!(!deletes_external(&k, &observe_only));
         assert!(allows(&json!({"spec": {"managementPolicies": ["*"]}}), "Update"));
+    }
+
+    #[test]
+    fn request_ids_do_not_make_messages_differ() {
+        let a = "x: StatusCode: 400, RequestID: abc, MalformedPolicyDocument: bad";
+        let b = "x: StatusCode: 400, RequestID: def, MalformedPolicyDocument: bad";
+        assert_eq!(without_request_id(a), without_request_id(b));
+        assert_ne!(without_request_id(a), without_request_id(&b.replace("bad", "worse")));
     }
 
     #[test]
