@@ -72,7 +72,9 @@ fn policy_role_and_attachment_with_references_become_ready_in_aws() {
     let arn = p.pointer("/status/atProvider/arn").and_then(Value::as_str).expect("arn").to_string();
     assert!(arn.ends_with(":policy/app-policy"), "{arn}");
     assert_eq!(p.pointer("/metadata/annotations/crossplane.io~1external-name"), Some(&Value::from("app-policy")));
-    assert!(p.pointer("/metadata/finalizers").is_some_and(|f| f.to_string().contains("finalizer.managedresource.crossplane.io")));
+    assert!(p
+        .pointer("/metadata/finalizers")
+        .is_some_and(|f| f.to_string().contains("finalizer.managedresource.crossplane.io")));
     let r = get(&s, "roles.iam.aws.upbound.io", "app-role");
     assert_ready(&r);
     let a = get(&s, "rolepolicyattachments.iam.aws.upbound.io", "app-attach");
@@ -89,7 +91,9 @@ fn policy_role_and_attachment_with_references_become_ready_in_aws() {
         let got = aws.iam.get_policy().policy_arn(&arn).send().await.expect("policy");
         let version = got.policy().and_then(|p| p.default_version_id()).expect("version").to_string();
         let v = aws.iam.get_policy_version().policy_arn(&arn).version_id(version).send().await.expect("version");
-        let doc = sim::crossplane::external::decode_document(v.policy_version().and_then(|v| v.document()).unwrap_or_default());
+        let doc = sim::crossplane::external::decode_document(
+            v.policy_version().and_then(|v| v.document()).unwrap_or_default(),
+        );
         let got: Value = serde_json::from_str(&doc).expect("document is JSON");
         let want: Value = serde_json::from_str(DOC).expect("json");
         assert_eq!(got, want);
@@ -98,7 +102,8 @@ fn policy_role_and_attachment_with_references_become_ready_in_aws() {
     // kubectl's columns read the conditions and the external name.
     let table = s.ok(&["get", "policies.iam.aws.upbound.io"], None);
     assert!(table.contains("SYNCED") && table.contains("EXTERNAL-NAME"), "{table}");
-    let row: Vec<&str> = table.lines().find(|l| l.starts_with("app-policy")).unwrap_or_default().split_whitespace().collect();
+    let row: Vec<&str> =
+        table.lines().find(|l| l.starts_with("app-policy")).unwrap_or_default().split_whitespace().collect();
     assert_eq!(row.get(..4), Some(&["app-policy", "True", "True", "app-policy"][..]), "{table}");
 
     // A changed document is a new default policy version.
@@ -221,7 +226,8 @@ fn the_external_name_annotation_names_the_aws_resource() {
     assert!(arn.ends_with(":policy/aws-name"), "{arn}");
     let aws = s.aws();
     s.block_on(async {
-        let list = aws.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.expect("list");
+        let list =
+            aws.iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.expect("list");
         let names: Vec<_> = list.policies().iter().filter_map(|p| p.policy_name()).collect();
         assert_eq!(names, vec!["aws-name"]);
     });
@@ -231,7 +237,8 @@ fn the_external_name_annotation_names_the_aws_resource() {
 fn a_service_control_policy_is_created_and_attached() {
     let s = start();
     s.ok(&["apply", "-f", "-"], Some(PROVIDER_CONFIG));
-    let scp_doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:CreateUser","Resource":"*"}]}"#;
+    let scp_doc =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:CreateUser","Resource":"*"}]}"#;
     let scp = format!(
         "apiVersion: organizations.aws.upbound.io/v1beta1\nkind: Policy\nmetadata:\n  name: deny-users\nspec:\n  forProvider:\n    name: deny-users\n    type: SERVICE_CONTROL_POLICY\n    content: '{scp_doc}'\n"
     );
@@ -239,7 +246,11 @@ fn a_service_control_policy_is_created_and_attached() {
     s.settle();
     let p = get(&s, "policies.organizations.aws.upbound.io", "deny-users");
     assert_ready(&p);
-    let id = p.pointer("/metadata/annotations/crossplane.io~1external-name").and_then(Value::as_str).expect("id").to_string();
+    let id = p
+        .pointer("/metadata/annotations/crossplane.io~1external-name")
+        .and_then(Value::as_str)
+        .expect("id")
+        .to_string();
     assert!(id.starts_with("p-"), "{id}");
     let aws = s.aws();
     let root = s.block_on(async {
@@ -270,17 +281,21 @@ fn namespaced_twins_use_a_cluster_provider_config() {
     );
     s.ok(&["apply", "-f", "-"], Some(&p));
     s.settle();
-    let obj: Value =
-        serde_json::from_str(&s.ok(&["get", "policies.iam.aws.m.upbound.io", "-n", "team-a", "team-policy", "-o", "json"], None))
-            .expect("json");
+    let obj: Value = serde_json::from_str(
+        &s.ok(&["get", "policies.iam.aws.m.upbound.io", "-n", "team-a", "team-policy", "-o", "json"], None),
+    )
+    .expect("json");
     assert_eq!(obj.pointer("/spec/providerConfigRef/kind").and_then(Value::as_str), Some("ClusterProviderConfig"));
     assert_eq!(cond(&obj, "Synced").2, "connect failed: cannot get terraform setup: cannot get referenced ProviderConfig: ClusterProviderConfig.aws.m.upbound.io \"default\" not found");
-    let cpc = PROVIDER_CONFIG.replace("aws.upbound.io/v1beta1", "aws.m.upbound.io/v1beta1").replace("kind: ProviderConfig", "kind: ClusterProviderConfig");
+    let cpc = PROVIDER_CONFIG
+        .replace("aws.upbound.io/v1beta1", "aws.m.upbound.io/v1beta1")
+        .replace("kind: ProviderConfig", "kind: ClusterProviderConfig");
     s.ok(&["apply", "-f", "-"], Some(&cpc));
     s.settle();
-    let obj: Value =
-        serde_json::from_str(&s.ok(&["get", "policies.iam.aws.m.upbound.io", "-n", "team-a", "team-policy", "-o", "json"], None))
-            .expect("json");
+    let obj: Value = serde_json::from_str(
+        &s.ok(&["get", "policies.iam.aws.m.upbound.io", "-n", "team-a", "team-policy", "-o", "json"], None),
+    )
+    .expect("json");
     assert_ready(&obj);
 }
 

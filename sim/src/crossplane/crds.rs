@@ -125,8 +125,7 @@ fn reference(namespaced: bool) -> Value {
 }
 
 fn selector(namespaced: bool) -> Value {
-    let mut props =
-        vec![("matchControllerRef", boolean()), ("matchLabels", string_map()), ("policy", ref_policy())];
+    let mut props = vec![("matchControllerRef", boolean()), ("matchLabels", string_map()), ("policy", ref_policy())];
     if namespaced {
         props.push(("namespace", string()));
     }
@@ -146,10 +145,9 @@ fn ref_policy() -> Value {
 /// `forProvider` (and `initProvider`, which has the same optional fields) of each resource.
 fn parameters(r: Resource, namespaced: bool) -> Value {
     match r {
-        Resource::IamPolicy => object(
-            &[("description", string()), ("path", string()), ("policy", string()), ("tags", string_map())],
-            &[],
-        ),
+        Resource::IamPolicy => {
+            object(&[("description", string()), ("path", string()), ("policy", string()), ("tags", string_map())], &[])
+        }
         Resource::IamRole => object(
             &[
                 ("assumeRolePolicy", string()),
@@ -220,10 +218,7 @@ fn managed_spec(k: &Kind) -> Value {
         ));
         props.push(("writeConnectionSecretToRef", object(&[("name", string())], &["name"])));
     } else {
-        props.push((
-            "deletionPolicy",
-            json!({"type": "string", "enum": ["Orphan", "Delete"], "default": "Delete"}),
-        ));
+        props.push(("deletionPolicy", json!({"type": "string", "enum": ["Orphan", "Delete"], "default": "Delete"})));
         props.push((
             "providerConfigRef",
             json!({"type": "object", "default": {"name": "default"}, "required": ["name"],
@@ -291,10 +286,9 @@ fn at_provider(r: Resource) -> Value {
             ],
             &[],
         ),
-        Resource::OrgPolicyAttachment => object(
-            &[("id", string()), ("policyId", string()), ("skipDestroy", boolean()), ("targetId", string())],
-            &[],
-        ),
+        Resource::OrgPolicyAttachment => {
+            object(&[("id", string()), ("policyId", string()), ("skipDestroy", boolean()), ("targetId", string())], &[])
+        }
     }
 }
 

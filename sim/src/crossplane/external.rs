@@ -53,9 +53,11 @@ where
 
 /// A parameter the resource cannot be created without.
 fn required(params: &Value, field: &str) -> Result<String, ExternalError> {
-    params.get(field).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
-        ExternalError(format!("spec.forProvider.{field} is a required parameter"))
-    })
+    params
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ExternalError(format!("spec.forProvider.{field} is a required parameter")))
 }
 
 fn opt<'a>(params: &'a Value, field: &str) -> Option<&'a str> {
@@ -122,7 +124,9 @@ fn path_of(params: &Value) -> String {
 
 fn iam_tags(t: &Map<String, Value>) -> Vec<aws_sdk_iam::types::Tag> {
     t.iter()
-        .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build().ok())
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build().ok()
+        })
         .collect()
 }
 
@@ -131,7 +135,13 @@ fn tag_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Map<String, V
 }
 
 /// Observes the external resource named `external` (empty: not created yet).
-pub async fn observe(c: &Clients, r: Resource, external: &str, params: &Value, at: &Value) -> Result<Observation, ExternalError> {
+pub async fn observe(
+    c: &Clients,
+    r: Resource,
+    external: &str,
+    params: &Value,
+    at: &Value,
+) -> Result<Observation, ExternalError> {
     if external.is_empty() {
         return Ok(Observation::Missing);
     }
@@ -297,7 +307,10 @@ pub fn up_to_date(r: Resource, params: &Value, at: &Value) -> bool {
                     && want.iter().all(|w| {
                         got.iter().any(|g| {
                             opt(g, "name") == opt(w, "name")
-                                && same_document(opt(w, "policy").unwrap_or_default(), opt(g, "policy").unwrap_or_default())
+                                && same_document(
+                                    opt(w, "policy").unwrap_or_default(),
+                                    opt(g, "policy").unwrap_or_default(),
+                                )
                         })
                     })
             });
@@ -373,7 +386,11 @@ pub async fn create(c: &Clients, r: Resource, name: &str, params: &Value) -> Res
             let t: Vec<_> = tags(params)
                 .iter()
                 .filter_map(|(k, v)| {
-                    aws_sdk_organizations::types::Tag::builder().key(k).value(v.as_str().unwrap_or_default()).build().ok()
+                    aws_sdk_organizations::types::Tag::builder()
+                        .key(k)
+                        .value(v.as_str().unwrap_or_default())
+                        .build()
+                        .ok()
                 })
                 .collect();
             let ty = opt(params, "type").unwrap_or("SERVICE_CONTROL_POLICY");
@@ -397,7 +414,12 @@ pub async fn create(c: &Clients, r: Resource, name: &str, params: &Value) -> Res
             let target = required(params, "targetId")?;
             let id = format!("{target}:{policy}");
             c.organizations.attach_policy().policy_id(&policy).target_id(&target).send().await.map_err(|e| {
-                sdk_error(&format!("creating Organizations Policy Attachment ({id})"), "Organizations", "AttachPolicy", &e)
+                sdk_error(
+                    &format!("creating Organizations Policy Attachment ({id})"),
+                    "Organizations",
+                    "AttachPolicy",
+                    &e,
+                )
             })?;
             Ok(id)
         }
@@ -473,7 +495,13 @@ pub async fn ensure_organization(c: &Clients) -> Result<(), ExternalError> {
 }
 
 /// Brings the external resource to the parameters; returns its (possibly new) external name.
-pub async fn update(c: &Clients, r: Resource, external: &str, params: &Value, at: &Value) -> Result<String, ExternalError> {
+pub async fn update(
+    c: &Clients,
+    r: Resource,
+    external: &str,
+    params: &Value,
+    at: &Value,
+) -> Result<String, ExternalError> {
     match r {
         Resource::IamPolicy => {
             let arn = opt(at, "arn").unwrap_or_default().to_string();

@@ -165,7 +165,8 @@ async fn merge_patch(cx: &Cx, k: &Kind, obj: &Value, patch: &Value) -> Result<()
 }
 
 async fn set_finalizer(cx: &Cx, k: &Kind, obj: &Value, present: bool) -> Result<(), ReconcileError> {
-    let mut list: Vec<Value> = obj.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut list: Vec<Value> =
+        obj.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
     let had = list.iter().any(|f| f.as_str() == Some(FINALIZER));
     if had == present {
         return Ok(());
@@ -269,7 +270,6 @@ fn resolve_one(
     obj: &Value,
     field: &str,
     target_plural: &str,
-    target_kind: &str,
     extract: fn(&Value) -> String,
 ) -> Result<Option<(String, Option<String>)>, String> {
     let fp = obj.pointer("/spec/forProvider").cloned().unwrap_or(json!({}));
@@ -289,7 +289,6 @@ fn resolve_one(
             let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
             let ns = if k.namespaced { r.get("namespace").and_then(Value::as_str).unwrap_or(own_ns) } else { "" };
             let Some(target) = cx.get(group, target_plural, ns, name) else {
-                let _ = target_kind;
                 return Err(format!("cannot get referenced resource: {target_plural}.{group} {name:?} not found"));
             };
             let v = extract(&target);
@@ -303,9 +302,9 @@ fn resolve_one(
         let ns = if k.namespaced { Some(sel.get("namespace").and_then(Value::as_str).unwrap_or(own_ns)) } else { None };
         let mut candidates = cx.list(group, target_plural, ns);
         candidates.sort_by_key(|c| text(c, "/metadata/name").to_string());
-        let found = candidates.iter().find(|c| {
-            labels.iter().all(|(lk, lv)| c.pointer("/metadata/labels").and_then(|l| l.get(lk)) == Some(lv))
-        });
+        let found = candidates
+            .iter()
+            .find(|c| labels.iter().all(|(lk, lv)| c.pointer("/metadata/labels").and_then(|l| l.get(lk)) == Some(lv)));
         let Some(target) = found else { return Err("no resources matched selector".into()) };
         let v = extract(target);
         if v.is_empty() {
@@ -325,22 +324,29 @@ fn extract_arn(o: &Value) -> String {
 }
 
 fn extract_external_name(o: &Value) -> String {
-    o.pointer("/metadata/annotations").and_then(|a| a.get(EXTERNAL_NAME)).and_then(Value::as_str).unwrap_or_default().to_string()
+    o.pointer("/metadata/annotations")
+        .and_then(|a| a.get(EXTERNAL_NAME))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
+
+/// A referencing field: its name, the referenced resource's plural, how to read the value.
+type RefField = (&'static str, &'static str, fn(&Value) -> String);
 
 /// Resolves the kind's references and writes them into `spec.forProvider` (as
 /// crossplane-runtime's APIResolver does). Returns whether it wrote.
 async fn resolve_references(cx: &Cx, k: &Kind, obj: &Value) -> Result<bool, String> {
-    let refs: &[(&str, &str, &str, fn(&Value) -> String)] = match k.resource {
+    let refs: &[RefField] = match k.resource {
         Resource::IamRolePolicyAttachment => {
-            &[("policyArn", "policies", "Policy", extract_arn), ("role", "roles", "Role", extract_external_name)]
+            &[("policyArn", "policies", extract_arn), ("role", "roles", extract_external_name)]
         }
-        Resource::OrgPolicyAttachment => &[("policyId", "policies", "Policy", extract_external_name)],
+        Resource::OrgPolicyAttachment => &[("policyId", "policies", extract_external_name)],
         _ => &[],
     };
     let mut patch = serde_json::Map::new();
-    for (field, plural, kind, extract) in refs {
-        if let Some((value, selected)) = resolve_one(cx, k, obj, field, plural, kind, *extract)? {
+    for (field, plural, extract) in refs {
+        if let Some((value, selected)) = resolve_one(cx, k, obj, field, plural, *extract)? {
             if obj.pointer(&format!("/spec/forProvider/{field}")).and_then(Value::as_str) != Some(value.as_str()) {
                 patch.insert(field.to_string(), json!(value));
             }
@@ -437,13 +443,20 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
             if let Err(e) = external::delete(&clients, k.resource, &external, &params, at).await {
                 return fail(cx, k, &obj, "CannotDeleteExternalResource", &diag("delete", &e), &[READY_DELETING]).await;
             }
-            cx.event(&obj, "Normal", "DeletedExternalResource", "Successfully requested deletion of external resource", &comp);
+            cx.event(
+                &obj,
+                "Normal",
+                "DeletedExternalResource",
+                "Successfully requested deletion of external resource",
+                &comp,
+            );
             write_status(cx, k, &obj, &[READY_DELETING, SYNCED_OK], None).await?;
         }
         set_finalizer(cx, k, &obj, false).await?;
         return Ok(Outcome::Done);
     }
-    if !obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == FINALIZER)) {
+    if !obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == FINALIZER))
+    {
         set_finalizer(cx, k, &obj, true).await?;
         return Ok(Outcome::Done);
     }
@@ -451,7 +464,15 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
         // 7. Create.
         Observation::Missing => {
             if !allows(&obj, "Create") {
-                return fail(cx, k, &obj, "CannotObserveExternalResource", "observe failed: external resource does not exist", &[]).await;
+                return fail(
+                    cx,
+                    k,
+                    &obj,
+                    "CannotObserveExternalResource",
+                    "observe failed: external resource does not exist",
+                    &[],
+                )
+                .await;
             }
             let name = if named_by_user(k.resource) { external.clone() } else { String::new() };
             match external::create(&clients, k.resource, &name, &params).await {
@@ -460,12 +481,21 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
                         merge_patch(cx, k, &obj, &json!({"metadata": {"annotations": {EXTERNAL_NAME: new_name}}}))
                             .await?;
                     }
-                    cx.event(&obj, "Normal", "CreatedExternalResource", "Successfully requested creation of external resource", &comp);
-                    let obj = cx.get(k.group, k.plural, &key.namespace, &key.name).map(|o| o.as_ref().clone()).unwrap_or(obj);
+                    cx.event(
+                        &obj,
+                        "Normal",
+                        "CreatedExternalResource",
+                        "Successfully requested creation of external resource",
+                        &comp,
+                    );
+                    let obj =
+                        cx.get(k.group, k.plural, &key.namespace, &key.name).map(|o| o.as_ref().clone()).unwrap_or(obj);
                     write_status(cx, k, &obj, &[READY_CREATING, SYNCED_OK], None).await?;
                     Ok(Outcome::Done)
                 }
-                Err(e) => fail(cx, k, &obj, "CannotCreateExternalResource", &diag("create", &e), &[READY_CREATING]).await,
+                Err(e) => {
+                    fail(cx, k, &obj, "CannotCreateExternalResource", &diag("create", &e), &[READY_CREATING]).await
+                }
             }
         }
         // 8. Update, or report Available.
@@ -480,14 +510,21 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
                         merge_patch(cx, k, &obj, &json!({"metadata": {"annotations": {EXTERNAL_NAME: new_name}}}))
                             .await?;
                     }
-                    cx.event(&obj, "Normal", "UpdatedExternalResource", "Successfully requested update of external resource", &comp);
+                    cx.event(
+                        &obj,
+                        "Normal",
+                        "UpdatedExternalResource",
+                        "Successfully requested update of external resource",
+                        &comp,
+                    );
                     // Observe again: the update's outcome is what the next poll would see.
                     let after = external::observe(&clients, k.resource, &new_name, &params, &json!({})).await;
                     let at = match after {
                         Ok(Observation::Exists(a)) => a,
                         _ => at,
                     };
-                    let obj = cx.get(k.group, k.plural, &key.namespace, &key.name).map(|o| o.as_ref().clone()).unwrap_or(obj);
+                    let obj =
+                        cx.get(k.group, k.plural, &key.namespace, &key.name).map(|o| o.as_ref().clone()).unwrap_or(obj);
                     write_status(cx, k, &obj, &[READY_AVAILABLE, SYNCED_OK], Some(&at)).await?;
                     Ok(Outcome::Done)
                 }
@@ -524,6 +561,9 @@ mod tests {
     #[test]
     fn terraform_diagnostics_are_wrapped_as_upjet_does() {
         let e = external::ExternalError("creating IAM Policy (p): boom".into());
-        assert_eq!(diag("create", &e), "create failed: failed to create the resource: [{0 creating IAM Policy (p): boom  []}]");
+        assert_eq!(
+            diag("create", &e),
+            "create failed: failed to create the resource: [{0 creating IAM Policy (p): boom  []}]"
+        );
     }
 }
