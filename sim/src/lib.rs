@@ -8,6 +8,7 @@ pub mod apiserver;
 pub mod aws;
 pub mod conditions;
 pub mod crds;
+pub mod crossplane;
 pub mod flux;
 pub mod gatekeeper;
 pub mod git;

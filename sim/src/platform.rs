@@ -50,7 +50,7 @@ impl Default for Profile {
             ack_iam: None,
             ack_rds: None,
             ack_secretsmanager: None,
-            crossplane_aws: None,
+            crossplane_aws: Some(DEFAULT_CROSSPLANE_AWS.into()),
         }
     }
 }
@@ -168,12 +168,14 @@ impl Platform {
         if let Some(v) = config.profile.flux.as_deref() {
             platform.flux = Some(crate::flux::install(&platform, v)?);
         }
+        if let Some(v) = config.profile.crossplane_aws.as_deref() {
+            crate::crossplane::install(&platform, v)?;
+        }
         let not_yet = [
             ("the Secrets Store CSI driver", &config.profile.csi),
             ("ACK iam-controller", &config.profile.ack_iam),
             ("ACK rds-controller", &config.profile.ack_rds),
             ("ACK secretsmanager-controller", &config.profile.ack_secretsmanager),
-            ("Crossplane provider-aws-iam", &config.profile.crossplane_aws),
         ];
         if let Some((component, _)) = not_yet.iter().find(|(_, v)| v.is_some()) {
             return Err(PlatformError::Install {
