@@ -9,6 +9,7 @@ pub mod aws;
 pub mod conditions;
 pub mod crds;
 pub mod crossplane;
+pub mod csi;
 pub mod flux;
 pub mod gatekeeper;
 pub mod git;

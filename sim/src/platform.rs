@@ -46,7 +46,7 @@ impl Default for Profile {
             flux: Some(DEFAULT_FLUX.into()),
             gatekeeper: Some(DEFAULT_GATEKEEPER.into()),
             // On by default once their simulation lands (each module switches its own on).
-            csi: None,
+            csi: Some(DEFAULT_CSI.into()),
             ack_iam: None,
             ack_rds: None,
             ack_secretsmanager: None,
@@ -171,8 +171,10 @@ impl Platform {
         if let Some(v) = config.profile.crossplane_aws.as_deref() {
             crate::crossplane::install(&platform, v)?;
         }
+        if let Some(v) = config.profile.csi.as_deref() {
+            crate::csi::install(&platform, v)?;
+        }
         let not_yet = [
-            ("the Secrets Store CSI driver", &config.profile.csi),
             ("ACK iam-controller", &config.profile.ack_iam),
             ("ACK rds-controller", &config.profile.ack_rds),
             ("ACK secretsmanager-controller", &config.profile.ack_secretsmanager),

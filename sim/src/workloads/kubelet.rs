@@ -35,6 +35,9 @@ pub fn node(name: &str, index: usize) -> Value {
         "metadata": {"name": name, "labels": {
             "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
+            // As on EKS nodes: the AWS provider of the CSI driver reads the region from here.
+            "topology.kubernetes.io/region": crate::aws::DEFAULT_REGION,
+            "topology.kubernetes.io/zone": format!("{}{}", crate::aws::DEFAULT_REGION, ["a", "b", "c"][index % 3]),
         }},
         "spec": {"podCIDR": format!("10.244.{}.0/24", index + 1), "podCIDRs": [format!("10.244.{}.0/24", index + 1)]},
         "status": {
