@@ -140,3 +140,44 @@ async fn absence_is_checked_both_ways() {
     let (message, _) = failure(&r);
     assert!(message.contains("IAM role nobody does not exist in account "), "{message}");
 }
+
+const MOUNT: &str = r#"    - apply:
+        inline: |
+          apiVersion: v1
+          kind: ServiceAccount
+          metadata: {name: api, namespace: orders, annotations: {eks.amazonaws.com/role-arn: "arn:aws:iam::${account}:role/orders-irsa"}}
+          ---
+          apiVersion: secrets-store.csi.x-k8s.io/v1
+          kind: SecretProviderClass
+          metadata: {name: db, namespace: orders}
+          spec:
+            provider: aws
+            parameters:
+              objects: |
+                - {objectName: orders-db, objectType: secretsmanager, jmesPath: [{path: password, objectAlias: password}]}
+          ---
+          apiVersion: v1
+          kind: Pod
+          metadata: {name: api, namespace: orders}
+          spec:
+            serviceAccountName: api
+            containers: [{name: app, image: app, volumeMounts: [{name: s, mountPath: /mnt/s, readOnly: true}]}]
+            volumes: [{name: s, csi: {driver: secrets-store.csi.k8s.io, readOnly: true, volumeAttributes: {secretProviderClass: db}}}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_expectations_compare_without_showing_contents() {
+    let ns = "    - apply: {inline: \"apiVersion: v1\\nkind: Namespace\\nmetadata: {name: orders}\\n\"}\n";
+    let ok = format!("{ns}{MOUNT}    - expect: {{file: {{pod: {{name: api, namespace: orders}}, path: /mnt/s/password, equals: hunter2-very-secret}}}}\n");
+    let r = run(&ok).await;
+    assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.failure);
+    let bad = format!("{ns}{MOUNT}    - expect: {{file: {{pod: {{name: api, namespace: orders}}, path: /mnt/s/password, equals: guess-what}}}}\n");
+    let r = run(&bad).await;
+    let (message, _) = failure(&r);
+    assert!(message.contains("file /mnt/s/password in pod api does not have the expected content (the file has 19 bytes; contents are not shown)"), "{message}");
+    let all = format!("{r:?}");
+    assert!(!all.contains("hunter2-very-secret"), "the content leaked: {all}");
+    let missing = format!("{ns}{MOUNT}    - expect: {{file: {{pod: {{name: api, namespace: orders}}, path: /mnt/s/other, matches: x}}}}\n");
+    let (message, _) = failure(&run(&missing).await);
+    assert!(message.contains("file /mnt/s/other in pod api: /mnt/s/other: no such file in volume s"), "{message}");
+}

@@ -150,7 +150,7 @@ impl Backend {
     pub async fn sim() -> Result<Backend, BackendError> {
         let kubectl = find_kubectl();
         let mut notes = vec![
-            "the Secrets Store CSI driver, ACK and Crossplane are not simulated yet; pods run on virtual nodes (no image pulls, probes or crashes)".to_string(),
+            "ACK is not simulated yet; pods run on virtual nodes (no image pulls, probes or crashes), and only secrets-store.csi.k8s.io volumes have files".to_string(),
             "time does not pass on the simulator: controllers run to a fixed point, so retries, intervals and health-check timeouts conclude at once".to_string(),
         ];
         if kubectl.is_none() {
@@ -376,6 +376,39 @@ impl Stage {
     /// What the platform's controllers decided (for evidence bundles); empty on real clusters.
     pub fn decisions(&self) -> Vec<serde_json::Value> {
         self.sim.as_ref().map(|s| s.platform.decisions().iter().map(|d| d.to_json()).collect()).unwrap_or_default()
+    }
+
+    /// The content of `path` inside `pod`'s `container` (default: the first): on the simulator,
+    /// the file the CSI driver wrote for the volume mounted there; on a cluster, `kubectl exec
+    /// cat`. The content is the caller's to compare, never to print.
+    pub async fn read_pod_file(
+        &self,
+        pod: &serde_json::Value,
+        container: Option<&str>,
+        path: &str,
+    ) -> Result<Vec<u8>, String> {
+        if let Some(sim) = &self.sim {
+            return sim::csi::read_pod_file(sim.platform.work_dir(), pod, container, path);
+        }
+        let kubectl = find_kubectl().ok_or("kubectl was not found (run `make setup`)")?;
+        let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let mut cmd = tokio::process::Command::new(kubectl);
+        cmd.env("KUBECONFIG", &self.kubeconfig).args(["exec", "-n", ns, name]);
+        if let Some(c) = container {
+            cmd.args(["-c", c]);
+        }
+        let out = cmd
+            .args(["--", "cat", path])
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| format!("cannot run kubectl exec: {e}"))?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(format!("kubectl exec {ns}/{name} -- cat {path}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        }
     }
 
     /// Ok while the AWS emulator (if this stage uses one) runs; why not when it has stopped.

@@ -128,7 +128,6 @@ impl Ctx<'_> {
     }
 }
 
-const NOT_YET: &str = "this scenario engine does not support it yet";
 const FLUX_KINDS: &str =
     "use GitRepository, OCIRepository, HelmRepository, Bucket, HelmChart, Kustomization or HelmRelease";
 
@@ -428,7 +427,12 @@ fn check_expressions(v: &Value, bad: &mut Vec<String>) {
 
 fn check_regex(cx: &mut Ctx<'_>, line: u64, col: u64, at: &str, pattern: Option<&str>) {
     if let Some(p) = pattern {
-        if let Err(e) = regex::Regex::new(p) {
+        // Bindings are substituted before the pattern is compiled: check it with a stand-in.
+        let mut p = p.to_string();
+        for r in references(&p) {
+            p = p.replace(&format!("${{{r}}}"), "x");
+        }
+        if let Err(e) = regex::Regex::new(&p) {
             cx.err(line, col, format!("{at}: invalid regular expression: {e}"), None);
         }
     }
@@ -487,8 +491,22 @@ fn check_expectation(cx: &mut Ctx<'_>, e: &Expectation, at: &str, line: u64, col
     if let Some(ev) = &e.event {
         check_regex(cx, line, col, &format!("{at}.event.message"), ev.message.as_deref());
     }
-    if kinds.contains(&"file") {
-        cx.err(line, col, format!("{at}.file: {NOT_YET} (it comes with the simulated CSI driver)"), None);
+    if let Some(f) = &e.file {
+        if f.pod.name.is_none() && f.pod.labels.is_empty() {
+            cx.err(line, col, format!("{at}.file.pod: say which pods"), Some("give name or labels"));
+        }
+        if !f.path.starts_with('/') {
+            cx.err(line, col, format!("{at}.file.path: {:?} must be an absolute path in the container", f.path), None);
+        }
+        if [&f.equals, &f.matches, &f.sha256].iter().filter(|x| x.is_some()).count() > 1 {
+            cx.err(line, col, format!("{at}.file: give one of equals, matches, sha256"), None);
+        }
+        check_regex(cx, line, col, &format!("{at}.file.matches"), f.matches.as_deref());
+        if let Some(h) = &f.sha256 {
+            if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                cx.err(line, col, format!("{at}.file.sha256: expected 64 hex digits"), None);
+            }
+        }
     }
     if let Some(a) = &e.aws {
         for (field, m) in super::aws::check_expect(a, &format!("{at}.aws")) {

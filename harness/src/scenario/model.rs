@@ -397,9 +397,9 @@ pub struct Expectation {
     /// `ReconciliationSucceeded`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<EventExpect>,
-    /// A file's content inside a pod. Not supported yet: arrives with the CSI driver.
+    /// A file's content inside a pod (a mounted secret): compared, never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<Value>,
+    pub file: Option<FileExpect>,
     /// AWS state in the scenario's account: an IAM role or policy, a secret, an RDS instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsExpect>,
@@ -486,6 +486,12 @@ pub struct Profile {
     /// Gatekeeper version (`3.20`), or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gatekeeper: Option<String>,
+    /// Secrets Store CSI driver version (`1.5`), with the AWS provider, or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csi: Option<String>,
+    /// Crossplane provider-aws-iam major version (`2`), or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossplane_aws: Option<String>,
 }
 
 /// A Git repository made for the scenario.
@@ -825,4 +831,39 @@ pub struct DbInstanceExpect {
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
+}
+
+/// A file inside a pod, as a container sees it. Its content is compared and never printed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileExpect {
+    /// Which pod: by `name` or `labels` (in `namespace`, default the scenario's); every selected
+    /// pod must have the file.
+    pub pod: PodRef,
+    /// The container (default: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The absolute path in the container, e.g. `/mnt/secrets-store/db-password`.
+    pub path: String,
+    /// The content, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    /// A regular expression the content matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+    /// The SHA-256 of the content, in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// Pods by name or labels.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }

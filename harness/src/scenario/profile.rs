@@ -49,6 +49,8 @@ fn apply(out: &mut sim::platform::Profile, p: &Profile, origin: &str) -> Result<
     };
     pick("flux", &p.flux, sim::flux::SUPPORTED_VERSIONS, &mut out.flux)?;
     pick("gatekeeper", &p.gatekeeper, sim::gatekeeper::controller::SUPPORTED_VERSIONS, &mut out.gatekeeper)?;
+    pick("csi", &p.csi, sim::csi::SUPPORTED_VERSIONS, &mut out.csi)?;
+    pick("crossplaneAws", &p.crossplane_aws, sim::crossplane::SUPPORTED_VERSIONS, &mut out.crossplane_aws)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 pub mod absent;
 pub mod aws;
 pub mod condition;
+pub mod file;
 pub mod flux;
 pub mod object;
 pub mod outcome;
@@ -44,6 +45,9 @@ async fn check_once(cx: &Cx, e: &Expectation) -> Result<(), Failure> {
     }
     if let Some(a) = &e.aws {
         return aws::check(cx, a).await;
+    }
+    if let Some(f) = &e.file {
+        return file::check(cx, f).await;
     }
     Err(fail(format!("expectation {} is not a state expectation", expectation_kinds(e).join(", "))))
 }

@@ -69,32 +69,48 @@ fn describe_match(m: &EventMatch) -> String {
     parts.join(", ")
 }
 
-pub async fn check_pod(cx: &Cx, p: &PodExpect) -> Result<(), Failure> {
-    let namespace = match &p.namespace {
+/// The pods `namespace` (default the scenario's), `name` and `labels` select, and a phrase
+/// naming them for messages.
+pub async fn select_pods(
+    cx: &Cx,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Result<(Vec<Value>, String), Failure> {
+    let namespace = match namespace {
         Some(n) => cx.subst(n)?,
         None => cx.namespace.clone(),
     };
-    let name = p.name.as_deref().map(|n| cx.subst(n)).transpose()?;
-    let mut labels = Vec::new();
-    for (k, v) in &p.labels {
-        labels.push((k.clone(), cx.subst(v)?));
+    let name = name.map(|n| cx.subst(n)).transpose()?;
+    let mut wanted = Vec::new();
+    for (k, v) in labels {
+        wanted.push((k.clone(), cx.subst(v)?));
     }
     let pods: Vec<Value> = list(cx, "v1", "Pod", &namespace)
         .await?
         .into_iter()
         .filter(|pod| name.as_deref().is_none_or(|n| text(pod, "/metadata/name") == n))
         .filter(|pod| {
-            labels
+            wanted
                 .iter()
                 .all(|(k, v)| pod.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v))
         })
         .collect();
-    let what = match (&name, labels.is_empty()) {
-        (Some(n), _) => format!("pod {namespace}/{n}"),
-        (None, _) => format!(
+    let what = match &name {
+        Some(n) => format!("pod {namespace}/{n}"),
+        None => format!(
             "pods in {namespace} labelled {}",
-            labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+            wanted.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
         ),
+    };
+    Ok((pods, what))
+}
+
+pub async fn check_pod(cx: &Cx, p: &PodExpect) -> Result<(), Failure> {
+    let (pods, what) = select_pods(cx, p.namespace.as_deref(), p.name.as_deref(), &p.labels).await?;
+    let namespace = match &p.namespace {
+        Some(n) => cx.subst(n)?,
+        None => cx.namespace.clone(),
     };
     match p.count {
         Some(n) if pods.len() != n => return Err(fail(format!("{what}: {} found, expected {n}", pods.len()))),
