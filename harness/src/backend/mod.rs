@@ -121,9 +121,10 @@ fn find_in_venv(name: &str) -> Option<PathBuf> {
     Some(std::path::absolute(&found).unwrap_or(found))
 }
 
-/// True when a scenario talks to AWS: its profile has a component that does, it has initial
-/// AWS state, or it expects AWS state.
-pub fn needs_aws(loaded: &Loaded, profile: &sim::platform::Profile) -> bool {
+/// True when a scenario talks to AWS: its profile has a component that does (given only for
+/// the simulator, whose components the harness runs), it has initial AWS state, or it expects
+/// AWS state.
+pub fn needs_aws(loaded: &Loaded, profile: Option<&sim::platform::Profile>) -> bool {
     fn steps_need(steps: &[serde_saphyr::Spanned<crate::scenario::Step>]) -> bool {
         steps.iter().any(|s| {
             let s = &s.value;
@@ -131,7 +132,9 @@ pub fn needs_aws(loaded: &Loaded, profile: &sim::platform::Profile) -> bool {
                 || [&s.try_, &s.catch, &s.finally, &s.cleanup].iter().any(|b| b.as_ref().is_some_and(|b| steps_need(b)))
         })
     }
-    profile.uses_aws() || loaded.scenario.spec.aws.is_some() || steps_need(&loaded.scenario.spec.steps)
+    profile.is_some_and(|p| p.uses_aws())
+        || loaded.scenario.spec.aws.is_some()
+        || steps_need(&loaded.scenario.spec.steps)
 }
 
 /// Where a run's AWS calls go.
@@ -230,9 +233,9 @@ impl Backend {
     pub async fn stage(&self, loaded: &Loaded, account: &str) -> Result<Arc<Stage>, BackendError> {
         match &self.mode {
             Mode::Cluster { client, kubeconfig } => {
-                let profile = crate::scenario::profile::resolve(loaded.scenario.spec.profile.as_ref(), loaded.dir())
-                    .map_err(BackendError::Profile)?;
-                let aws = if needs_aws(loaded, &profile) { Some(self.aws_for(account).await?) } else { None };
+                // The cluster's own components reach AWS by themselves; the harness needs AWS only
+                // for the scenario's AWS state and expectations.
+                let aws = if needs_aws(loaded, None) { Some(self.aws_for(account).await?) } else { None };
                 Ok(Arc::new(Stage {
                     client: client.clone(),
                     kubeconfig: kubeconfig.clone(),
@@ -246,7 +249,7 @@ impl Backend {
             Mode::Sim { tools } => {
                 let profile = crate::scenario::profile::resolve(loaded.scenario.spec.profile.as_ref(), loaded.dir())
                     .map_err(BackendError::Profile)?;
-                let aws = if needs_aws(loaded, &profile) { Some(self.aws_for(account).await?) } else { None };
+                let aws = if needs_aws(loaded, Some(&profile)) { Some(self.aws_for(account).await?) } else { None };
                 let dir =
                     tempfile::Builder::new().prefix("idp-harness-sim-").tempdir().map_err(BackendError::TempDir)?;
                 let config = PlatformConfig {

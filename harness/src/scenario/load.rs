@@ -598,9 +598,23 @@ mod tests {
     }
 
     #[test]
-    fn features_not_built_yet_fail_with_a_clear_error() {
-        let errs = load(&format!("{HEAD}  - expect: {{file: {{path: /x}}}}\n")).expect_err("unsupported");
-        assert!(errs[0].message.contains("file: this scenario engine does not support it yet"), "{}", errs[0].message);
+    fn file_and_pod_expectations_need_a_selector_and_patterns_may_use_bindings() {
+        let errs = load(&format!("{HEAD}  - expect: {{file: {{pod: {{}}, path: x, equals: a, sha256: b}}}}\n"))
+            .expect_err("bad");
+        let msgs: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "spec.steps[0].expect[0].file.pod: say which pods",
+                "spec.steps[0].expect[0].file.path: \"x\" must be an absolute path in the container",
+                "spec.steps[0].expect[0].file: give one of equals, matches, sha256",
+                "spec.steps[0].expect[0].file.sha256: expected 64 hex digits",
+            ]
+        );
+        load(&format!(
+            "{HEAD}  - expect: {{event: {{for: {{kind: Pod, name: a}}, message: 'pod ${{namespace}}/a'}}}}\n"
+        ))
+        .expect("a binding in a pattern is substituted before it is compiled");
         let errs = load(&format!("{HEAD}  - expect: {{pod: {{phase: Running}}}}\n")).expect_err("no selector");
         assert!(errs[0].message.contains("pod: say which pods"), "{}", errs[0].message);
     }
