@@ -181,3 +181,28 @@ async fn file_expectations_compare_without_showing_contents() {
     let (message, _) = failure(&run(&missing).await);
     assert!(message.contains("file /mnt/s/other in pod api: /mnt/s/other: no such file in volume s"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emulator_that_dies_mid_run_fails_the_scenario_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = Backend::sim().await.expect("sim backend");
+    // Start the run's emulator through a first stage, then kill it from a step of the scenario.
+    let warm = dir.path().join("warm.yaml");
+    std::fs::write(&warm, format!("{BASE}    - sleep: 1ms\n")).unwrap();
+    let loaded = load_file(&warm).unwrap();
+    let stage = backend.stage(&loaded, "111111111111").await.expect("stage");
+    stage.shutdown().await;
+    let pid = backend.aws_emulator_pid().expect("moto started");
+    let path = dir.path().join("case.yaml");
+    let steps = format!(
+        "    - command: {{run: 'kill -9 {pid}'}}\n    - expect: {{aws: {{secret: {{name: orders-db}}}}}}\n"
+    );
+    std::fs::write(&path, format!("{BASE}{steps}").replace("name: aws-case", "name: aws-dies")).unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let totals = run_all(vec![load_file(&path).unwrap()], &backend, &RunOptions::default(), &mut Quiet, rx).await;
+    let r = &totals.reports[0];
+    let (message, _) = failure(r);
+    assert!(message.starts_with(&format!("the AWS emulator (moto, pid {pid}, http://127.0.0.1:")), "{message}");
+    assert!(message.contains("has stopped"), "{message}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z"));
+}

@@ -205,6 +205,15 @@ impl Backend {
         }
     }
 
+    /// The process id of the run's AWS emulator, once started (for diagnostics: which process
+    /// to look at when AWS calls fail).
+    pub fn aws_emulator_pid(&self) -> Option<u32> {
+        match &self.aws {
+            AwsMode::Moto { server, .. } => server.get().map(|m| m.pid()),
+            _ => None,
+        }
+    }
+
     /// The AWS target of one scenario's `account`, starting the run's emulator on first need.
     async fn aws_for(&self, account: &str) -> Result<(AwsTarget, Option<Arc<Moto>>), BackendError> {
         match &self.aws {
