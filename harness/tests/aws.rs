@@ -194,9 +194,8 @@ async fn an_emulator_that_dies_mid_run_fails_the_scenario_with_a_clear_message()
     stage.shutdown().await;
     let pid = backend.aws_emulator_pid().expect("moto started");
     let path = dir.path().join("case.yaml");
-    let steps = format!(
-        "    - command: {{run: 'kill -9 {pid}'}}\n    - expect: {{aws: {{secret: {{name: orders-db}}}}}}\n"
-    );
+    let steps =
+        format!("    - command: {{run: 'kill -9 {pid}'}}\n    - expect: {{aws: {{secret: {{name: orders-db}}}}}}\n");
     std::fs::write(&path, format!("{BASE}{steps}").replace("name: aws-case", "name: aws-dies")).unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let totals = run_all(vec![load_file(&path).unwrap()], &backend, &RunOptions::default(), &mut Quiet, rx).await;
@@ -204,5 +203,35 @@ async fn an_emulator_that_dies_mid_run_fails_the_scenario_with_a_clear_message()
     let (message, _) = failure(r);
     assert!(message.starts_with(&format!("the AWS emulator (moto, pid {pid}, http://127.0.0.1:")), "{message}");
     assert!(message.contains("has stopped"), "{message}");
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z"));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_causal_timeline_shows_the_mount_failing_between_the_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("case.yaml");
+    let ns = "    - apply: {inline: \"apiVersion: v1\\nkind: Namespace\\nmetadata: {name: orders}\\n\"}\n";
+    let mount = MOUNT.replace("jmesPath: [{path: password, objectAlias: password}]", "jmesPath: password");
+    let steps = format!("{ns}{mount}    - expect: {{pod: {{name: api, namespace: orders, phase: Running}}}}\n");
+    std::fs::write(&path, format!("{BASE}{steps}")).unwrap();
+    let backend = Backend::sim().await.expect("sim backend");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let opts = RunOptions { evidence_dir: Some(dir.path().join("evidence")), ..RunOptions::default() };
+    let totals = run_all(vec![load_file(&path).unwrap()], &backend, &opts, &mut Quiet, rx).await;
+    let bundle = totals.reports[0].evidence.clone().expect("a bundle");
+    let causal = std::fs::read_to_string(bundle.join("causal.txt")).expect("causal.txt");
+    let line = |needle: &str| {
+        causal.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} not in\n{causal}"))
+    };
+    // The pod's mount fails while the apply step settles, before the expectation fails.
+    let apply_started = line("spec.steps[1] apply inline manifests");
+    let mount_failed = line("cannot unmarshal string into Go struct field SecretDescriptor.jmesPath");
+    let applied = line("spec.steps[1] passed");
+    let failed = line("spec.steps[2] FAILED");
+    assert!(apply_started < mount_failed && mount_failed < applied && applied < failed, "{causal}");
+    assert!(causal.lines().nth(mount_failed).unwrap().contains(" hop "), "{causal}");
+    assert!(!causal.contains("hunter2-very-secret"));
 }

@@ -459,6 +459,11 @@ impl Runtime {
         lock(&self.inner.decisions).iter().cloned().collect()
     }
 
+    /// When the runtime started: [`Decision::at_ms`] counts from here.
+    pub fn started(&self) -> Instant {
+        self.inner.started
+    }
+
     /// Waits until every change made before this call has been handled and nothing is left to
     /// do: the fixed point.
     pub async fn settle(&self, timeout: Duration) -> Result<(), SettleError> {

@@ -385,6 +385,12 @@ impl Stage {
         self.sim.is_some()
     }
 
+    /// When the platform's controller clock started (decisions' `atMs` count from it); `None` on
+    /// real clusters.
+    pub fn decisions_origin(&self) -> Option<std::time::Instant> {
+        self.sim.as_ref().map(|s| s.platform.runtime().started())
+    }
+
     /// What the platform's controllers decided (for evidence bundles); empty on real clusters.
     pub fn decisions(&self) -> Vec<serde_json::Value> {
         self.sim.as_ref().map(|s| s.platform.decisions().iter().map(|d| d.to_json()).collect()).unwrap_or_default()

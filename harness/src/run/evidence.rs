@@ -8,6 +8,12 @@
 //! - `conditions.txt`: `status.conditions` of every captured object that has them;
 //! - `failure.txt`: the failure message, the step it came from, the detail and the diff;
 //! - `timeline.txt`: every step with its verdict, start offset, duration, path, name and line;
+//! - `causal.txt`: what led to what, in order: each step's start and end between the
+//!   platform's hops (on the simulator every controller decision, with its notes: a commit
+//!   fetched, a Kustomization applied, an ACK resource synced, a mount failing; on a real
+//!   cluster the namespace's Events), each with its time since the scenario started and the time
+//!   the hop took since the one before;
+//! - `decisions.txt`: the simulated controllers' decisions as recorded;
 //! - `capture-errors.txt`: only when something could not be captured (and why).
 //!
 //! Capture is bounded ([`CAPTURE_LIMIT`], [`MAX_OBJECTS`]), only reads from the cluster, and
@@ -37,7 +43,8 @@ pub const CAPTURE_LIMIT: Duration = Duration::from_secs(20);
 /// Most objects `objects.yaml` holds (and most Events `events.txt` holds).
 pub const MAX_OBJECTS: usize = 1000;
 /// Files every bundle has (`capture-errors.txt` only when there were errors).
-pub const BUNDLE_FILES: [&str; 5] = ["failure.txt", "timeline.txt", "objects.yaml", "events.txt", "conditions.txt"];
+pub const BUNDLE_FILES: [&str; 7] =
+    ["failure.txt", "timeline.txt", "causal.txt", "decisions.txt", "objects.yaml", "events.txt", "conditions.txt"];
 /// Secret values shorter than this are not blanked out of the other files: they would blank
 /// out ordinary words (they are still redacted in the Secret itself).
 const MIN_SCRUB_LEN: usize = 6;
@@ -62,6 +69,8 @@ pub struct Bundle<'a> {
     /// The steps reported so far.
     pub steps: &'a [StepReport],
     pub stage: Stage,
+    /// When the scenario started (step offsets count from it).
+    pub t0: std::time::Instant,
 }
 
 /// What was read from the cluster.
@@ -119,8 +128,11 @@ pub async fn capture(cx: &Cx, b: Bundle<'_>) -> Option<PathBuf> {
     }
     let mut secrets: Vec<String> = got.secrets.iter().filter(|s| s.len() >= MIN_SCRUB_LEN).cloned().collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let files: [(&str, String); 6] = [
-        ("decisions.txt", decisions_text(&cx.stage.decisions())),
+    let decisions = cx.stage.decisions();
+    let causal = causal_text(b.steps, &decisions, cx.stage.decisions_origin(), b.t0, &got.events);
+    let files: [(&str, String); 7] = [
+        ("causal.txt", causal),
+        ("decisions.txt", decisions_text(&decisions)),
         ("failure.txt", failure_text(cx, &b)),
         ("timeline.txt", timeline(b.steps)),
         ("objects.yaml", objects_yaml(cx, &got.objects, b.stage)),
@@ -140,6 +152,75 @@ pub async fn capture(cx: &Cx, b: Bundle<'_>) -> Option<PathBuf> {
         }
     }
     Some(folder)
+}
+
+/// The causal timeline: steps interleaved with the platform's hops, each with `+offset` since
+/// the scenario started and `Δ` since the line before.
+fn causal_text(
+    steps: &[StepReport],
+    decisions: &[Value],
+    origin: Option<std::time::Instant>,
+    t0: std::time::Instant,
+    events: &[Value],
+) -> String {
+    // (offset from t0 in ms, kind, text)
+    let mut rows: Vec<(i64, &str, String)> = Vec::new();
+    for s in steps {
+        let start = s.started.as_millis() as i64;
+        rows.push((start, "step", format!("{} {} (line {}): started", s.path, s.name, s.line)));
+        let end = start + s.duration.as_millis() as i64;
+        let verdict = match (&s.verdict, &s.failure) {
+            (Verdict::Failed, Some(f)) => format!("FAILED: {}", f.message.lines().next().unwrap_or_default()),
+            (Verdict::Failed, None) => "FAILED".into(),
+            (Verdict::Passed, _) => "passed".into(),
+            (Verdict::Skipped, _) => "skipped".into(),
+        };
+        rows.push((end, "step", format!("{} {}", s.path, verdict)));
+    }
+    match origin {
+        Some(origin) => {
+            // Decisions count from the runtime's start, which is before the scenario's.
+            let shift = t0.saturating_duration_since(origin).as_millis() as i64;
+            for d in decisions {
+                let at = d.get("atMs").and_then(Value::as_i64).unwrap_or_default() - shift;
+                let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                let key =
+                    if s("namespace").is_empty() { s("name") } else { format!("{}/{}", s("namespace"), s("name")) };
+                let notes: Vec<&str> =
+                    d.get("notes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+                let detail = if notes.is_empty() { String::new() } else { format!(": {}", notes.join("; ")) };
+                rows.push((at, "hop", format!("{} {key} {}{detail}", s("controller"), s("outcome"))));
+            }
+        }
+        None => {
+            // A real cluster: its Events, placed by their (second-resolution) times.
+            let now = jiff::Timestamp::now();
+            let t0_wall = now.as_millisecond() - t0.elapsed().as_millis() as i64;
+            for e in events {
+                let Ok(at) = event_time(e).parse::<jiff::Timestamp>() else { continue };
+                let what = format!(
+                    "event {} {} {}/{}: {}",
+                    str_at(e, "/type"),
+                    str_at(e, "/reason"),
+                    str_at(e, "/involvedObject/kind"),
+                    str_at(e, "/involvedObject/name"),
+                    str_at(e, "/message")
+                );
+                rows.push((at.as_millisecond() - t0_wall, "hop", what));
+            }
+        }
+    }
+    rows.sort_by_key(|(at, kind, _)| (*at, *kind != "step"));
+    let mut out = String::from("+OFFSET     Δ HOP  WHAT (steps of the scenario; hops of the platform)\n");
+    let mut prev = 0i64;
+    for (at, kind, text) in rows {
+        let _ = writeln!(out, "{:>+7.3}s {:>5}ms {:<4} {}", at as f64 / 1000.0, (at - prev).max(0), kind, text);
+        prev = prev.max(at);
+    }
+    if decisions.is_empty() && events.is_empty() {
+        out.push_str("(no platform hops were recorded)\n");
+    }
+    out
 }
 
 /// `<dir>/<name>`, or `<dir>/<name>-2`, … when a repeat of the scenario already wrote one.

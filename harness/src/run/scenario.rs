@@ -144,7 +144,7 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
     // Evidence first: cleanup deletes what would explain the failure.
     let mut evidence = None;
     if let (Some(dir), Some(f)) = (env.evidence_dir, &failure) {
-        let b = Bundle { dir, file: &loaded.path, failure: f, steps: &steps, stage: Stage::BeforeCleanup };
+        let b = Bundle { dir, file: &loaded.path, failure: f, steps: &steps, stage: Stage::BeforeCleanup, t0: start };
         evidence = evidence::capture(&cx, b).await;
     }
 
@@ -189,7 +189,7 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
         // Failed only while cleaning up: capture what is left (a stuck namespace, its finalizers).
         if let (Some(dir), Some(f)) = (env.evidence_dir, &failure) {
             let all: Vec<StepReport> = steps.iter().chain(cleanup.iter()).cloned().collect();
-            let b = Bundle { dir, file: &loaded.path, failure: f, steps: &all, stage: Stage::AfterCleanup };
+            let b = Bundle { dir, file: &loaded.path, failure: f, steps: &all, stage: Stage::AfterCleanup, t0: start };
             evidence = evidence::capture(&cx, b).await;
         }
     }
