@@ -26,6 +26,7 @@ bench: setup
 	cargo bench -p sim --bench gatekeeper
 	cargo bench -p sim --bench flux
 	cargo bench -p sim --bench iam
+	cargo bench -p sim --bench csi
 	cargo bench -p idp-harness --bench engine
 
 fmt:
