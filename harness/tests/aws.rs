@@ -234,4 +234,10 @@ async fn the_causal_timeline_shows_the_mount_failing_between_the_steps() {
     assert!(apply_started < mount_failed && mount_failed < applied && applied < failed, "{causal}");
     assert!(causal.lines().nth(mount_failed).unwrap().contains(" hop "), "{causal}");
     assert!(!causal.contains("hunter2-very-secret"));
+    eprintln!("{causal}");
+    // The AWS calls that made spec.aws are hops too, and listed apart.
+    assert!(causal.lines().any(|l| l.contains(" aws ") && l.contains("CreateRole 200")), "{causal}");
+    let calls = std::fs::read_to_string(bundle.join("aws-calls.txt")).expect("aws-calls.txt");
+    assert!(calls.lines().any(|l| l.contains("CreateSecret") && l.contains(" 200 ")), "{calls}");
+    assert!(!calls.contains("hunter2-very-secret"));
 }

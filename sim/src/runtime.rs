@@ -274,6 +274,8 @@ pub struct Decision {
     pub rv: u64,
     /// Milliseconds since the runtime started.
     pub at_ms: u64,
+    /// The same, in microseconds (to order decisions against other records).
+    pub at_us: u64,
     pub controller: String,
     pub key: Key,
     /// `done`, `retry`, `wait`, `error: ...`.
@@ -284,7 +286,7 @@ pub struct Decision {
 impl Decision {
     pub fn to_json(&self) -> Value {
         json!({
-            "rv": self.rv, "atMs": self.at_ms, "controller": self.controller,
+            "rv": self.rv, "atMs": self.at_ms, "atUs": self.at_us, "controller": self.controller,
             "namespace": self.key.namespace, "name": self.key.name,
             "outcome": self.outcome, "notes": self.notes,
         })
@@ -700,12 +702,21 @@ async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiesce
         }
     }
     let notes = std::mem::take(&mut *lock(&cx.notes));
-    let at_ms = inner.started.elapsed().as_millis() as u64;
+    let at_us = inner.started.elapsed().as_micros() as u64;
+    let at_ms = at_us / 1000;
     tracing::debug!(controller = controller.name(), key = %key, outcome = %outcome, "reconciled");
     // A reconcile that found nothing to do, wrote nothing and said nothing is not a decision.
     let idle = matches!(result, Ok(Outcome::Done) | Ok(Outcome::Wait)) && notes.is_empty() && current == before;
     if !idle {
-        inner.record(Decision { rv: current, at_ms, controller: controller.name().to_string(), key, outcome, notes });
+        inner.record(Decision {
+            rv: current,
+            at_ms,
+            at_us,
+            controller: controller.name().to_string(),
+            key,
+            outcome,
+            notes,
+        });
     }
 }
 

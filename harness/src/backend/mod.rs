@@ -231,9 +231,11 @@ impl Backend {
                     })
                     .await?;
                 moto.check()?;
-                Ok((AwsTarget::emulator(moto.url(), account, sim::aws::DEFAULT_REGION), Some(moto.clone())))
+                let target = AwsTarget::emulator(moto.url(), account, sim::aws::DEFAULT_REGION)
+                    .with_log(Arc::new(sim::aws::CallLog::default()));
+                Ok((target, Some(moto.clone())))
             }
-            AwsMode::External(t) => Ok((t.clone(), None)),
+            AwsMode::External(t) => Ok((t.clone().with_log(Arc::new(sim::aws::CallLog::default())), None)),
             AwsMode::Off(why) => Err(BackendError::NoAws(why)),
         }
     }
@@ -383,6 +385,13 @@ impl Stage {
     /// no outside actors). Expectations then stop waiting as soon as the settled state says no.
     pub fn rest_is_final(&self) -> bool {
         self.sim.is_some()
+    }
+
+    /// The AWS calls made for this scenario so far (by the harness and, on the simulator, by the
+    /// platform's components), with the instant their times count from.
+    pub fn aws_calls(&self) -> Option<(std::time::Instant, Vec<sim::aws::Call>)> {
+        let log = self.aws.as_ref()?.log()?;
+        Some((log.started(), log.calls()))
     }
 
     /// When the platform's controller clock started (decisions' `atMs` count from it); `None` on

@@ -14,6 +14,9 @@
 //!   cluster the namespace's Events), each with its time since the scenario started and the time
 //!   the hop took since the one before;
 //! - `decisions.txt`: the simulated controllers' decisions as recorded;
+//! - `aws-calls.txt`: every AWS call made for the scenario (by the harness and the simulated
+//!   components): time, duration, service, operation, HTTP status and the signing key id (which
+//!   identity acted); no parameters, so no values;
 //! - `capture-errors.txt`: only when something could not be captured (and why).
 //!
 //! Capture is bounded ([`CAPTURE_LIMIT`], [`MAX_OBJECTS`]), only reads from the cluster, and
@@ -43,8 +46,16 @@ pub const CAPTURE_LIMIT: Duration = Duration::from_secs(20);
 /// Most objects `objects.yaml` holds (and most Events `events.txt` holds).
 pub const MAX_OBJECTS: usize = 1000;
 /// Files every bundle has (`capture-errors.txt` only when there were errors).
-pub const BUNDLE_FILES: [&str; 7] =
-    ["failure.txt", "timeline.txt", "causal.txt", "decisions.txt", "objects.yaml", "events.txt", "conditions.txt"];
+pub const BUNDLE_FILES: [&str; 8] = [
+    "failure.txt",
+    "timeline.txt",
+    "causal.txt",
+    "decisions.txt",
+    "aws-calls.txt",
+    "objects.yaml",
+    "events.txt",
+    "conditions.txt",
+];
 /// Secret values shorter than this are not blanked out of the other files: they would blank
 /// out ordinary words (they are still redacted in the Secret itself).
 const MIN_SCRUB_LEN: usize = 6;
@@ -129,9 +140,11 @@ pub async fn capture(cx: &Cx, b: Bundle<'_>) -> Option<PathBuf> {
     let mut secrets: Vec<String> = got.secrets.iter().filter(|s| s.len() >= MIN_SCRUB_LEN).cloned().collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let decisions = cx.stage.decisions();
-    let causal = causal_text(b.steps, &decisions, cx.stage.decisions_origin(), b.t0, &got.events);
-    let files: [(&str, String); 7] = [
+    let calls = cx.stage.aws_calls();
+    let causal = causal_text(b.steps, &decisions, cx.stage.decisions_origin(), b.t0, &got.events, calls.as_ref());
+    let files: [(&str, String); 8] = [
         ("causal.txt", causal),
+        ("aws-calls.txt", aws_calls_text(calls.as_ref(), b.t0)),
         ("decisions.txt", decisions_text(&decisions)),
         ("failure.txt", failure_text(cx, &b)),
         ("timeline.txt", timeline(b.steps)),
@@ -162,13 +175,25 @@ fn causal_text(
     origin: Option<std::time::Instant>,
     t0: std::time::Instant,
     events: &[Value],
+    calls: Option<&(std::time::Instant, Vec<sim::aws::Call>)>,
 ) -> String {
-    // (offset from t0 in ms, kind, text)
+    // (offset from t0 in µs, kind, text)
     let mut rows: Vec<(i64, &str, String)> = Vec::new();
+    if let Some((origin, calls)) = calls {
+        let shift = t0.saturating_duration_since(*origin).as_micros() as i64;
+        for c in calls {
+            let status = c.status.map_or("no answer".to_string(), |s| s.to_string());
+            rows.push((
+                c.at.as_micros() as i64 - shift,
+                "aws",
+                format!("{} {} {status} ({} ms)", c.service, c.operation, c.took.as_millis()),
+            ));
+        }
+    }
     for s in steps {
-        let start = s.started.as_millis() as i64;
+        let start = s.started.as_micros() as i64;
         rows.push((start, "step", format!("{} {} (line {}): started", s.path, s.name, s.line)));
-        let end = start + s.duration.as_millis() as i64;
+        let end = start + s.duration.as_micros() as i64;
         let verdict = match (&s.verdict, &s.failure) {
             (Verdict::Failed, Some(f)) => format!("FAILED: {}", f.message.lines().next().unwrap_or_default()),
             (Verdict::Failed, None) => "FAILED".into(),
@@ -180,9 +205,9 @@ fn causal_text(
     match origin {
         Some(origin) => {
             // Decisions count from the runtime's start, which is before the scenario's.
-            let shift = t0.saturating_duration_since(origin).as_millis() as i64;
+            let shift = t0.saturating_duration_since(origin).as_micros() as i64;
             for d in decisions {
-                let at = d.get("atMs").and_then(Value::as_i64).unwrap_or_default() - shift;
+                let at = d.get("atUs").and_then(Value::as_i64).unwrap_or_default() - shift;
                 let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
                 let key =
                     if s("namespace").is_empty() { s("name") } else { format!("{}/{}", s("namespace"), s("name")) };
@@ -195,7 +220,7 @@ fn causal_text(
         None => {
             // A real cluster: its Events, placed by their (second-resolution) times.
             let now = jiff::Timestamp::now();
-            let t0_wall = now.as_millisecond() - t0.elapsed().as_millis() as i64;
+            let t0_wall = now.as_microsecond() - t0.elapsed().as_micros() as i64;
             for e in events {
                 let Ok(at) = event_time(e).parse::<jiff::Timestamp>() else { continue };
                 let what = format!(
@@ -206,7 +231,7 @@ fn causal_text(
                     str_at(e, "/involvedObject/name"),
                     str_at(e, "/message")
                 );
-                rows.push((at.as_millisecond() - t0_wall, "hop", what));
+                rows.push((at.as_microsecond() - t0_wall, "hop", what));
             }
         }
     }
@@ -214,11 +239,36 @@ fn causal_text(
     let mut out = String::from("+OFFSET     Δ HOP  WHAT (steps of the scenario; hops of the platform)\n");
     let mut prev = 0i64;
     for (at, kind, text) in rows {
-        let _ = writeln!(out, "{:>+7.3}s {:>5}ms {:<4} {}", at as f64 / 1000.0, (at - prev).max(0), kind, text);
+        let _ = writeln!(out, "{:>+7.3}s {:>5}ms {:<4} {}", at as f64 / 1e6, (at - prev).max(0) / 1000, kind, text);
         prev = prev.max(at);
     }
     if decisions.is_empty() && events.is_empty() {
         out.push_str("(no platform hops were recorded)\n");
+    }
+    out
+}
+
+/// Every AWS call, one per line.
+fn aws_calls_text(calls: Option<&(std::time::Instant, Vec<sim::aws::Call>)>, t0: std::time::Instant) -> String {
+    let Some((origin, calls)) = calls else {
+        return "the scenario used no AWS endpoint\n".into();
+    };
+    if calls.is_empty() {
+        return "no AWS calls were made\n".into();
+    }
+    let shift = t0.saturating_duration_since(*origin).as_millis() as i64;
+    let mut out = String::from("+OFFSET   TOOK  STATUS  CALL (signed by access key id)\n");
+    for c in calls {
+        let _ = writeln!(
+            out,
+            "{:>+7.3}s {:>4}ms {:>6}  {} {} ({})",
+            (c.at.as_millis() as i64 - shift) as f64 / 1000.0,
+            c.took.as_millis(),
+            c.status.map_or("-".to_string(), |s| s.to_string()),
+            c.service,
+            c.operation,
+            c.access_key_id
+        );
     }
     out
 }

@@ -30,6 +30,56 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// The secret key used with emulators (they do not check signatures).
 const EMULATOR_SECRET_KEY: &str = "idp-harness-emulator";
 
+/// One AWS call, as the call log keeps it (no parameters, so no secret values).
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// When it started, since the log was made.
+    pub at: Duration,
+    pub took: Duration,
+    pub service: String,
+    pub operation: String,
+    /// The HTTP status, when an answer came.
+    pub status: Option<u16>,
+    /// The access key id that signed it (says which identity acted: the account's own keys, or
+    /// an assumed role's).
+    pub access_key_id: String,
+}
+
+/// The AWS calls made through a target and its clones, in order (evidence bundles show them).
+#[derive(Debug)]
+pub struct CallLog {
+    started: std::time::Instant,
+    calls: std::sync::Mutex<Vec<Call>>,
+}
+
+impl Default for CallLog {
+    fn default() -> Self {
+        CallLog { started: std::time::Instant::now(), calls: Default::default() }
+    }
+}
+
+/// Most calls a log keeps (the oldest are dropped first).
+const MAX_CALLS: usize = 5000;
+
+impl CallLog {
+    /// When the log started (call times count from here).
+    pub fn started(&self) -> std::time::Instant {
+        self.started
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn push(&self, c: Call) {
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if calls.len() == MAX_CALLS {
+            calls.remove(0);
+        }
+        calls.push(c);
+    }
+}
+
 /// Where AWS calls go, as whom.
 #[derive(Clone)]
 pub struct AwsTarget {
@@ -39,6 +89,8 @@ pub struct AwsTarget {
     credentials: Credentials,
     /// The account id, when known without a call (emulators: the access key id).
     account: Option<String>,
+    /// Where calls are recorded, when someone listens.
+    log: Option<std::sync::Arc<CallLog>>,
 }
 
 impl std::fmt::Debug for AwsTarget {
@@ -61,6 +113,7 @@ impl AwsTarget {
             region: region.to_string(),
             credentials: Credentials::from_keys(account, EMULATOR_SECRET_KEY, None),
             account: Some(account.to_string()),
+            log: None,
         }
     }
 
@@ -77,12 +130,25 @@ impl AwsTarget {
             region: region.to_string(),
             credentials: Credentials::from_keys(access_key_id, secret_access_key, session_token.map(str::to_string)),
             account: None,
+            log: None,
         }
     }
 
     /// The same endpoint and region acting as other credentials (an assumed role's).
     pub fn as_credentials(&self, credentials: Credentials) -> AwsTarget {
         AwsTarget { credentials, account: self.account.clone(), ..self.clone() }
+    }
+
+    /// The same target, recording every call (its clones and assumed-role variants too) in
+    /// `log`.
+    pub fn with_log(mut self, log: std::sync::Arc<CallLog>) -> AwsTarget {
+        self.log = Some(log);
+        self
+    }
+
+    /// The call log, if any.
+    pub fn log(&self) -> Option<&std::sync::Arc<CallLog>> {
+        self.log.as_ref()
     }
 
     /// The account id, when known without asking STS.
@@ -146,11 +212,15 @@ impl AwsTarget {
     pub fn clients(&self) -> Clients {
         let c = self.sdk_config();
         let account = self.endpoint.as_ref().and(self.account.clone()).map(MotoAccount);
+        let recorder = self.log.clone().map(|log| Recorder { log, key: self.credentials.access_key_id().to_string() });
         macro_rules! client {
             ($krate:ident) => {{
                 let mut b = $krate::config::Builder::from(&c);
                 if let Some(a) = &account {
                     b = b.interceptor(a.clone());
+                }
+                if let Some(r) = &recorder {
+                    b = b.interceptor(r.clone());
                 }
                 $krate::Client::from_conf(b.build())
             }};
@@ -163,6 +233,55 @@ impl AwsTarget {
             organizations: client!(aws_sdk_organizations),
             target: self.clone(),
         }
+    }
+}
+
+/// Records each call in a [`CallLog`].
+#[derive(Debug, Clone)]
+struct Recorder {
+    log: std::sync::Arc<CallLog>,
+    key: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CallStart(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for CallStart {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_sdk_iam::config::Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "CallRecorder"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_sdk_iam::config::ConfigBag,
+    ) -> Result<(), aws_sdk_iam::error::BoxError> {
+        cfg.interceptor_state().store_put(CallStart(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_iam::config::RuntimeComponents,
+        cfg: &mut aws_sdk_iam::config::ConfigBag,
+    ) -> Result<(), aws_sdk_iam::error::BoxError> {
+        let now = std::time::Instant::now();
+        let began = cfg.load::<CallStart>().map_or(now, |s| s.0);
+        let meta = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>();
+        self.log.push(Call {
+            at: began.saturating_duration_since(self.log.started),
+            took: now.saturating_duration_since(began),
+            service: meta.map(|m| m.service().to_string()).unwrap_or_default(),
+            operation: meta.map(|m| m.name().to_string()).unwrap_or_default(),
+            status: context.response().map(|r| r.status().as_u16()),
+            access_key_id: self.key.clone(),
+        });
+        Ok(())
     }
 }
 
