@@ -47,9 +47,9 @@ impl Default for Profile {
             gatekeeper: Some(DEFAULT_GATEKEEPER.into()),
             // On by default once their simulation lands (each module switches its own on).
             csi: None,
-            ack_iam: None,
-            ack_rds: None,
-            ack_secretsmanager: None,
+            ack_iam: Some(DEFAULT_ACK_IAM.into()),
+            ack_rds: Some(DEFAULT_ACK_RDS.into()),
+            ack_secretsmanager: Some(DEFAULT_ACK_SECRETSMANAGER.into()),
             crossplane_aws: None,
         }
     }
@@ -166,11 +166,9 @@ impl Platform {
         if let Some(v) = config.profile.flux.as_deref() {
             platform.flux = Some(crate::flux::install(&platform, v)?);
         }
+        crate::ack::install(&platform)?;
         let not_yet = [
             ("the Secrets Store CSI driver", &config.profile.csi),
-            ("ACK iam-controller", &config.profile.ack_iam),
-            ("ACK rds-controller", &config.profile.ack_rds),
-            ("ACK secretsmanager-controller", &config.profile.ack_secretsmanager),
             ("Crossplane provider-aws-iam", &config.profile.crossplane_aws),
         ];
         if let Some((component, _)) = not_yet.iter().find(|(_, v)| v.is_some()) {
