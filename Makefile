@@ -25,6 +25,7 @@ bench: setup
 	cargo bench -p sim --bench apiserver
 	cargo bench -p sim --bench gatekeeper
 	cargo bench -p sim --bench flux
+	cargo bench -p sim --bench ack
 	cargo bench -p idp-harness --bench engine
 
 fmt:

@@ -6,8 +6,8 @@
 //! `ACK.ResourceSynced` reason is Go's whole error chain, the `ACK.Terminal`/`ACK.Recoverable`
 //! message the API error alone). This module must not call AWS or Kubernetes.
 
-use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 /// `ackerr.SecretNotFound`.
 pub const SECRET_NOT_FOUND: &str = "kubernetes secret not found";
@@ -77,7 +77,12 @@ impl AckError {
     /// True for an AWS "does not exist" answer (`NoSuchEntity`, `DBInstanceNotFound`,
     /// `ResourceNotFoundException`, ...).
     pub fn is_not_found(&self) -> bool {
-        self.code().is_some_and(|c| c == "NoSuchEntity" || c.ends_with("NotFound") || c.ends_with("NotFoundFault") || c == "ResourceNotFoundException")
+        self.code().is_some_and(|c| {
+            c == "NoSuchEntity"
+                || c.ends_with("NotFound")
+                || c.ends_with("NotFoundFault")
+                || c == "ResourceNotFoundException"
+        })
     }
 }
 

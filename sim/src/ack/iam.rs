@@ -208,7 +208,8 @@ async fn account(c: &Ctx<'_>) -> Result<String, AckError> {
     if let Some(a) = c.aws.target.account() {
         return Ok(a.to_string());
     }
-    let out = c.aws.sts.get_caller_identity().send().await.map_err(|err| error::aws("STS", "GetCallerIdentity", err))?;
+    let out =
+        c.aws.sts.get_caller_identity().send().await.map_err(|err| error::aws("STS", "GetCallerIdentity", err))?;
     Ok(out.account.unwrap_or_default())
 }
 
@@ -272,7 +273,8 @@ async fn sync_role(c: &Ctx<'_>) -> Result<Observed, AckError> {
         }
     };
     // Description and maximum session duration.
-    let desc_differs = spec.description.as_deref().is_some_and(|d| role.description.as_deref().unwrap_or_default() != d);
+    let desc_differs =
+        spec.description.as_deref().is_some_and(|d| role.description.as_deref().unwrap_or_default() != d);
     let max_differs = spec.max_session_duration.is_some_and(|m| role.max_session_duration.map(i64::from) != Some(m));
     if desc_differs || max_differs {
         iam.update_role()
@@ -351,11 +353,19 @@ async fn sync_role_policies(
     for arn in attached.difference(wanted) {
         iam.detach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(e("DetachRolePolicy"))?;
     }
-    let names: BTreeSet<String> =
-        iam.list_role_policies().role_name(name).send().await.map_err(e("ListRolePolicies"))?.policy_names.into_iter().collect();
+    let names: BTreeSet<String> = iam
+        .list_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(e("ListRolePolicies"))?
+        .policy_names
+        .into_iter()
+        .collect();
     for (policy, document) in &inline {
         let current = if names.contains(policy) {
-            let out = iam.get_role_policy().role_name(name).policy_name(policy).send().await.map_err(e("GetRolePolicy"))?;
+            let out =
+                iam.get_role_policy().role_name(name).policy_name(policy).send().await.map_err(e("GetRolePolicy"))?;
             Some(out.policy_document)
         } else {
             None
@@ -443,7 +453,8 @@ async fn sync_policy(c: &Ctx<'_>) -> Result<Observed, AckError> {
     let iam = &c.aws.iam;
     let arn = policy_arn(c, &spec).await?;
     c.manage().await?;
-    let existing = found(iam.get_policy().policy_arn(&arn).send().await.map_err(e("GetPolicy")))?.and_then(|o| o.policy);
+    let existing =
+        found(iam.get_policy().policy_arn(&arn).send().await.map_err(e("GetPolicy")))?.and_then(|o| o.policy);
     let policy = match existing {
         Some(p) => {
             let version = p.default_version_id.clone().unwrap_or_default();
@@ -496,11 +507,24 @@ async fn sync_policy(c: &Ctx<'_>) -> Result<Observed, AckError> {
 /// Makes `document` the default version, deleting the oldest non-default version at the limit.
 async fn new_default_version(c: &Ctx<'_>, arn: &str, document: &str) -> Result<(), AckError> {
     let iam = &c.aws.iam;
-    let versions = iam.list_policy_versions().policy_arn(arn).send().await.map_err(e("ListPolicyVersions"))?.versions.unwrap_or_default();
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(e("ListPolicyVersions"))?
+        .versions
+        .unwrap_or_default();
     if versions.len() >= MAX_POLICY_VERSIONS {
-        let oldest = versions.iter().filter(|v| !v.is_default_version).min_by_key(|v| v.create_date.map(|d| d.as_nanos()));
+        let oldest =
+            versions.iter().filter(|v| !v.is_default_version).min_by_key(|v| v.create_date.map(|d| d.as_nanos()));
         if let Some(id) = oldest.and_then(|v| v.version_id.clone()) {
-            iam.delete_policy_version().policy_arn(arn).version_id(id).send().await.map_err(e("DeletePolicyVersion"))?;
+            iam.delete_policy_version()
+                .policy_arn(arn)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(e("DeletePolicyVersion"))?;
         }
     }
     iam.create_policy_version()
@@ -517,12 +541,19 @@ async fn delete_policy(c: &Ctx<'_>) -> Result<(), AckError> {
     let spec: PolicySpec = c.spec()?;
     let arn = policy_arn(c, &spec).await?;
     let iam = &c.aws.iam;
-    let Some(versions) = found(iam.list_policy_versions().policy_arn(&arn).send().await.map_err(e("ListPolicyVersions")))? else {
+    let Some(versions) =
+        found(iam.list_policy_versions().policy_arn(&arn).send().await.map_err(e("ListPolicyVersions")))?
+    else {
         return Ok(());
     };
     for v in versions.versions.unwrap_or_default().iter().filter(|v| !v.is_default_version) {
         if let Some(id) = &v.version_id {
-            iam.delete_policy_version().policy_arn(&arn).version_id(id).send().await.map_err(e("DeletePolicyVersion"))?;
+            iam.delete_policy_version()
+                .policy_arn(&arn)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(e("DeletePolicyVersion"))?;
         }
     }
     found(iam.delete_policy().policy_arn(&arn).send().await.map_err(e("DeletePolicy")))?;

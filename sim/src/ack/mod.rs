@@ -57,7 +57,8 @@ pub mod cond {
     pub const REFERENCES_RESOLVED: &str = "ACK.ReferencesResolved";
     pub const SYNCED_MESSAGE: &str = "Resource synced successfully";
     pub const NOT_SYNCED_MESSAGE: &str = "Resource not synced";
-    pub const UNKNOWN_SYNCED_MESSAGE: &str = "Unable to determine if desired resource state matches latest observed state";
+    pub const UNKNOWN_SYNCED_MESSAGE: &str =
+        "Unable to determine if desired resource state matches latest observed state";
     pub const FAILED_REFERENCE_RESOLUTION_MESSAGE: &str = "Reference resolution failed";
 }
 
@@ -162,7 +163,9 @@ impl Ctx<'_> {
         let what = format!("resource:{}, namespace:{ns}, name:{name}", target.kind);
         if crate::conditions::status_of(&obj, cond::TERMINAL) == Some("True") {
             return Err(AckError::Reference {
-                text: format!("the referenced resource has 'ACK.Terminal' condition 'True'. Cannot be referenced. {what}"),
+                text: format!(
+                    "the referenced resource has 'ACK.Terminal' condition 'True'. Cannot be referenced. {what}"
+                ),
                 terminal: true,
             });
         }
@@ -172,7 +175,8 @@ impl Ctx<'_> {
                 terminal: false,
             });
         }
-        let pointer = if field == "arn" { "/status/ackResourceMetadata/arn".to_string() } else { format!("/status/{field}") };
+        let pointer =
+            if field == "arn" { "/status/ackResourceMetadata/arn".to_string() } else { format!("/status/{field}") };
         match obj.pointer(&pointer).and_then(Value::as_str) {
             Some(v) if !v.is_empty() => Ok(v.to_string()),
             _ => Err(AckError::Reference {
@@ -216,10 +220,7 @@ pub struct Tag {
 
 /// `(key, value)` pairs of spec tags, skipping keyless ones.
 pub fn tag_pairs(tags: &Option<Vec<Tag>>) -> Vec<(String, String)> {
-    tags.iter()
-        .flatten()
-        .filter_map(|t| t.key.clone().map(|k| (k, t.value.clone().unwrap_or_default())))
-        .collect()
+    tags.iter().flatten().filter_map(|t| t.key.clone().map(|k| (k, t.value.clone().unwrap_or_default()))).collect()
 }
 
 /// One kind's AWS side.
@@ -309,7 +310,12 @@ impl AckController {
     }
 
     /// Writes `status.ackResourceMetadata`, the kind's fields and the conditions for `result`.
-    async fn write_status(&self, cx: &Cx, obj: &Value, result: &Result<Observed, AckError>) -> Result<(), ReconcileError> {
+    async fn write_status(
+        &self,
+        cx: &Cx,
+        obj: &Value,
+        result: &Result<Observed, AckError>,
+    ) -> Result<(), ReconcileError> {
         let kind = self.handler.kind();
         let target = self.aws.as_ref().map(|a| &a.target);
         let mut meta = json!({
@@ -331,8 +337,14 @@ impl AckController {
         }
         status["ackResourceMetadata"] = meta;
         status["conditions"] = conditions_for(result, self.ready, obj.pointer("/status/conditions"));
-        cx.merge_status(kind.group, kind.plural, str_at(obj, "/metadata/namespace"), str_at(obj, "/metadata/name"), &status)
-            .await?;
+        cx.merge_status(
+            kind.group,
+            kind.plural,
+            str_at(obj, "/metadata/namespace"),
+            str_at(obj, "/metadata/name"),
+            &status,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -417,7 +429,10 @@ impl Controller for AckController {
 
     fn on_own_change(&self, change: &crate::apiserver::store::Change) -> bool {
         crate::runtime::generation_or_request_changed(change)
-            || change.old.as_ref().is_some_and(|o| o.pointer("/metadata/annotations") != change.object.pointer("/metadata/annotations"))
+            || change
+                .old
+                .as_ref()
+                .is_some_and(|o| o.pointer("/metadata/annotations") != change.object.pointer("/metadata/annotations"))
     }
 
     fn reconcile<'a>(&'a self, cx: &'a Cx, key: &'a Key) -> BoxFuture<'a, Result<Outcome, ReconcileError>> {
@@ -425,37 +440,57 @@ impl Controller for AckController {
     }
 }
 
+/// One ACK service controller as the profile selects it.
+struct Service {
+    component: &'static str,
+    version: Option<String>,
+    supported: &'static [&'static str],
+    ready_since: &'static str,
+    crds: fn() -> Vec<schema::KindCrd>,
+    handlers: fn() -> Vec<Arc<dyn Handler>>,
+}
+
 /// Installs the ACK controllers the profile enables: their CRDs and reconcilers.
 pub fn install(platform: &Platform) -> Result<(), PlatformError> {
     let profile = platform.profile();
     let aws = platform.aws().map(|t| t.clients());
-    let services: [(&'static str, &Option<String>, &[&str], &str, fn() -> Vec<Arc<dyn Handler>>); 3] = [
-        ("ACK iam-controller", &profile.ack_iam, SUPPORTED_IAM, READY_SINCE_IAM, iam::handlers),
-        ("ACK rds-controller", &profile.ack_rds, SUPPORTED_RDS, READY_SINCE_RDS, rds::handlers),
-        (
-            "ACK secretsmanager-controller",
-            &profile.ack_secretsmanager,
-            SUPPORTED_SECRETSMANAGER,
-            READY_SINCE_SECRETSMANAGER,
-            secretsmanager::handlers,
-        ),
+    let services = [
+        Service {
+            component: "ACK iam-controller",
+            version: profile.ack_iam.clone(),
+            supported: SUPPORTED_IAM,
+            ready_since: READY_SINCE_IAM,
+            crds: iam::crds,
+            handlers: iam::handlers,
+        },
+        Service {
+            component: "ACK rds-controller",
+            version: profile.ack_rds.clone(),
+            supported: SUPPORTED_RDS,
+            ready_since: READY_SINCE_RDS,
+            crds: rds::crds,
+            handlers: rds::handlers,
+        },
+        Service {
+            component: "ACK secretsmanager-controller",
+            version: profile.ack_secretsmanager.clone(),
+            supported: SUPPORTED_SECRETSMANAGER,
+            ready_since: READY_SINCE_SECRETSMANAGER,
+            crds: secretsmanager::crds,
+            handlers: secretsmanager::handlers,
+        },
     ];
     let server = platform.server();
-    for (component, version, supported, ready_since, handlers) in services {
-        let Some(v) = version.as_deref() else { continue };
-        check_version(component, v, supported)?;
-        let ready = at_least(v, ready_since);
-        let crds = match component {
-            "ACK iam-controller" => iam::crds(),
-            "ACK rds-controller" => rds::crds(),
-            _ => secretsmanager::crds(),
-        };
-        for crd in crds {
+    for s in services {
+        let Some(v) = s.version.as_deref() else { continue };
+        check_version(s.component, v, s.supported)?;
+        let ready = at_least(v, s.ready_since);
+        for crd in (s.crds)() {
             server
                 .create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd.crd())
-                .map_err(|e| PlatformError::Install { component, message: e.to_string() })?;
+                .map_err(|e| PlatformError::Install { component: s.component, message: e.to_string() })?;
         }
-        for h in handlers() {
+        for h in (s.handlers)() {
             platform.runtime().add(Arc::new(AckController::new(h, aws.clone(), ready)));
         }
     }
@@ -507,7 +542,8 @@ async fn set_finalizer(cx: &Cx, kind: Kind, obj: &Value, present: bool) -> Resul
     if has_finalizer(obj, &finalizer) == present {
         return Ok(());
     }
-    let mut list: Vec<Value> = obj.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut list: Vec<Value> =
+        obj.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
     list.retain(|v| v.as_str() != Some(finalizer.as_str()));
     if present {
         list.push(json!(finalizer));
@@ -546,16 +582,14 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }

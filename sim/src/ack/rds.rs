@@ -232,7 +232,9 @@ async fn sync_db_instance(c: &Ctx<'_>) -> Result<Observed, AckError> {
     let rds = &c.aws.rds;
     let references = spec.db_subnet_group_ref.is_some();
     let subnet_group = match &spec.db_subnet_group_ref {
-        Some(r) => Some(c.resolve(DB_SUBNET_GROUP, r, "arn").map(|arn| arn.rsplit(':').next().unwrap_or_default().to_string())?),
+        Some(r) => Some(
+            c.resolve(DB_SUBNET_GROUP, r, "arn").map(|arn| arn.rsplit(':').next().unwrap_or_default().to_string())?,
+        ),
         None => spec.db_subnet_group_name.clone(),
     };
     let id = spec.db_instance_identifier.as_str();
@@ -246,8 +248,10 @@ async fn sync_db_instance(c: &Ctx<'_>) -> Result<Observed, AckError> {
         Some(i) => {
             let class_differs = i.db_instance_class.as_deref() != Some(spec.db_instance_class.as_str());
             let storage_differs = spec.allocated_storage.is_some_and(|s| i.allocated_storage.map(i64::from) != Some(s));
-            let version_differs =
-                spec.engine_version.as_deref().is_some_and(|v| !i.engine_version.as_deref().unwrap_or_default().starts_with(v));
+            let version_differs = spec
+                .engine_version
+                .as_deref()
+                .is_some_and(|v| !i.engine_version.as_deref().unwrap_or_default().starts_with(v));
             if class_differs || storage_differs || version_differs {
                 rds.modify_db_instance()
                     .db_instance_identifier(id)
@@ -295,9 +299,10 @@ async fn sync_db_instance(c: &Ctx<'_>) -> Result<Observed, AckError> {
     };
     c.manage().await?;
     let state = instance.db_instance_status.clone().unwrap_or_default();
-    let endpoint = instance.endpoint.as_ref().map(|ep| {
-        json!({"address": ep.address, "hostedZoneID": ep.hosted_zone_id, "port": ep.port})
-    });
+    let endpoint = instance
+        .endpoint
+        .as_ref()
+        .map(|ep| json!({"address": ep.address, "hostedZoneID": ep.hosted_zone_id, "port": ep.port}));
     Ok(Observed {
         arn: instance.db_instance_arn.clone(),
         status: json!({
@@ -324,15 +329,21 @@ impl Handler for DbSubnetGroupHandler {
             let name = spec.name.to_lowercase();
             c.manage().await?;
             let existing = found(
-                rds.describe_db_subnet_groups().db_subnet_group_name(&name).send().await.map_err(e("DescribeDBSubnetGroups")),
+                rds.describe_db_subnet_groups()
+                    .db_subnet_group_name(&name)
+                    .send()
+                    .await
+                    .map_err(e("DescribeDBSubnetGroups")),
             )?
             .and_then(|o| o.db_subnet_groups.unwrap_or_default().into_iter().next());
-            let wanted: std::collections::BTreeSet<String> = spec.subnet_ids.clone().unwrap_or_default().into_iter().collect();
+            let wanted: std::collections::BTreeSet<String> =
+                spec.subnet_ids.clone().unwrap_or_default().into_iter().collect();
             let group = match existing {
                 Some(g) => {
                     let current: std::collections::BTreeSet<String> =
                         g.subnets.iter().flatten().filter_map(|s| s.subnet_identifier.clone()).collect();
-                    if current != wanted || g.db_subnet_group_description.as_deref() != Some(spec.description.as_str()) {
+                    if current != wanted || g.db_subnet_group_description.as_deref() != Some(spec.description.as_str())
+                    {
                         rds.modify_db_subnet_group()
                             .db_subnet_group_name(&name)
                             .db_subnet_group_description(&spec.description)
@@ -383,4 +394,3 @@ impl Handler for DbSubnetGroupHandler {
         })
     }
 }
-

@@ -159,10 +159,5 @@ async fn sync_secret(c: &Ctx<'_>) -> Result<Observed, AckError> {
             (d.arn, version)
         }
     };
-    Ok(Observed {
-        arn: arn.clone(),
-        status: json!({"id": arn, "versionID": version}),
-        synced: true,
-        references: false,
-    })
+    Ok(Observed { arn: arn.clone(), status: json!({"id": arn, "versionID": version}), synced: true, references: false })
 }

@@ -1,14 +1,20 @@
 use super::*;
 
 fn aws_err(code: &str) -> AckError {
-    AckError::Aws { code: code.into(), message: format!("{code}: bad"), chain: format!("operation error IAM: X, {code}: bad") }
+    AckError::Aws {
+        code: code.into(),
+        message: format!("{code}: bad"),
+        chain: format!("operation error IAM: X, {code}: bad"),
+    }
 }
 
 fn types(v: &Value) -> Vec<(String, String)> {
     v.as_array()
         .into_iter()
         .flatten()
-        .map(|c| (c["type"].as_str().unwrap_or_default().to_string(), c["status"].as_str().unwrap_or_default().to_string()))
+        .map(|c| {
+            (c["type"].as_str().unwrap_or_default().to_string(), c["status"].as_str().unwrap_or_default().to_string())
+        })
         .collect()
 }
 
@@ -62,7 +68,8 @@ fn transition_times_hold_while_the_status_does() {
     let again = conditions_for(&ok, true, Some(&first));
     assert_eq!(again[0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
     let failed = conditions_for(&Err(aws_err("Throttling")), true, Some(&first));
-    let synced = failed.as_array().into_iter().flatten().find(|c| c["type"] == cond::SYNCED).cloned().unwrap_or_default();
+    let synced =
+        failed.as_array().into_iter().flatten().find(|c| c["type"] == cond::SYNCED).cloned().unwrap_or_default();
     assert_ne!(synced["lastTransitionTime"], "2020-01-01T00:00:00Z");
 }
 
