@@ -13,7 +13,8 @@ use sim::platform::{Platform, PlatformConfig, Profile};
 const ROUNDS: usize = 20;
 const GROUP: &str = "iam.services.k8s.aws";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-const INLINE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+const INLINE: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
 
 async fn create(client: &kube::Client, plural: &str, body: &Value) -> Result<(), String> {
     let req = http::Request::post(format!("/apis/{GROUP}/v1alpha1/namespaces/default/{plural}"))

@@ -9,8 +9,10 @@ use serde_json::{json, Value};
 use sim::platform::Profile;
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-const READ_S3: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
-const LOGS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:PutLogEvents"],"Resource":"*"}]}"#;
+const READ_S3: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+const LOGS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["logs:PutLogEvents"],"Resource":"*"}]}"#;
 
 /// ACK only (versions with the `Ready` condition), no Flux or Gatekeeper.
 fn profile() -> Profile {
@@ -87,7 +89,10 @@ fn a_role_with_trust_inline_policy_and_policy_ref_syncs_to_iam() {
     assert_eq!(cond(&policy, "ACK.ResourceSynced").0, "True");
 
     let role = get(&s, "roles.iam.services.k8s.aws", "app");
-    assert_eq!(cond(&role, "ACK.ResourceSynced"), ("True".into(), "Resource synced successfully".into(), String::new()));
+    assert_eq!(
+        cond(&role, "ACK.ResourceSynced"),
+        ("True".into(), "Resource synced successfully".into(), String::new())
+    );
     assert_eq!(cond(&role, "Ready").0, "True");
     assert_eq!(cond(&role, "ACK.ReferencesResolved").0, "True");
     assert_eq!(role["status"]["ackResourceMetadata"]["arn"], format!("arn:aws:iam::{acct}:role/app"));
@@ -155,7 +160,10 @@ fn message_of(obj: &Value, type_: &str) -> String {
 fn deleting_a_role_deletes_it_in_iam_unless_retained() {
     let s = server();
     apply(&s, &format!("{}---\n{}", role_yaml("gone", ""), role_yaml("kept", "")));
-    s.ok(&["annotate", "roles.iam.services.k8s.aws", "kept", "-n", "default", "services.k8s.aws/deletion-policy=retain"], None);
+    s.ok(
+        &["annotate", "roles.iam.services.k8s.aws", "kept", "-n", "default", "services.k8s.aws/deletion-policy=retain"],
+        None,
+    );
     s.settle();
     s.ok(&["delete", "roles.iam.services.k8s.aws", "gone", "kept", "-n", "default", "--wait=false"], None);
     s.settle();
@@ -185,7 +193,8 @@ fn a_policy_detached_behind_ack_is_reattached_on_resync() {
     s.settle();
     s.block_on(async {
         assert_eq!(attached(&s, "app").await, vec![arn.clone()]);
-        let inline = s.aws().iam.get_role_policy().role_name("app").policy_name("logs").send().await.expect("inline back");
+        let inline =
+            s.aws().iam.get_role_policy().role_name("app").policy_name("logs").send().await.expect("inline back");
         assert_eq!(json_of(inline.policy_document()), json_of(LOGS));
     });
     // A changed document in the spec becomes the policy's new default version.
@@ -214,7 +223,8 @@ fn a_db_instance_with_a_password_secret_becomes_available() {
     assert_eq!(cond(&db, "Ready").0, "True");
     assert!(db["status"]["endpoint"]["address"].as_str().is_some_and(|a| !a.is_empty()), "{db:#}");
     assert!(db["status"]["ackResourceMetadata"]["arn"].as_str().is_some_and(|a| a.ends_with(":db:orders")), "{db:#}");
-    let described = s.block_on(s.aws().rds.describe_db_instances().db_instance_identifier("orders").send()).expect("in moto");
+    let described =
+        s.block_on(s.aws().rds.describe_db_instances().db_instance_identifier("orders").send()).expect("in moto");
     let i = &described.db_instances()[0];
     assert_eq!((i.engine(), i.master_username()), (Some("postgres"), Some("app")));
 }
@@ -307,4 +317,90 @@ fn unsupported_versions_are_refused() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let err = rt.block_on(async { sim::platform::Platform::start(config).err() }).expect("refused");
     assert!(err.to_string().contains("unsupported ACK iam-controller version \"1.2\""), "{err}");
+}
+
+#[test]
+fn users_groups_instance_profiles_and_oidc_providers_reach_iam() {
+    let s = server();
+    let yaml = format!(
+        "{}---\n{}---
+apiVersion: iam.services.k8s.aws/v1alpha1
+kind: User
+metadata: {{name: ci, namespace: default}}
+spec:
+  name: ci
+  policyRefs: [{{from: {{name: read-s3}}}}]
+  inlinePolicies: {{logs: '{LOGS}'}}
+---
+apiVersion: iam.services.k8s.aws/v1alpha1
+kind: Group
+metadata: {{name: devs, namespace: default}}
+spec:
+  name: devs
+  policies: ['arn:aws:iam::{acct}:policy/read-s3']
+---
+apiVersion: iam.services.k8s.aws/v1alpha1
+kind: InstanceProfile
+metadata: {{name: web, namespace: default}}
+spec:
+  name: web
+  roleRef: {{from: {{name: app-role}}}}
+---
+apiVersion: iam.services.k8s.aws/v1alpha1
+kind: OpenIDConnectProvider
+metadata: {{name: eks, namespace: default}}
+spec:
+  url: https://oidc.eks.us-east-1.amazonaws.com/id/ABC
+  clientIDs: [sts.amazonaws.com]
+  thumbprints: ['9e99a48a9960b14926bb7f3b02e22da2b0ab7280']
+",
+        policy_yaml("read-s3", READ_S3),
+        role_yaml("app-role", ""),
+        acct = account(&s),
+    );
+    apply(&s, &yaml);
+    for (resource, name) in [
+        ("users.iam.services.k8s.aws", "ci"),
+        ("groups.iam.services.k8s.aws", "devs"),
+        ("instanceprofiles.iam.services.k8s.aws", "web"),
+        ("openidconnectproviders.iam.services.k8s.aws", "eks"),
+    ] {
+        let obj = get(&s, resource, name);
+        assert_eq!(cond(&obj, "ACK.ResourceSynced").0, "True", "{resource} {name}: {obj:#}");
+    }
+    let arn = format!("arn:aws:iam::{}:policy/read-s3", account(&s));
+    s.block_on(async {
+        let iam = s.aws().iam;
+        let user = iam.list_attached_user_policies().user_name("ci").send().await.expect("user policies");
+        assert_eq!(
+            user.attached_policies().iter().filter_map(|p| p.policy_arn()).collect::<Vec<_>>(),
+            vec![arn.as_str()]
+        );
+        let inline = iam.get_user_policy().user_name("ci").policy_name("logs").send().await.expect("user inline");
+        assert_eq!(json_of(inline.policy_document()), json_of(LOGS));
+        let group = iam.list_attached_group_policies().group_name("devs").send().await.expect("group policies");
+        assert_eq!(group.attached_policies().len(), 1);
+        let profile = iam.get_instance_profile().instance_profile_name("web").send().await.expect("profile");
+        let roles: Vec<_> =
+            profile.instance_profile().map(|p| p.roles().iter().map(|r| r.role_name()).collect()).unwrap_or_default();
+        assert_eq!(roles, vec!["app-role"]);
+        let providers = iam.list_open_id_connect_providers().send().await.expect("providers");
+        assert_eq!(providers.open_id_connect_provider_list().len(), 1);
+    });
+    // Deleting them all leaves nothing in IAM (a Role in a profile is removed from it first).
+    s.ok(&["delete", "instanceprofiles.iam.services.k8s.aws,users.iam.services.k8s.aws,groups.iam.services.k8s.aws,openidconnectproviders.iam.services.k8s.aws", "--all", "-n", "default"], None);
+    s.settle();
+    s.block_on(async {
+        let iam = s.aws().iam;
+        assert!(iam.get_user().user_name("ci").send().await.is_err());
+        assert!(iam.get_group().group_name("devs").send().await.is_err());
+        assert!(iam.get_instance_profile().instance_profile_name("web").send().await.is_err());
+        assert!(iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .expect("list")
+            .open_id_connect_provider_list()
+            .is_empty());
+    });
 }

@@ -1,12 +1,14 @@
 //! iam-controller (`iam.services.k8s.aws/v1alpha1`): the CRDs of Role, Policy, User, Group,
 //! InstanceProfile, OpenIDConnectProvider and ServiceLinkedRole (field names as the controller's
-//! generated CRDs), and the reconcilers of Role and Policy against IAM.
+//! generated CRDs), and the reconcilers against IAM of all but ServiceLinkedRole.
 //!
 //! Role: `CreateRole`, then on every reconcile the description, maximum session duration, trust
 //! policy, permissions boundary, managed policies (`policies` plus `policyRefs` resolved to ACK
 //! Policies' ARNs), inline policies and tags are brought back to the spec (drift is corrected).
 //! Policy: `CreatePolicy`, a new default version when the document changes (the oldest
-//! non-default version is deleted at IAM's limit of five). There is deliberately no
+//! non-default version is deleted at IAM's limit of five). User and Group keep their policies as
+//! a Role does, InstanceProfile its role, OpenIDConnectProvider its client IDs and thumbprints.
+//! There is deliberately no
 //! RolePolicyAttachment kind: the real controller has none. This module must not decide
 //! conditions (the runtime in `super` does).
 
@@ -29,6 +31,14 @@ use crate::runtime::Watch;
 pub const GROUP: &str = "iam.services.k8s.aws";
 pub const ROLE: Kind = Kind { group: GROUP, kind: "Role", plural: "roles" };
 pub const POLICY: Kind = Kind { group: GROUP, kind: "Policy", plural: "policies" };
+pub const USER: Kind = Kind { group: GROUP, kind: "User", plural: "users" };
+pub const IAM_GROUP: Kind = Kind { group: GROUP, kind: "Group", plural: "groups" };
+pub const INSTANCE_PROFILE: Kind = Kind { group: GROUP, kind: "InstanceProfile", plural: "instanceprofiles" };
+pub const OIDC_PROVIDER: Kind = Kind { group: GROUP, kind: "OpenIDConnectProvider", plural: "openidconnectproviders" };
+
+/// Where a reference to a Policy reads its target (`Status.ACKResourceMetadata.ARN`).
+const ARN: &str = "/status/ackResourceMetadata/arn";
+const ARN_FIELD: &str = "Status.ACKResourceMetadata.ARN";
 
 /// Role spec (iam-controller `apis/v1alpha1/role.go`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -172,7 +182,14 @@ pub fn crds() -> Vec<KindCrd> {
 
 /// The reconcilers of the kinds the simulator drives against IAM.
 pub fn handlers() -> Vec<Arc<dyn Handler>> {
-    vec![Arc::new(RoleHandler), Arc::new(PolicyHandler)]
+    vec![
+        Arc::new(RoleHandler),
+        Arc::new(PolicyHandler),
+        Arc::new(UserHandler),
+        Arc::new(GroupHandler),
+        Arc::new(InstanceProfileHandler),
+        Arc::new(OidcProviderHandler),
+    ]
 }
 
 /// Maps an IAM SDK error of `operation`.
@@ -240,20 +257,18 @@ impl Handler for RoleHandler {
 
 async fn sync_role(c: &Ctx<'_>) -> Result<Observed, AckError> {
     let spec: RoleSpec = c.spec()?;
-    let refs = spec.policy_refs.clone().unwrap_or_default();
-    let references = !refs.is_empty() || spec.permissions_boundary_ref.is_some();
-    let mut wanted: BTreeSet<String> = spec.policies.clone().unwrap_or_default().into_iter().collect();
-    for r in &refs {
-        wanted.insert(c.resolve(POLICY, r, "arn")?);
-    }
+    let references =
+        spec.policy_refs.as_ref().is_some_and(|r| !r.is_empty()) || spec.permissions_boundary_ref.is_some();
+    let wanted = wanted_policies(c, &spec.policies, &spec.policy_refs)?;
     let boundary = match &spec.permissions_boundary_ref {
-        Some(r) => Some(c.resolve(POLICY, r, "arn")?),
+        Some(r) => Some(c.resolve(POLICY, r, ARN, ARN_FIELD)?),
         None => spec.permissions_boundary.clone().filter(|b| !b.is_empty()),
     };
     let iam = &c.aws.iam;
     let name = spec.name.as_str();
     c.manage().await?;
     let existing = found(iam.get_role().role_name(name).send().await.map_err(e("GetRole")))?.and_then(|o| o.role);
+    let fresh = existing.is_none();
     let role = match existing {
         Some(r) => r,
         None => {
@@ -314,8 +329,10 @@ async fn sync_role(c: &Ctx<'_>) -> Result<Observed, AckError> {
             }
         }
     }
-    sync_role_policies(c, name, &wanted, spec.inline_policies.clone().unwrap_or_default()).await?;
-    sync_role_tags(c, name, &tag_pairs(&spec.tags)).await?;
+    sync_policies(c, Principal::Role, name, &wanted, &spec.inline_policies.clone().unwrap_or_default(), fresh).await?;
+    if !fresh {
+        sync_role_tags(c, name, &tag_pairs(&spec.tags)).await?;
+    }
     Ok(Observed {
         arn: Some(role.arn.clone()),
         status: json!({"roleID": role.role_id, "createDate": timestamp(Some(&role.create_date))}),
@@ -324,66 +341,210 @@ async fn sync_role(c: &Ctx<'_>) -> Result<Observed, AckError> {
     })
 }
 
-/// Attaches and detaches managed policies and puts and deletes inline ones until the role has
-/// exactly the spec's.
-async fn sync_role_policies(
+/// An IAM identity that holds managed and inline policies.
+#[derive(Debug, Clone, Copy)]
+enum Principal {
+    Role,
+    User,
+    Group,
+}
+
+/// The managed and inline policy calls of each [`Principal`], folded.
+macro_rules! per_principal {
+    ($p:expr, $iam:expr, $name:expr, |$b:ident| $body:expr, $role:ident, $user:ident, $group:ident, $op:literal) => {
+        match $p {
+            Principal::Role => {
+                let $b = $iam.$role().role_name($name);
+                $body.send().await.map(|_| ()).map_err(|err| error::aws("IAM", concat!($op, "Role", ""), err))
+            }
+            Principal::User => {
+                let $b = $iam.$user().user_name($name);
+                $body.send().await.map(|_| ()).map_err(|err| error::aws("IAM", concat!($op, "User", ""), err))
+            }
+            Principal::Group => {
+                let $b = $iam.$group().group_name($name);
+                $body.send().await.map(|_| ()).map_err(|err| error::aws("IAM", concat!($op, "Group", ""), err))
+            }
+        }
+    };
+}
+
+impl Principal {
+    async fn attached(self, iam: &aws_sdk_iam::Client, name: &str) -> Result<BTreeSet<String>, AckError> {
+        let list = match self {
+            Principal::Role => {
+                iam.list_attached_role_policies()
+                    .role_name(name)
+                    .max_items(1000)
+                    .send()
+                    .await
+                    .map_err(e("ListAttachedRolePolicies"))?
+                    .attached_policies
+            }
+            Principal::User => {
+                iam.list_attached_user_policies()
+                    .user_name(name)
+                    .max_items(1000)
+                    .send()
+                    .await
+                    .map_err(e("ListAttachedUserPolicies"))?
+                    .attached_policies
+            }
+            Principal::Group => {
+                iam.list_attached_group_policies()
+                    .group_name(name)
+                    .max_items(1000)
+                    .send()
+                    .await
+                    .map_err(e("ListAttachedGroupPolicies"))?
+                    .attached_policies
+            }
+        };
+        Ok(list.unwrap_or_default().into_iter().filter_map(|p| p.policy_arn).collect())
+    }
+
+    async fn inline_names(self, iam: &aws_sdk_iam::Client, name: &str) -> Result<BTreeSet<String>, AckError> {
+        let names = match self {
+            Principal::Role => {
+                iam.list_role_policies().role_name(name).send().await.map_err(e("ListRolePolicies"))?.policy_names
+            }
+            Principal::User => {
+                iam.list_user_policies().user_name(name).send().await.map_err(e("ListUserPolicies"))?.policy_names
+            }
+            Principal::Group => {
+                iam.list_group_policies().group_name(name).send().await.map_err(e("ListGroupPolicies"))?.policy_names
+            }
+        };
+        Ok(names.into_iter().collect())
+    }
+
+    async fn inline_document(self, iam: &aws_sdk_iam::Client, name: &str, policy: &str) -> Result<String, AckError> {
+        Ok(match self {
+            Principal::Role => {
+                iam.get_role_policy()
+                    .role_name(name)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .map_err(e("GetRolePolicy"))?
+                    .policy_document
+            }
+            Principal::User => {
+                iam.get_user_policy()
+                    .user_name(name)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .map_err(e("GetUserPolicy"))?
+                    .policy_document
+            }
+            Principal::Group => {
+                iam.get_group_policy()
+                    .group_name(name)
+                    .policy_name(policy)
+                    .send()
+                    .await
+                    .map_err(e("GetGroupPolicy"))?
+                    .policy_document
+            }
+        })
+    }
+
+    async fn attach(self, iam: &aws_sdk_iam::Client, name: &str, arn: &str) -> Result<(), AckError> {
+        per_principal!(
+            self,
+            iam,
+            name,
+            |b| b.policy_arn(arn),
+            attach_role_policy,
+            attach_user_policy,
+            attach_group_policy,
+            "Attach"
+        )
+    }
+
+    async fn detach(self, iam: &aws_sdk_iam::Client, name: &str, arn: &str) -> Result<(), AckError> {
+        per_principal!(
+            self,
+            iam,
+            name,
+            |b| b.policy_arn(arn),
+            detach_role_policy,
+            detach_user_policy,
+            detach_group_policy,
+            "Detach"
+        )
+    }
+
+    async fn put_inline(self, iam: &aws_sdk_iam::Client, name: &str, policy: &str, doc: &str) -> Result<(), AckError> {
+        per_principal!(
+            self,
+            iam,
+            name,
+            |b| b.policy_name(policy).policy_document(doc),
+            put_role_policy,
+            put_user_policy,
+            put_group_policy,
+            "Put"
+        )
+    }
+
+    async fn delete_inline(self, iam: &aws_sdk_iam::Client, name: &str, policy: &str) -> Result<(), AckError> {
+        per_principal!(
+            self,
+            iam,
+            name,
+            |b| b.policy_name(policy),
+            delete_role_policy,
+            delete_user_policy,
+            delete_group_policy,
+            "Delete"
+        )
+    }
+}
+
+/// Attaches and detaches managed policies and puts and deletes inline ones until the principal
+/// has exactly the spec's. `fresh`: just created, so it has none yet (no list calls).
+async fn sync_policies(
     c: &Ctx<'_>,
+    p: Principal,
     name: &str,
     wanted: &BTreeSet<String>,
-    inline: BTreeMap<String, String>,
+    inline: &BTreeMap<String, String>,
+    fresh: bool,
 ) -> Result<(), AckError> {
     let iam = &c.aws.iam;
-    let attached: BTreeSet<String> = iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(e("ListAttachedRolePolicies"))?
-        .into_iter()
-        .filter_map(|p| p.policy_arn)
-        .collect();
+    let attached = if fresh { BTreeSet::new() } else { p.attached(iam, name).await? };
     for arn in wanted.difference(&attached) {
-        iam.attach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(e("AttachRolePolicy"))?;
+        p.attach(iam, name, arn).await?;
     }
     for arn in attached.difference(wanted) {
-        iam.detach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(e("DetachRolePolicy"))?;
+        p.detach(iam, name, arn).await?;
     }
-    let names: BTreeSet<String> = iam
-        .list_role_policies()
-        .role_name(name)
-        .send()
-        .await
-        .map_err(e("ListRolePolicies"))?
-        .policy_names
-        .into_iter()
-        .collect();
-    for (policy, document) in &inline {
-        let current = if names.contains(policy) {
-            let out =
-                iam.get_role_policy().role_name(name).policy_name(policy).send().await.map_err(e("GetRolePolicy"))?;
-            Some(out.policy_document)
-        } else {
-            None
-        };
+    let names = if fresh { BTreeSet::new() } else { p.inline_names(iam, name).await? };
+    for (policy, document) in inline {
+        let current = if names.contains(policy) { Some(p.inline_document(iam, name, policy).await?) } else { None };
         if !current.as_deref().is_some_and(|cur| same_policy(cur, document)) {
-            iam.put_role_policy()
-                .role_name(name)
-                .policy_name(policy)
-                .policy_document(document)
-                .send()
-                .await
-                .map_err(e("PutRolePolicy"))?;
+            p.put_inline(iam, name, policy, document).await?;
         }
     }
     for policy in names.iter().filter(|n| !inline.contains_key(*n)) {
-        iam.delete_role_policy().role_name(name).policy_name(policy).send().await.map_err(e("DeleteRolePolicy"))?;
+        p.delete_inline(iam, name, policy).await?;
     }
     Ok(())
+}
+
+/// The managed policy ARNs a spec asks for: `policies` plus the resolved `policyRefs`.
+fn wanted_policies(
+    c: &Ctx<'_>,
+    arns: &Option<Vec<String>>,
+    refs: &Option<Vec<ResourceRef>>,
+) -> Result<BTreeSet<String>, AckError> {
+    let mut wanted: BTreeSet<String> = arns.clone().unwrap_or_default().into_iter().collect();
+    for r in refs.iter().flatten() {
+        wanted.insert(c.resolve(POLICY, r, ARN, ARN_FIELD)?);
+    }
+    Ok(wanted)
 }
 
 async fn sync_role_tags(c: &Ctx<'_>, name: &str, wanted: &[(String, String)]) -> Result<(), AckError> {
@@ -419,7 +580,7 @@ async fn delete_role(c: &Ctx<'_>) -> Result<(), AckError> {
         return Ok(());
     }
     // The controller's delete hook empties the role first (IAM refuses to delete otherwise).
-    sync_role_policies(c, name, &BTreeSet::new(), BTreeMap::new()).await?;
+    sync_policies(c, Principal::Role, name, &BTreeSet::new(), &BTreeMap::new(), false).await?;
     found(iam.delete_role().role_name(name).send().await.map_err(e("DeleteRole")))?;
     Ok(())
 }
@@ -558,4 +719,343 @@ async fn delete_policy(c: &Ctx<'_>) -> Result<(), AckError> {
     }
     found(iam.delete_policy().policy_arn(&arn).send().await.map_err(e("DeletePolicy")))?;
     Ok(())
+}
+
+pub struct UserHandler;
+
+impl Handler for UserHandler {
+    fn kind(&self) -> Kind {
+        USER
+    }
+
+    fn watches(&self) -> Vec<Watch> {
+        vec![Watch::all(GROUP, POLICY.plural)]
+    }
+
+    fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {
+        Box::pin(async move {
+            let spec: UserSpec = c.spec()?;
+            let references =
+                spec.policy_refs.as_ref().is_some_and(|r| !r.is_empty()) || spec.permissions_boundary_ref.is_some();
+            let wanted = wanted_policies(c, &spec.policies, &spec.policy_refs)?;
+            let boundary = match &spec.permissions_boundary_ref {
+                Some(r) => Some(c.resolve(POLICY, r, ARN, ARN_FIELD)?),
+                None => spec.permissions_boundary.clone().filter(|b| !b.is_empty()),
+            };
+            let iam = &c.aws.iam;
+            let name = spec.name.as_str();
+            c.manage().await?;
+            let existing =
+                found(iam.get_user().user_name(name).send().await.map_err(e("GetUser")))?.and_then(|o| o.user);
+            let fresh = existing.is_none();
+            let user = match existing {
+                Some(u) => u,
+                None => iam
+                    .create_user()
+                    .user_name(name)
+                    .set_path(spec.path.clone())
+                    .set_permissions_boundary(boundary.clone())
+                    .set_tags(Some(iam_tags(&tag_pairs(&spec.tags))?).filter(|t| !t.is_empty()))
+                    .send()
+                    .await
+                    .map_err(e("CreateUser"))?
+                    .user
+                    .ok_or_else(|| AckError::other("CreateUser returned no user"))?,
+            };
+            let current_boundary = user.permissions_boundary.as_ref().and_then(|b| b.permissions_boundary_arn.clone());
+            if current_boundary != boundary {
+                match &boundary {
+                    Some(b) => iam
+                        .put_user_permissions_boundary()
+                        .user_name(name)
+                        .permissions_boundary(b)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(e("PutUserPermissionsBoundary"))?,
+                    None => iam
+                        .delete_user_permissions_boundary()
+                        .user_name(name)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(e("DeleteUserPermissionsBoundary"))?,
+                }
+            }
+            sync_policies(c, Principal::User, name, &wanted, &spec.inline_policies.clone().unwrap_or_default(), fresh)
+                .await?;
+            Ok(Observed {
+                arn: Some(user.arn.clone()),
+                status: json!({"userID": user.user_id, "createDate": timestamp(Some(&user.create_date))}),
+                synced: true,
+                references,
+            })
+        })
+    }
+
+    fn delete<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<(), AckError>> {
+        Box::pin(async move {
+            let spec: UserSpec = c.spec()?;
+            let iam = &c.aws.iam;
+            if found(iam.get_user().user_name(&spec.name).send().await.map_err(e("GetUser")))?.is_none() {
+                return Ok(());
+            }
+            sync_policies(c, Principal::User, &spec.name, &BTreeSet::new(), &BTreeMap::new(), false).await?;
+            found(iam.delete_user().user_name(&spec.name).send().await.map_err(e("DeleteUser")))?;
+            Ok(())
+        })
+    }
+}
+
+pub struct GroupHandler;
+
+impl Handler for GroupHandler {
+    fn kind(&self) -> Kind {
+        IAM_GROUP
+    }
+
+    fn watches(&self) -> Vec<Watch> {
+        vec![Watch::all(GROUP, POLICY.plural)]
+    }
+
+    fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {
+        Box::pin(async move {
+            let spec: GroupSpec = c.spec()?;
+            let references = spec.policy_refs.as_ref().is_some_and(|r| !r.is_empty());
+            let wanted = wanted_policies(c, &spec.policies, &spec.policy_refs)?;
+            let iam = &c.aws.iam;
+            let name = spec.name.as_str();
+            c.manage().await?;
+            let existing =
+                found(iam.get_group().group_name(name).send().await.map_err(e("GetGroup")))?.and_then(|o| o.group);
+            let fresh = existing.is_none();
+            let group = match existing {
+                Some(g) => g,
+                None => iam
+                    .create_group()
+                    .group_name(name)
+                    .set_path(spec.path.clone())
+                    .send()
+                    .await
+                    .map_err(e("CreateGroup"))?
+                    .group
+                    .ok_or_else(|| AckError::other("CreateGroup returned no group"))?,
+            };
+            sync_policies(c, Principal::Group, name, &wanted, &spec.inline_policies.clone().unwrap_or_default(), fresh)
+                .await?;
+            Ok(Observed {
+                arn: Some(group.arn.clone()),
+                status: json!({"groupID": group.group_id, "createDate": timestamp(Some(&group.create_date))}),
+                synced: true,
+                references,
+            })
+        })
+    }
+
+    fn delete<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<(), AckError>> {
+        Box::pin(async move {
+            let spec: GroupSpec = c.spec()?;
+            let iam = &c.aws.iam;
+            if found(iam.get_group().group_name(&spec.name).send().await.map_err(e("GetGroup")))?.is_none() {
+                return Ok(());
+            }
+            sync_policies(c, Principal::Group, &spec.name, &BTreeSet::new(), &BTreeMap::new(), false).await?;
+            found(iam.delete_group().group_name(&spec.name).send().await.map_err(e("DeleteGroup")))?;
+            Ok(())
+        })
+    }
+}
+
+pub struct InstanceProfileHandler;
+
+impl Handler for InstanceProfileHandler {
+    fn kind(&self) -> Kind {
+        INSTANCE_PROFILE
+    }
+
+    /// `roleRef` resolves once the Role is synced.
+    fn watches(&self) -> Vec<Watch> {
+        vec![Watch::all(GROUP, ROLE.plural)]
+    }
+
+    fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {
+        Box::pin(async move {
+            let spec: InstanceProfileSpec = c.spec()?;
+            let references = spec.role_ref.is_some();
+            let role = match &spec.role_ref {
+                Some(r) => Some(c.resolve(ROLE, r, "/spec/name", "Spec.Name")?),
+                None => spec.role.clone().filter(|r| !r.is_empty()),
+            };
+            let iam = &c.aws.iam;
+            let name = spec.name.as_str();
+            c.manage().await?;
+            let existing = found(
+                iam.get_instance_profile().instance_profile_name(name).send().await.map_err(e("GetInstanceProfile")),
+            )?
+            .and_then(|o| o.instance_profile);
+            let profile = match existing {
+                Some(p) => p,
+                None => iam
+                    .create_instance_profile()
+                    .instance_profile_name(name)
+                    .set_path(spec.path.clone())
+                    .set_tags(Some(iam_tags(&tag_pairs(&spec.tags))?).filter(|t| !t.is_empty()))
+                    .send()
+                    .await
+                    .map_err(e("CreateInstanceProfile"))?
+                    .instance_profile
+                    .ok_or_else(|| AckError::other("CreateInstanceProfile returned no instance profile"))?,
+            };
+            let current: Vec<String> = profile.roles.iter().map(|r| r.role_name.clone()).collect();
+            for stale in current.iter().filter(|r| Some(*r) != role.as_ref()) {
+                iam.remove_role_from_instance_profile()
+                    .instance_profile_name(name)
+                    .role_name(stale)
+                    .send()
+                    .await
+                    .map_err(e("RemoveRoleFromInstanceProfile"))?;
+            }
+            if let Some(r) = role.as_ref().filter(|r| !current.contains(r)) {
+                iam.add_role_to_instance_profile()
+                    .instance_profile_name(name)
+                    .role_name(r)
+                    .send()
+                    .await
+                    .map_err(e("AddRoleToInstanceProfile"))?;
+            }
+            Ok(Observed {
+                arn: Some(profile.arn.clone()),
+                status: json!({
+                    "instanceProfileID": profile.instance_profile_id,
+                    "createDate": timestamp(Some(&profile.create_date)),
+                }),
+                synced: true,
+                references,
+            })
+        })
+    }
+
+    fn delete<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<(), AckError>> {
+        Box::pin(async move {
+            let spec: InstanceProfileSpec = c.spec()?;
+            let iam = &c.aws.iam;
+            let Some(out) = found(
+                iam.get_instance_profile()
+                    .instance_profile_name(&spec.name)
+                    .send()
+                    .await
+                    .map_err(e("GetInstanceProfile")),
+            )?
+            else {
+                return Ok(());
+            };
+            for r in out.instance_profile.map(|p| p.roles).unwrap_or_default() {
+                iam.remove_role_from_instance_profile()
+                    .instance_profile_name(&spec.name)
+                    .role_name(r.role_name)
+                    .send()
+                    .await
+                    .map_err(e("RemoveRoleFromInstanceProfile"))?;
+            }
+            found(
+                iam.delete_instance_profile()
+                    .instance_profile_name(&spec.name)
+                    .send()
+                    .await
+                    .map_err(e("DeleteInstanceProfile")),
+            )?;
+            Ok(())
+        })
+    }
+}
+
+pub struct OidcProviderHandler;
+
+/// The provider's ARN: `arn:aws:iam::<account>:oidc-provider/<url without scheme>`.
+async fn oidc_arn(c: &Ctx<'_>, url: &str) -> Result<String, AckError> {
+    let host = url.trim_start_matches("https://").trim_start_matches("http://");
+    Ok(format!("arn:aws:iam::{}:oidc-provider/{host}", account(c).await?))
+}
+
+impl Handler for OidcProviderHandler {
+    fn kind(&self) -> Kind {
+        OIDC_PROVIDER
+    }
+
+    fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {
+        Box::pin(async move {
+            let spec: OpenIdConnectProviderSpec = c.spec()?;
+            let iam = &c.aws.iam;
+            let arn = oidc_arn(c, &spec.url).await?;
+            let client_ids: BTreeSet<String> = spec.client_ids.clone().unwrap_or_default().into_iter().collect();
+            let thumbprints = spec.thumbprints.clone().unwrap_or_default();
+            c.manage().await?;
+            let existing = found(
+                iam.get_open_id_connect_provider()
+                    .open_id_connect_provider_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(e("GetOpenIDConnectProvider")),
+            )?;
+            let arn = match existing {
+                None => iam
+                    .create_open_id_connect_provider()
+                    .url(&spec.url)
+                    .set_client_id_list(Some(client_ids.iter().cloned().collect()))
+                    .set_thumbprint_list(Some(thumbprints.clone()).filter(|t| !t.is_empty()))
+                    .set_tags(Some(iam_tags(&tag_pairs(&spec.tags))?).filter(|t| !t.is_empty()))
+                    .send()
+                    .await
+                    .map_err(e("CreateOpenIDConnectProvider"))?
+                    .open_id_connect_provider_arn
+                    .unwrap_or(arn),
+                Some(p) => {
+                    let current: BTreeSet<String> = p.client_id_list.unwrap_or_default().into_iter().collect();
+                    for id in client_ids.difference(&current) {
+                        iam.add_client_id_to_open_id_connect_provider()
+                            .open_id_connect_provider_arn(&arn)
+                            .client_id(id)
+                            .send()
+                            .await
+                            .map_err(e("AddClientIDToOpenIDConnectProvider"))?;
+                    }
+                    for id in current.difference(&client_ids) {
+                        iam.remove_client_id_from_open_id_connect_provider()
+                            .open_id_connect_provider_arn(&arn)
+                            .client_id(id)
+                            .send()
+                            .await
+                            .map_err(e("RemoveClientIDFromOpenIDConnectProvider"))?;
+                    }
+                    if !thumbprints.is_empty() && p.thumbprint_list.unwrap_or_default() != thumbprints {
+                        iam.update_open_id_connect_provider_thumbprint()
+                            .open_id_connect_provider_arn(&arn)
+                            .set_thumbprint_list(Some(thumbprints))
+                            .send()
+                            .await
+                            .map_err(e("UpdateOpenIDConnectProviderThumbprint"))?;
+                    }
+                    arn
+                }
+            };
+            Ok(Observed { arn: Some(arn), status: json!({}), synced: true, references: false })
+        })
+    }
+
+    fn delete<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<(), AckError>> {
+        Box::pin(async move {
+            let spec: OpenIdConnectProviderSpec = c.spec()?;
+            let arn = oidc_arn(c, &spec.url).await?;
+            found(
+                c.aws
+                    .iam
+                    .delete_open_id_connect_provider()
+                    .open_id_connect_provider_arn(&arn)
+                    .send()
+                    .await
+                    .map_err(e("DeleteOpenIDConnectProvider")),
+            )?;
+            Ok(())
+        })
+    }
 }

@@ -142,9 +142,16 @@ impl Ctx<'_> {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// Resolves a reference to another ACK resource of `target` to its `status.ackResourceMetadata.arn`
-    /// (or another status field), as the generated `getReferencedResourceState_*`.
-    pub fn resolve(&self, target: Kind, r: &ResourceRef, field: &str) -> Result<String, AckError> {
+    /// Resolves a reference to another ACK resource of `target` to the string at `pointer` in it
+    /// (`target_field` names it in errors, as upstream: `Status.ACKResourceMetadata.ARN`), as
+    /// the generated `getReferencedResourceState_*`.
+    pub fn resolve(
+        &self,
+        target: Kind,
+        r: &ResourceRef,
+        pointer: &str,
+        target_field: &str,
+    ) -> Result<String, AckError> {
         let from = r.from.clone().unwrap_or_default();
         let name = from.name.unwrap_or_default();
         if name.is_empty() {
@@ -175,13 +182,11 @@ impl Ctx<'_> {
                 terminal: false,
             });
         }
-        let pointer =
-            if field == "arn" { "/status/ackResourceMetadata/arn".to_string() } else { format!("/status/{field}") };
-        match obj.pointer(&pointer).and_then(Value::as_str) {
+        match obj.pointer(pointer).and_then(Value::as_str) {
             Some(v) if !v.is_empty() => Ok(v.to_string()),
             _ => Err(AckError::Reference {
                 text: format!(
-                    "the referenced resource is missing the target field. {what}, targetField:Status.ACKResourceMetadata.ARN"
+                    "the referenced resource is missing the target field. {what}, targetField:{target_field}"
                 ),
                 terminal: false,
             }),

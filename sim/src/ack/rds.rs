@@ -232,9 +232,8 @@ async fn sync_db_instance(c: &Ctx<'_>) -> Result<Observed, AckError> {
     let rds = &c.aws.rds;
     let references = spec.db_subnet_group_ref.is_some();
     let subnet_group = match &spec.db_subnet_group_ref {
-        Some(r) => Some(
-            c.resolve(DB_SUBNET_GROUP, r, "arn").map(|arn| arn.rsplit(':').next().unwrap_or_default().to_string())?,
-        ),
+        // RDS keeps subnet group names in lower case.
+        Some(r) => Some(c.resolve(DB_SUBNET_GROUP, r, "/spec/name", "Spec.Name")?.to_lowercase()),
         None => spec.db_subnet_group_name.clone(),
     };
     let id = spec.db_instance_identifier.as_str();

@@ -53,8 +53,12 @@ impl TestServer {
     pub fn platform_with_aws(profile: Profile, account: &str) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let aws = sim::aws::AwsTarget::emulator(moto().url(), account, sim::aws::DEFAULT_REGION);
-        let config =
-            PlatformConfig { profile, tools: Tools { kubectl: Some(kubectl_path()) }, aws: Some(aws), ..Default::default() };
+        let config = PlatformConfig {
+            profile,
+            tools: Tools { kubectl: Some(kubectl_path()) },
+            aws: Some(aws),
+            ..Default::default()
+        };
         let platform = rt.block_on(async { Platform::start(config) }).expect("platform starts");
         let api = platform.server().clone();
         let running = rt.block_on(api.serve("127.0.0.1:0".parse().expect("addr"))).expect("serve");
