@@ -136,6 +136,7 @@ pub fn crds() -> Vec<KindCrd> {
         plural,
         spec,
         status: status(extra),
+        columns: &[],
     };
     vec![
         k(

@@ -154,6 +154,7 @@ pub fn crds() -> Vec<KindCrd> {
                 ),
                 ("instanceCreateTime", json!({"type": "string", "format": "date-time"})),
             ]),
+            columns: &[("STATUS", "string", ".status.dbInstanceStatus")],
         },
         KindCrd {
             group: GROUP,
@@ -161,6 +162,7 @@ pub fn crds() -> Vec<KindCrd> {
             plural: "dbsubnetgroups",
             spec: structural::<DbSubnetGroupSpec>(),
             status: status(&[("subnetGroupStatus", crds::string()), ("vpcID", crds::string())]),
+            columns: &[],
         },
     ]
 }

@@ -79,6 +79,9 @@ pub struct KindCrd {
     pub plural: &'static str,
     pub spec: Value,
     pub status: Value,
+    /// `additionalPrinterColumns` `(name, type, jsonPath)`: upstream's CRDs have none except
+    /// DBInstance's `STATUS`.
+    pub columns: &'static [(&'static str, &'static str, &'static str)],
 }
 
 /// The status every ACK resource has (`ackResourceMetadata`, `conditions`) plus `extra`
@@ -112,11 +115,12 @@ pub fn status(extra: &[(&str, Value)]) -> Value {
 }
 
 impl KindCrd {
-    /// The CRD: `v1alpha1`, namespaced, status subresource, ACK's printer columns.
+    /// The CRD: `v1alpha1`, namespaced, status subresource, the kind's printer columns.
     pub fn crd(&self) -> Value {
-        let version = Version::storage("v1alpha1")
-            .column("Synced", "string", ".status.conditions[?(@.type==\"ACK.ResourceSynced\")].status")
-            .column("Age", "date", ".metadata.creationTimestamp");
+        let version = self
+            .columns
+            .iter()
+            .fold(Version::storage("v1alpha1"), |v, (name, type_, path)| v.column(name, type_, path));
         let schema = crds::resource(self.spec.clone(), self.status.clone());
         crds::crd(self.group, self.kind, self.plural, "Namespaced", &[], &[version], &schema)
     }

@@ -53,6 +53,7 @@ pub fn crds() -> Vec<KindCrd> {
         plural: "secrets",
         spec: structural::<SecretSpec>(),
         status: status(&[("id", crds::string()), ("versionID", crds::string())]),
+        columns: &[],
     }]
 }
 
