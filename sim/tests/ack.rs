@@ -150,6 +150,12 @@ fn a_malformed_policy_document_is_terminal() {
     assert_eq!((status.as_str(), reason.as_str()), ("False", "ACK.Terminal"));
     assert_eq!(ready_message, message_of(&policy, "ACK.Terminal"));
     assert!(sim::conditions::get(&policy, "ACK.Recoverable").is_none());
+
+    // Fixing the document clears the terminal state.
+    apply(&s, &policy_yaml("broken", READ_S3));
+    let policy = get(&s, "policies.iam.services.k8s.aws", "broken");
+    assert_eq!(cond(&policy, "ACK.ResourceSynced").0, "True");
+    assert!(sim::conditions::get(&policy, "ACK.Terminal").is_none(), "{policy:#}");
 }
 
 fn message_of(obj: &Value, type_: &str) -> String {
