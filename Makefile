@@ -27,6 +27,7 @@ bench: setup
 	cargo bench -p sim --bench flux
 	cargo bench -p sim --bench iam
 	cargo bench -p sim --bench csi
+	cargo bench -p sim --bench ack
 	cargo bench -p idp-harness --bench engine
 
 fmt:

@@ -4,6 +4,7 @@
 //! This crate must not know about scenarios or reports: it is usable alone, from tests or from
 //! `idp-harness sim up`.
 
+pub mod ack;
 pub mod apiserver;
 pub mod aws;
 pub mod conditions;

@@ -45,11 +45,10 @@ impl Default for Profile {
         Profile {
             flux: Some(DEFAULT_FLUX.into()),
             gatekeeper: Some(DEFAULT_GATEKEEPER.into()),
-            // On by default once their simulation lands (each module switches its own on).
             csi: Some(DEFAULT_CSI.into()),
-            ack_iam: None,
-            ack_rds: None,
-            ack_secretsmanager: None,
+            ack_iam: Some(DEFAULT_ACK_IAM.into()),
+            ack_rds: Some(DEFAULT_ACK_RDS.into()),
+            ack_secretsmanager: Some(DEFAULT_ACK_SECRETSMANAGER.into()),
             crossplane_aws: Some(DEFAULT_CROSSPLANE_AWS.into()),
         }
     }
@@ -174,17 +173,7 @@ impl Platform {
         if let Some(v) = config.profile.csi.as_deref() {
             crate::csi::install(&platform, v)?;
         }
-        let not_yet = [
-            ("ACK iam-controller", &config.profile.ack_iam),
-            ("ACK rds-controller", &config.profile.ack_rds),
-            ("ACK secretsmanager-controller", &config.profile.ack_secretsmanager),
-        ];
-        if let Some((component, _)) = not_yet.iter().find(|(_, v)| v.is_some()) {
-            return Err(PlatformError::Install {
-                component: "profile",
-                message: format!("{component} is not simulated yet"),
-            });
-        }
+        crate::ack::install(&platform)?;
         Ok(platform)
     }
 
