@@ -29,7 +29,7 @@ pub const TOKEN_IMAGE: &str = "localstack/localstack:latest";
 pub const AUTH_TOKEN_VAR: &str = "LOCALSTACK_AUTH_TOKEN";
 /// LocalStack's port inside its container.
 pub const CONTAINER_PORT: u16 = 4566;
-/// How long the host process may take to answer (it takes about 2 s here).
+/// How long the host process may take to answer (about 7 s here, loading five services).
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the container may take to answer (an image pull is not included: `docker run`
 /// returns once the container has started).
@@ -262,6 +262,9 @@ pub fn host_env(port: u16, root: &Path, services: &[String]) -> Vec<(&'static st
     ];
     if !services.is_empty() {
         env.push(("SERVICES", services.join(",")));
+        // Load them before the health check passes: lazily, the first IAM call takes about 6 s
+        // here, long enough to look like a hang in a scenario.
+        env.push(("EAGER_SERVICE_LOADING", "1".into()));
     }
     env
 }
@@ -334,6 +337,13 @@ impl ContainerOptions {
         }
     }
 
+    /// The Docker CLI's path, once it is found and reaches an engine (`docker info`).
+    pub fn preflight(&self) -> Result<PathBuf, LocalStackError> {
+        let docker = find_docker(&self.docker).ok_or_else(|| LocalStackError::DockerMissing(self.docker.clone()))?;
+        check_engine(&docker)?;
+        Ok(docker)
+    }
+
     /// `docker run` arguments: detached, removed when stopped, port 4566 on a free loopback
     /// port. Without a token only the free services start; the token is passed by name, so its
     /// value never appears on a command line.
@@ -385,8 +395,7 @@ pub struct LocalStackContainer {
 impl LocalStackContainer {
     /// Checks the Docker CLI and engine, runs the image, and waits until LocalStack answers.
     pub fn start(opts: &ContainerOptions) -> Result<LocalStackContainer, LocalStackError> {
-        let docker = find_docker(&opts.docker).ok_or_else(|| LocalStackError::DockerMissing(opts.docker.clone()))?;
-        check_engine(&docker)?;
+        let docker = opts.preflight()?;
         let began = Instant::now();
         let id = docker_output(&docker, &opts.run_args())?.trim().to_string();
         let mut guard_cmd = Command::new("sh");
@@ -571,6 +580,7 @@ mod tests {
         assert_eq!(get("FILESYSTEM_ROOT"), Some("/tmp/x"));
         assert_eq!(get("OVERRIDE_IN_DOCKER"), Some("0"));
         assert_eq!(get("SERVICES"), Some("iam,sts"));
+        assert_eq!(get("EAGER_SERVICE_LOADING"), Some("1"));
         assert_eq!(host_env(1, Path::new("/"), &[]).iter().find(|(n, _)| *n == "SERVICES"), None);
     }
 
