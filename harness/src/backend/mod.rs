@@ -615,7 +615,7 @@ impl Stage {
     }
 }
 
-/// The cluster backend's AWS: `AWS_ENDPOINT_URL` (an emulator or a proxy) and/or the standard
+/// `--aws external` (the cluster backend's default): `AWS_ENDPOINT_URL` (an emulator or a proxy) and/or the standard
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`/`AWS_REGION` variables.
 fn aws_from_env() -> AwsMode {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -630,7 +630,7 @@ fn aws_from_env() -> AwsMode {
             var("AWS_SESSION_TOKEN").as_deref(),
         )),
         _ => AwsMode::Off(
-            "the cluster backend has no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an emulator); profiles and SSO are not read yet",
+            "--aws external (the cluster backend's default) has no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an emulator); profiles and SSO are not read yet",
         ),
     }
 }

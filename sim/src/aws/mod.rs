@@ -147,7 +147,7 @@ impl AwsTarget {
     /// the account from an unknown access key id).
     pub fn clients(&self) -> Clients {
         let c = self.sdk_config();
-        let account = self.endpoint.as_ref().and(self.account.clone()).map(|a| MotoAccount(a));
+        let account = self.endpoint.as_ref().and(self.account.clone()).map(MotoAccount);
         macro_rules! client {
             ($krate:ident) => {{
                 let mut b = $krate::config::Builder::from(&c);
