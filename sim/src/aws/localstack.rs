@@ -379,6 +379,15 @@ pub fn parse_host_port(output: &str) -> Option<u16> {
 /// The guard: waits for its stdin to close, then removes the container.
 const GUARD: &str = r#"cat >/dev/null; exec "$0" rm -f "$1" >/dev/null 2>&1"#;
 
+/// The guard of container `id`: `docker rm -f <id>` once its stdin closes. Its own process
+/// group, so a Ctrl-C meant for the harness does not end it before the harness has cleaned up.
+fn guard_command(docker: &Path, id: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", GUARD]).arg(docker).arg(id);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd
+}
+
 /// A running LocalStack container. Dropping it removes the container.
 pub struct LocalStackContainer {
     docker: PathBuf,
@@ -398,10 +407,7 @@ impl LocalStackContainer {
         let docker = opts.preflight()?;
         let began = Instant::now();
         let id = docker_output(&docker, &opts.run_args())?.trim().to_string();
-        let mut guard_cmd = Command::new("sh");
-        guard_cmd.args(["-c", GUARD]).arg(&docker).arg(&id);
-        std::os::unix::process::CommandExt::process_group(&mut guard_cmd, 0);
-        let guard = match Watched::spawn(&mut guard_cmd, "localstack-guard", None, None) {
+        let guard = match Watched::spawn(&mut guard_command(&docker, &id), "localstack-guard", None, None) {
             Ok(g) => g,
             Err(source) => {
                 let _ = Command::new(&docker).args(remove_args(&id)).output();
@@ -609,6 +615,76 @@ mod tests {
             err.as_deref(),
             Some("no Docker CLI: /nonexistent/docker was not found; --aws localstack-container needs Docker: install it, or use --aws moto or localstack")
         );
+    }
+
+    /// A fake docker CLI in a temporary directory that logs its arguments to `calls` and
+    /// answers as an engine would, publishing the container's port as `port`.
+    fn fake_docker(dir: &Path, port: u16) -> (String, PathBuf) {
+        let calls = dir.join("calls");
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" >> {calls}\ncase \"$1\" in\n  info) echo 27.0;;\n  run) echo c0ffee;;\n  port) echo 127.0.0.1:{port};;\n  inspect) echo true;;\nesac\n",
+            calls = calls.display()
+        );
+        let fake = dir.join("docker");
+        std::fs::write(&fake, script).expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+        (fake.display().to_string(), calls)
+    }
+
+    /// Answers every connection with a LocalStack health document, in a thread.
+    fn health_server() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { break };
+                let mut buf = [0u8; 1024];
+                let _ = std::io::Read::read(&mut s, &mut buf);
+                let _ = std::io::Write::write_all(
+                    &mut s,
+                    b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"services\": {\"iam\": \"available\"}}",
+                );
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn the_container_is_run_found_checked_and_removed_with_these_commands() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = health_server();
+        let (docker, calls) = fake_docker(dir.path(), port);
+        let c = LocalStackContainer::start(&ContainerOptions { docker: docker.clone(), auth_token: false, log: None })
+            .unwrap_or_else(|e| panic!("starts: {e}"));
+        assert_eq!(c.url(), format!("http://127.0.0.1:{port}"));
+        assert_eq!((c.id(), c.image()), ("c0ffee", ARCHIVE_IMAGE));
+        assert!(c.check().is_ok());
+        drop(c);
+        let log = std::fs::read_to_string(&calls).expect("calls");
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "info --format {{.ServerVersion}}",
+                "run -d --rm -p 127.0.0.1::4566 --label idp-harness=localstack -e SERVICES=iam,sts,secretsmanager,ssm,kms localstack/localstack:community-archive",
+                "port c0ffee 4566/tcp",
+            ]
+        );
+        assert!(lines.contains(&"rm -f c0ffee"), "{log}");
+    }
+
+    #[test]
+    fn the_guard_removes_the_container_when_its_stdin_closes() {
+        // What happens when the harness dies: the kernel closes the pipe.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (docker, calls) = fake_docker(dir.path(), 1);
+        let mut guard = guard_command(Path::new(&docker), "c0ffee")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("guard starts");
+        drop(guard.stdin.take());
+        assert!(guard.wait().expect("guard ends").success());
+        assert_eq!(std::fs::read_to_string(&calls).expect("calls"), "rm -f c0ffee\n");
     }
 
     #[test]
