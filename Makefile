@@ -1,5 +1,5 @@
 # idp-harness: the commands a new user and CI run. See README.md.
-.PHONY: setup build run sim test bench fmt lint clean
+.PHONY: setup build run sim test bench fmt lint clean localstack-setup
 
 setup:
 	@./scripts/setup.sh
@@ -29,6 +29,24 @@ bench: setup
 	cargo bench -p sim --bench csi
 	cargo bench -p sim --bench ack
 	cargo bench -p idp-harness --bench engine
+
+# Optional (about 70 s and 500 MB): LocalStack as a host process for `--aws localstack`, in
+# localstack/.venv from the fully pinned localstack/requirements.txt. Needs Python 3.11
+# (LOCALSTACK_PYTHON=...); redone only when the requirements change.
+LOCALSTACK_PYTHON ?= python3.11
+localstack-setup:
+	@command -v $(LOCALSTACK_PYTHON) >/dev/null 2>&1 || { echo "[localstack-setup] error: $(LOCALSTACK_PYTHON) not found: install Python 3.11 or set LOCALSTACK_PYTHON=..." >&2; exit 2; }
+	@$(LOCALSTACK_PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || { echo "[localstack-setup] error: $(LOCALSTACK_PYTHON) is not Python 3.11 (the pins were measured on 3.11)" >&2; exit 2; }
+	@want=$$(sha256sum localstack/requirements.txt | awk '{print $$1}'); \
+	if [ -x localstack/.venv/bin/python ] && [ "$$(cat localstack/.venv/.requirements.sha256 2>/dev/null)" = "$$want" ]; then \
+	  echo "[localstack-setup] localstack/.venv is up to date" >&2; \
+	else \
+	  echo "[localstack-setup] creating localstack/.venv and installing localstack/requirements.txt" >&2; \
+	  { [ -x localstack/.venv/bin/python ] || $(LOCALSTACK_PYTHON) -m venv localstack/.venv; } && \
+	  localstack/.venv/bin/pip install --disable-pip-version-check -q -r localstack/requirements.txt >&2 && \
+	  echo "$$want" > localstack/.venv/.requirements.sha256 || { echo "[localstack-setup] error: pip install failed" >&2; exit 2; }; \
+	fi
+	@cd localstack && .venv/bin/python -c 'import localstack.runtime.main, localstack.constants as c; print("[localstack-setup] localstack-core", c.VERSION, "ready")' >&2
 
 fmt:
 	cargo fmt --all

@@ -7,6 +7,12 @@
 //! the scenario's profile, its repos) with a loopback port for commands, so parallel scenarios
 //! cannot see each other's cluster-scoped objects. `cluster` shares an existing cluster between
 //! scenarios (isolated by namespace only). `kind` comes with its own issue.
+//!
+//! AWS: the run's emulator (moto, LocalStack on the host or in Docker) or an external endpoint,
+//! chosen with `--aws` ([`aws::AwsChoice`]); a scenario needing a service it lacks fails before
+//! its stage is made ([`aws`]).
+
+pub mod aws;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use std::time::Duration;
 
 use sim::apiserver::{kubeconfig, RunningServer};
 use sim::aws::emulator::{Moto, MotoOptions};
+use sim::aws::localstack::{ContainerOptions, LocalStack, LocalStackContainer, LocalStackOptions};
 use sim::aws::AwsTarget;
 use sim::git::{Change, RepoHandle, RepoSpec, Sha};
 use sim::platform::{Platform, PlatformConfig, Tools};
@@ -45,6 +52,12 @@ pub enum BackendError {
     NoAws(&'static str),
     #[error("{0}")]
     Emulator(#[from] sim::aws::emulator::EmulatorError),
+    #[error("{0}")]
+    LocalStack(#[from] sim::aws::localstack::LocalStackError),
+    #[error("{0}")]
+    MissingService(#[from] aws::MissingService),
+    #[error("--aws {0} runs the emulator on this machine's loopback, which the cluster's controllers cannot reach: on --backend cluster use --aws external (the AWS_* variables, with AWS_ENDPOINT_URL for an emulator the cluster can reach)")]
+    AwsUnreachable(aws::AwsChoice),
 }
 
 /// Errors of a stage operation (repos, settling).
@@ -105,10 +118,27 @@ pub fn find_python() -> Option<PathBuf> {
     find_in_venv("python")
 }
 
+/// Where LocalStack's venv Python should be (`make localstack-setup` makes it):
+/// `IDP_HARNESS_LOCALSTACK_PYTHON`, else `localstack/.venv/bin/python` found as
+/// `.venv/bin/python` is, else that path under the current directory (which may not exist).
+pub fn localstack_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("IDP_HARNESS_LOCALSTACK_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let rel = Path::new("localstack/.venv/bin/python");
+    find_in_workspace(rel).unwrap_or_else(|| std::path::absolute(rel).unwrap_or_else(|_| rel.to_path_buf()))
+}
+
 /// `.venv/bin/<name>` under the current directory, next to the binary's target directory, or
 /// in this workspace.
 fn find_in_venv(name: &str) -> Option<PathBuf> {
-    let rel = PathBuf::from(".venv/bin").join(name);
+    find_in_workspace(&PathBuf::from(".venv/bin").join(name))
+}
+
+/// `rel` under the current directory, next to the binary's target directory, or in this
+/// workspace.
+fn find_in_workspace(rel: &Path) -> Option<PathBuf> {
+    let rel = rel.to_path_buf();
     let mut candidates = vec![rel.clone()];
     if let Ok(exe) = std::env::current_exe() {
         // target/<profile>/[deps/]idp-harness → the workspace root.
@@ -137,15 +167,99 @@ pub fn needs_aws(loaded: &Loaded, profile: Option<&sim::platform::Profile>) -> b
         || steps_need(&loaded.scenario.spec.steps)
 }
 
-/// Where a run's AWS calls go.
+/// Where a run's AWS calls go. Emulators start on first need and are shared by the run's
+/// scenarios, each in its own account.
 enum AwsMode {
-    /// A moto server started on first need and shared by the run's scenarios, each in its own
-    /// account.
+    /// A moto server.
     Moto { python: Option<PathBuf>, server: tokio::sync::OnceCell<Arc<Moto>> },
+    /// LocalStack as a host process from `localstack/.venv`.
+    LocalStack { python: PathBuf, server: tokio::sync::OnceCell<Arc<LocalStack>> },
+    /// LocalStack in Docker.
+    Container { options: ContainerOptions, server: tokio::sync::OnceCell<Arc<LocalStackContainer>> },
     /// An endpoint given by the environment (real AWS, or an emulator someone else runs).
     External(AwsTarget),
     /// None configured.
     Off(&'static str),
+}
+
+impl AwsMode {
+    /// The services it has, for the check before a scenario runs; `None` when there is no AWS.
+    fn provider(&self) -> Option<aws::Provider> {
+        match self {
+            AwsMode::Moto { .. } => Some(aws::Provider::Moto),
+            AwsMode::LocalStack { .. } => Some(aws::Provider::LocalStackHost),
+            AwsMode::Container { options, .. } if options.auth_token => Some(aws::Provider::LocalStackToken),
+            AwsMode::Container { .. } => Some(aws::Provider::LocalStackArchive),
+            AwsMode::External(_) => Some(aws::Provider::External),
+            AwsMode::Off(_) => None,
+        }
+    }
+
+    /// The mode for `choice` on a backend (`cluster`: only `external` can be reached).
+    /// Checks at once what can be checked without starting anything (LocalStack's venv, the
+    /// Docker CLI), so a wrong choice fails the run before any scenario.
+    fn for_choice(choice: aws::AwsChoice, cluster: bool) -> Result<AwsMode, BackendError> {
+        match choice {
+            aws::AwsChoice::External => Ok(aws_from_env()),
+            c if cluster => Err(BackendError::AwsUnreachable(c)),
+            aws::AwsChoice::Moto => Ok(AwsMode::Moto { python: find_python(), server: Default::default() }),
+            aws::AwsChoice::Localstack => {
+                let python = localstack_python();
+                if !python.is_file() {
+                    return Err(sim::aws::localstack::LocalStackError::VenvMissing(python).into());
+                }
+                Ok(AwsMode::LocalStack { python, server: Default::default() })
+            }
+            aws::AwsChoice::LocalstackContainer => {
+                let options = ContainerOptions::from_env();
+                options.preflight()?;
+                Ok(AwsMode::Container { options, server: Default::default() })
+            }
+        }
+    }
+
+    /// What the run's notes say about it.
+    fn note(&self) -> Option<String> {
+        match self {
+            AwsMode::Moto { .. } => None,
+            AwsMode::LocalStack { python, .. } => Some(format!(
+                "AWS: LocalStack (localstack-core from {}, free services: IAM, STS, Secrets Manager, SSM, KMS); scenarios that need RDS or Organizations fail before they run",
+                python.display()
+            )),
+            AwsMode::Container { options, .. } if options.auth_token => Some(format!(
+                "AWS: LocalStack in Docker ({}, with LOCALSTACK_AUTH_TOKEN: every service assumed available)",
+                options.image()
+            )),
+            AwsMode::Container { options, .. } => Some(format!(
+                "AWS: LocalStack in Docker ({}, free services: IAM, STS, Secrets Manager, SSM, KMS); scenarios that need RDS or Organizations fail before they run",
+                options.image()
+            )),
+            AwsMode::External(t) => Some(format!(
+                "AWS: the external endpoint {} (region {})",
+                t.endpoint.as_deref().unwrap_or("of real AWS"),
+                t.region
+            )),
+            AwsMode::Off(_) => None,
+        }
+    }
+}
+
+/// The run's emulator, as a stage holds it: to tell a dead one from a failing check.
+#[derive(Clone)]
+enum Emulator {
+    Moto(Arc<Moto>),
+    LocalStack(Arc<LocalStack>),
+    Container(Arc<LocalStackContainer>),
+}
+
+impl Emulator {
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Emulator::Moto(m) => m.check().map_err(|e| e.to_string()),
+            Emulator::LocalStack(l) => l.check().map_err(|e| e.to_string()),
+            Emulator::Container(c) => c.check().map_err(|e| e.to_string()),
+        }
+    }
 }
 
 impl Backend {
@@ -153,7 +267,7 @@ impl Backend {
     pub async fn sim() -> Result<Backend, BackendError> {
         let kubectl = find_kubectl();
         let mut notes = vec![
-            "ACK is not simulated yet; pods run on virtual nodes (no image pulls, probes or crashes), and only secrets-store.csi.k8s.io volumes have files".to_string(),
+            "pods run on virtual nodes (no image pulls, probes or crashes), and only secrets-store.csi.k8s.io volumes have files".to_string(),
             "time does not pass on the simulator: controllers run to a fixed point, so retries, intervals and health-check timeouts conclude at once".to_string(),
         ];
         if kubectl.is_none() {
@@ -193,20 +307,27 @@ impl Backend {
         })
     }
 
+    /// The backend `kind`, with the AWS of `aws` (default: moto on the simulator, the AWS_*
+    /// variables on a cluster).
     pub async fn start(
         kind: BackendKind,
         kubeconfig: Option<PathBuf>,
         context: Option<String>,
+        aws: Option<aws::AwsChoice>,
     ) -> Result<Backend, BackendError> {
-        match kind {
-            BackendKind::Sim => Backend::sim().await,
-            BackendKind::Cluster => Backend::cluster(kubeconfig, context).await,
-            BackendKind::Kind => Err(BackendError::NotBuilt("kind".into())),
+        let backend = match kind {
+            BackendKind::Sim => Backend::sim().await?,
+            BackendKind::Cluster => Backend::cluster(kubeconfig, context).await?,
+            BackendKind::Kind => return Err(BackendError::NotBuilt("kind".into())),
+        };
+        match aws {
+            Some(choice) => backend.with_aws(choice),
+            None => Ok(backend),
         }
     }
 
-    /// The process id of the run's AWS emulator, once started (for diagnostics: which process
-    /// to look at when AWS calls fail).
+    /// The process id of the run's AWS emulator (moto), once started (for diagnostics: which
+    /// process to look at when AWS calls fail).
     pub fn aws_emulator_pid(&self) -> Option<u32> {
         match &self.aws {
             AwsMode::Moto { server, .. } => server.get().map(|m| m.pid()),
@@ -214,8 +335,17 @@ impl Backend {
         }
     }
 
+    /// This backend with its AWS calls going to `choice`.
+    pub fn with_aws(mut self, choice: aws::AwsChoice) -> Result<Backend, BackendError> {
+        self.aws = AwsMode::for_choice(choice, matches!(self.mode, Mode::Cluster { .. }))?;
+        if let Some(note) = self.aws.note() {
+            self.fidelity_notes.push(note);
+        }
+        Ok(self)
+    }
+
     /// The AWS target of one scenario's `account`, starting the run's emulator on first need.
-    async fn aws_for(&self, account: &str) -> Result<(AwsTarget, Option<Arc<Moto>>), BackendError> {
+    async fn aws_for(&self, account: &str) -> Result<(AwsTarget, Option<Emulator>), BackendError> {
         match &self.aws {
             AwsMode::Moto { python, server } => {
                 let python = python.clone().ok_or(BackendError::NoAws(
@@ -231,28 +361,70 @@ impl Backend {
                     })
                     .await?;
                 moto.check()?;
-                let target = AwsTarget::emulator(moto.url(), account, sim::aws::DEFAULT_REGION)
-                    .with_log(Arc::new(sim::aws::CallLog::default()));
-                Ok((target, Some(moto.clone())))
+                Ok((emulator_target(moto.url(), account), Some(Emulator::Moto(moto.clone()))))
+            }
+            AwsMode::LocalStack { python, server } => {
+                let ls = server
+                    .get_or_try_init(|| async {
+                        let opts = LocalStackOptions::new(python.clone());
+                        tokio::task::spawn_blocking(move || LocalStack::start(&opts).map(Arc::new))
+                            .await
+                            .map_err(|e| BackendError::Config(format!("starting LocalStack: {e}")))?
+                            .map_err(BackendError::LocalStack)
+                    })
+                    .await?;
+                ls.check()?;
+                Ok((emulator_target(ls.url(), account), Some(Emulator::LocalStack(ls.clone()))))
+            }
+            AwsMode::Container { options, server } => {
+                let c = server
+                    .get_or_try_init(|| async {
+                        let opts = options.clone();
+                        tokio::task::spawn_blocking(move || LocalStackContainer::start(&opts).map(Arc::new))
+                            .await
+                            .map_err(|e| BackendError::Config(format!("starting LocalStack in Docker: {e}")))?
+                            .map_err(BackendError::LocalStack)
+                    })
+                    .await?;
+                Ok((emulator_target(c.url(), account), Some(Emulator::Container(c.clone()))))
             }
             AwsMode::External(t) => Ok((t.clone().with_log(Arc::new(sim::aws::CallLog::default())), None)),
             AwsMode::Off(why) => Err(BackendError::NoAws(why)),
         }
     }
 
+    /// The scenario's AWS when it needs AWS, after checking the run's AWS has every service it
+    /// needs (before anything starts).
+    /// `profile` is given for the simulator only: a real cluster's components reach AWS by
+    /// themselves, so there the harness needs AWS only for the scenario's own AWS state and
+    /// expectations.
+    async fn scenario_aws(
+        &self,
+        loaded: &Loaded,
+        profile: Option<&sim::platform::Profile>,
+        account: &str,
+    ) -> Result<Option<(AwsTarget, Option<Emulator>)>, BackendError> {
+        if !needs_aws(loaded, profile) {
+            return Ok(None);
+        }
+        if let Some(provider) = self.aws.provider() {
+            let bare = sim::platform::Profile::bare();
+            aws::check(provider, &aws::needed_services(loaded, profile.unwrap_or(&bare)))?;
+        }
+        Ok(Some(self.aws_for(account).await?))
+    }
+
     /// The stage one scenario runs on, acting in AWS `account` when the scenario needs AWS.
     pub async fn stage(&self, loaded: &Loaded, account: &str) -> Result<Arc<Stage>, BackendError> {
         match &self.mode {
             Mode::Cluster { client, kubeconfig } => {
-                // The cluster's own components reach AWS by themselves; the harness needs AWS only
-                // for the scenario's AWS state and expectations.
-                let aws = if needs_aws(loaded, None) { Some(self.aws_for(account).await?) } else { None };
+                let aws = self.scenario_aws(loaded, None, account).await?;
                 Ok(Arc::new(Stage {
                     client: client.clone(),
                     kubeconfig: kubeconfig.clone(),
                     backend: self.name,
                     aws: aws.as_ref().map(|(t, _)| t.clone()),
-                    moto: None,
+                    emulator: None,
                     cli_target: Default::default(),
                     sim: None,
                 }))
@@ -260,7 +432,7 @@ impl Backend {
             Mode::Sim { tools } => {
                 let profile = crate::scenario::profile::resolve(loaded.scenario.spec.profile.as_ref(), loaded.dir())
                     .map_err(BackendError::Profile)?;
-                let aws = if needs_aws(loaded, Some(&profile)) { Some(self.aws_for(account).await?) } else { None };
+                let aws = self.scenario_aws(loaded, Some(&profile), account).await?;
                 let dir =
                     tempfile::Builder::new().prefix("idp-harness-sim-").tempdir().map_err(BackendError::TempDir)?;
                 let config = PlatformConfig {
@@ -291,7 +463,7 @@ impl Backend {
                     kubeconfig: path,
                     backend: self.name,
                     aws: aws.as_ref().map(|(t, _)| t.clone()),
-                    moto: aws.and_then(|(_, m)| m),
+                    emulator: aws.and_then(|(_, m)| m),
                     cli_target: Default::default(),
                     sim: Some(SimStage { platform, running: tokio::sync::Mutex::new(Some(running)), _dir: dir }),
                 }))
@@ -318,7 +490,7 @@ pub struct Stage {
     /// Where this scenario's AWS calls go (its own account on an emulator), when it needs AWS.
     pub aws: Option<AwsTarget>,
     /// The run's emulator, to tell a dead one from a failing check.
-    moto: Option<Arc<Moto>>,
+    emulator: Option<Emulator>,
     /// Credentials for `command` steps (see [`Stage::aws_env`]).
     cli_target: tokio::sync::OnceCell<AwsTarget>,
     sim: Option<SimStage>,
@@ -370,6 +542,14 @@ impl Stage {
         // tell the real one).
         sim.platform.runtime().touch(&sim::flux::source::git_repositories());
         Ok((sha, branch))
+    }
+
+    /// On the simulator, makes every ACK controller look at AWS again (drift made behind its
+    /// back is corrected at the next settle), as its periodic resync would.
+    pub fn resync_aws_controllers(&self) {
+        if let Some(sim) = &self.sim {
+            sim::ack::resync(&sim.platform);
+        }
     }
 
     /// Waits until the platform has reacted to everything done so far: on the simulator, the
@@ -440,19 +620,16 @@ impl Stage {
 
     /// Ok while the AWS emulator (if this stage uses one) runs; why not when it has stopped.
     pub fn aws_health(&self) -> Result<(), String> {
-        match &self.moto {
-            Some(m) => m.check().map_err(|e| e.to_string()),
-            None => Ok(()),
-        }
+        self.emulator.as_ref().map_or(Ok(()), Emulator::check)
     }
 
     /// Environment for `command` steps: the AWS endpoint, region and credentials. On moto, a
     /// tool cannot send the account header, so the first call makes an IAM user `idp-harness`
     /// with an access key in the scenario's account, and tools use that key (moto maps known
-    /// keys to their account).
+    /// keys to their account). LocalStack takes the account from the access key id itself.
     pub async fn aws_env(&self) -> Result<Vec<(String, String)>, String> {
         let Some(target) = &self.aws else { return Ok(Vec::new()) };
-        if self.moto.is_none() {
+        if !matches!(self.emulator, Some(Emulator::Moto(_))) {
             return Ok(target.env());
         }
         let keyed = self
@@ -497,7 +674,7 @@ impl Stage {
     }
 }
 
-/// The cluster backend's AWS: `AWS_ENDPOINT_URL` (an emulator or a proxy) and/or the standard
+/// `--aws external` (the cluster backend's default): `AWS_ENDPOINT_URL` (an emulator or a proxy) and/or the standard
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`/`AWS_REGION` variables.
 fn aws_from_env() -> AwsMode {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -512,7 +689,12 @@ fn aws_from_env() -> AwsMode {
             var("AWS_SESSION_TOKEN").as_deref(),
         )),
         _ => AwsMode::Off(
-            "the cluster backend has no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an emulator); profiles and SSO are not read yet",
+            "--aws external (the cluster backend's default) has no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for an emulator); profiles and SSO are not read yet",
         ),
     }
+}
+
+/// A scenario's account on an emulator, with a fresh call log.
+fn emulator_target(url: &str, account: &str) -> AwsTarget {
+    AwsTarget::emulator(url, account, sim::aws::DEFAULT_REGION).with_log(Arc::new(sim::aws::CallLog::default()))
 }

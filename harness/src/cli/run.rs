@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use super::{discover, exit};
+use crate::backend::aws::AwsChoice;
 use crate::backend::{Backend, BackendKind};
 use crate::report::{Fanout, JsonReporter, JunitReporter, TerminalOptions, TerminalReporter};
 use crate::run::events::Reporter;
@@ -25,6 +26,11 @@ pub struct RunArgs {
     /// For --backend cluster: the context (default: the current one).
     #[arg(long)]
     pub context: Option<String>,
+    /// Where AWS calls go: moto (the simulator's default), localstack (a host process from
+    /// localstack/.venv, `make localstack-setup`), localstack-container (Docker), or external
+    /// (the AWS_* variables; the cluster's default).
+    #[arg(long, value_enum, env = "IDP_HARNESS_AWS")]
+    pub aws: Option<AwsChoice>,
     /// Scenarios at once (default: the number of cores).
     #[arg(long, short = 'j')]
     pub parallel: Option<usize>,
@@ -60,7 +66,7 @@ pub async fn run(args: RunArgs) -> i32 {
         );
         return exit::USAGE;
     }
-    let backend = match Backend::start(args.backend, args.kubeconfig.clone(), args.context.clone()).await {
+    let backend = match Backend::start(args.backend, args.kubeconfig.clone(), args.context.clone(), args.aws).await {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {e}");

@@ -489,6 +489,15 @@ pub struct Profile {
     /// Secrets Store CSI driver version (`1.5`), with the AWS provider, or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csi: Option<String>,
+    /// ACK iam-controller version (`1.4`), or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_iam: Option<String>,
+    /// ACK rds-controller version (`1.6`), or `none` (LocalStack's free tier has no RDS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_rds: Option<String>,
+    /// ACK secretsmanager-controller version (`1.1`), or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack_secretsmanager: Option<String>,
     /// Crossplane provider-aws-iam major version (`2`), or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crossplane_aws: Option<String>,

@@ -50,6 +50,9 @@ fn apply(out: &mut sim::platform::Profile, p: &Profile, origin: &str) -> Result<
     pick("flux", &p.flux, sim::flux::SUPPORTED_VERSIONS, &mut out.flux)?;
     pick("gatekeeper", &p.gatekeeper, sim::gatekeeper::controller::SUPPORTED_VERSIONS, &mut out.gatekeeper)?;
     pick("csi", &p.csi, sim::csi::SUPPORTED_VERSIONS, &mut out.csi)?;
+    pick("ackIam", &p.ack_iam, sim::ack::SUPPORTED_IAM, &mut out.ack_iam)?;
+    pick("ackRds", &p.ack_rds, sim::ack::SUPPORTED_RDS, &mut out.ack_rds)?;
+    pick("ackSecretsmanager", &p.ack_secretsmanager, sim::ack::SUPPORTED_SECRETSMANAGER, &mut out.ack_secretsmanager)?;
     pick("crossplaneAws", &p.crossplane_aws, sim::crossplane::SUPPORTED_VERSIONS, &mut out.crossplane_aws)?;
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! Stopping does not depend on this process exiting cleanly: moto runs under a small wrapper
 //! whose watchdog thread exits as soon as its stdin (a pipe this process holds) closes, which
 //! the kernel does when this process ends for any reason (panic, Ctrl-C, SIGKILL). Dropping a
-//! [`Moto`] kills it at once. This module must not know about scenarios or accounts (accounts
-//! are access key ids, see `super::AwsTarget`).
+//! [`Moto`] kills it at once. The process plumbing ([`Watched`]: piped stdio, kept output,
+//! stop on drop) is shared with `super::localstack`. This module must not know about scenarios
+//! or accounts (accounts are access key ids, see `super::AwsTarget`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -71,13 +72,206 @@ pub struct MotoOptions {
 
 /// A running moto server. Dropping it stops the process.
 pub struct Moto {
-    child: Mutex<Child>,
-    /// Held open: closing it tells the wrapper's watchdog to exit.
-    _stdin: ChildStdin,
+    process: Watched,
     url: String,
+    started_in: Duration,
+}
+
+impl Moto {
+    /// Starts moto and waits until it answers.
+    pub fn start(opts: &MotoOptions) -> Result<Moto, EmulatorError> {
+        if !opts.python.is_file() {
+            return Err(EmulatorError::PythonMissing(opts.python.clone()));
+        }
+        let began = Instant::now();
+        let mut cmd = Command::new(&opts.python);
+        cmd.arg("-c").arg(WRAPPER).args(["-H", "127.0.0.1", "-p", &opts.port.to_string()]).env("PYTHONUNBUFFERED", "1");
+        let (port_tx, port_rx) = mpsc::channel::<u16>();
+        let process = Watched::spawn(&mut cmd, "moto", opts.log.as_deref(), Some((listening_port, port_tx)))
+            .map_err(|source| EmulatorError::Spawn { python: opts.python.clone(), source })?;
+        let mut moto = Moto { process, url: String::new(), started_in: Duration::ZERO };
+        let deadline = began + START_TIMEOUT;
+        let port = loop {
+            match port_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(p) => break p,
+                Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {
+                    if let Some(status) = moto.process.exited() {
+                        return Err(moto.early_exit_error(&opts.python, opts.port, status));
+                    }
+                    if Instant::now() > deadline {
+                        return Err(EmulatorError::NotReady(START_TIMEOUT, moto.process.tail_text()));
+                    }
+                }
+            }
+        };
+        moto.url = format!("http://127.0.0.1:{port}");
+        // Listening is announced once the socket is bound; one request proves it serves.
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            if health(addr).is_ok() {
+                break;
+            }
+            if let Some(status) = moto.process.exited() {
+                return Err(moto.early_exit_error(&opts.python, opts.port, status));
+            }
+            if Instant::now() > deadline {
+                return Err(EmulatorError::NotReady(START_TIMEOUT, moto.process.tail_text()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        moto.started_in = began.elapsed();
+        tracing::debug!(url = %moto.url, pid = moto.pid(), elapsed = ?moto.started_in, "moto ready");
+        Ok(moto)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// How long start-up took (spawn to first answer).
+    pub fn started_in(&self) -> Duration {
+        self.started_in
+    }
+
+    /// Ok while the process runs; the reason when it has stopped.
+    pub fn check(&self) -> Result<(), EmulatorError> {
+        match self.process.exited() {
+            None => Ok(()),
+            Some(status) => Err(EmulatorError::Died {
+                pid: self.pid(),
+                url: self.url.clone(),
+                status,
+                output: self.process.tail_text(),
+            }),
+        }
+    }
+
+    /// Forgets every account's state (`POST /moto-api/reset`).
+    pub fn reset(&self) -> std::io::Result<()> {
+        let addr: SocketAddr =
+            self.url.trim_start_matches("http://").parse().map_err(|_| std::io::Error::other("bad moto url"))?;
+        request(addr, "POST", "/moto-api/reset").map(|_| ())
+    }
+
+    fn early_exit_error(&self, python: &Path, port: u16, status: String) -> EmulatorError {
+        let output = self.process.tail_text();
+        if output.contains("cannot import moto.server") || output.contains("No module named") {
+            return EmulatorError::MotoMissing { python: python.to_path_buf(), detail: output.trim().to_string() };
+        }
+        if port != 0 && port_busy(&output) {
+            return EmulatorError::PortBusy { port };
+        }
+        EmulatorError::EarlyExit { status, output }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.process.stop(Duration::ZERO);
+    }
+}
+
+/// True when a server's output says its port is taken.
+pub(crate) fn port_busy(output: &str) -> bool {
+    output.contains("Address already in use") || output.contains("is in use by another program")
+}
+
+/// Reads a line of a process's output and says which port it listens on, if the line says so.
+pub(crate) type Announce = (fn(&str) -> Option<u16>, mpsc::Sender<u16>);
+
+/// A child process run under a stdin watchdog (see [`WRAPPER`]): its stdin is a pipe only this
+/// process holds, its output is logged and its last lines kept for error messages, and it is
+/// stopped on [`Watched::stop`] or drop. Shared by the emulators run as host processes.
+pub(crate) struct Watched {
+    child: Mutex<Child>,
+    /// Held open until [`Watched::stop`]: closing it tells the watchdog to exit.
+    stdin: Mutex<Option<ChildStdin>>,
     pid: u32,
     tail: Arc<Mutex<Tail>>,
-    started_in: Duration,
+}
+
+impl Watched {
+    /// Spawns `cmd` with piped stdio. `what` names the output reader threads; `announce` is
+    /// given the port the first time its parser finds one in the output.
+    pub(crate) fn spawn(
+        cmd: &mut Command,
+        what: &str,
+        log: Option<&Path>,
+        announce: Option<Announce>,
+    ) -> std::io::Result<Watched> {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let pid = child.id();
+        let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(std::io::Error::other("no pipes to the child process"));
+            }
+        };
+        let watched = Watched {
+            child: Mutex::new(child),
+            stdin: Mutex::new(Some(stdin)),
+            pid,
+            tail: Arc::new(Mutex::new(Tail::default())),
+        };
+        let log = log.and_then(|p| std::fs::File::create(p).ok()).map(|f| Arc::new(Mutex::new(f)));
+        for (stream, announce) in
+            [(Box::new(stderr) as Box<dyn Read + Send>, announce.clone()), (Box::new(stdout), announce)]
+        {
+            let (tail, log) = (watched.tail.clone(), log.clone());
+            // On failure `watched` is dropped, which kills the child.
+            std::thread::Builder::new()
+                .name(format!("{what}-output"))
+                .spawn(move || read_output(stream, tail, log, announce))?;
+        }
+        Ok(watched)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// None while the process runs; its exit status once it has stopped.
+    pub(crate) fn exited(&self) -> Option<String> {
+        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        match c.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot tell: {e}")),
+        }
+    }
+
+    /// The last lines of its output.
+    pub(crate) fn tail_text(&self) -> String {
+        // Give the readers a moment to drain what the process wrote last.
+        std::thread::sleep(Duration::from_millis(20));
+        self.tail.lock().unwrap_or_else(|e| e.into_inner()).text()
+    }
+
+    /// Closes stdin (the watchdog then cleans up and exits), gives the process `grace` to go,
+    /// then kills it. Idempotent.
+    pub(crate) fn stop(&self, grace: Duration) {
+        drop(self.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let until = Instant::now() + grace;
+        while Instant::now() < until && self.exited().is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.stop(Duration::ZERO);
+    }
 }
 
 /// The last lines of the process's output.
@@ -96,165 +290,22 @@ impl Tail {
     }
 }
 
-impl Moto {
-    /// Starts moto and waits until it answers.
-    pub fn start(opts: &MotoOptions) -> Result<Moto, EmulatorError> {
-        if !opts.python.is_file() {
-            return Err(EmulatorError::PythonMissing(opts.python.clone()));
-        }
-        let began = Instant::now();
-        let mut child = Command::new(&opts.python)
-            .arg("-c")
-            .arg(WRAPPER)
-            .args(["-H", "127.0.0.1", "-p", &opts.port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("PYTHONUNBUFFERED", "1")
-            .spawn()
-            .map_err(|source| EmulatorError::Spawn { python: opts.python.clone(), source })?;
-        let pid = child.id();
-        let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
-            (Some(i), Some(o), Some(e)) => (i, o, e),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(EmulatorError::Spawn {
-                    python: opts.python.clone(),
-                    source: std::io::Error::other("no pipes to the child process"),
-                });
-            }
-        };
-        let tail = Arc::new(Mutex::new(Tail::default()));
-        let log = opts.log.as_ref().and_then(|p| std::fs::File::create(p).ok()).map(|f| Arc::new(Mutex::new(f)));
-        let (port_tx, port_rx) = mpsc::channel::<u16>();
-        for (stream, tx) in
-            [(Box::new(stderr) as Box<dyn Read + Send>, Some(port_tx.clone())), (Box::new(stdout), Some(port_tx))]
-        {
-            let (tail, log) = (tail.clone(), log.clone());
-            std::thread::Builder::new()
-                .name("moto-output".into())
-                .spawn(move || read_output(stream, tail, log, tx))
-                .map_err(|source| EmulatorError::Spawn { python: PathBuf::from("moto output reader"), source })?;
-        }
-        let mut moto =
-            Moto { child: Mutex::new(child), _stdin: stdin, url: String::new(), pid, tail, started_in: Duration::ZERO };
-        let deadline = began + START_TIMEOUT;
-        let port = loop {
-            match port_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(p) => break p,
-                Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {
-                    if let Some(status) = moto.exited() {
-                        return Err(moto.early_exit_error(&opts.python, opts.port, status));
-                    }
-                    if Instant::now() > deadline {
-                        return Err(EmulatorError::NotReady(START_TIMEOUT, moto.tail_text()));
-                    }
-                }
-            }
-        };
-        moto.url = format!("http://127.0.0.1:{port}");
-        // Listening is announced once the socket is bound; one request proves it serves.
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        loop {
-            if health(addr).is_ok() {
-                break;
-            }
-            if let Some(status) = moto.exited() {
-                return Err(moto.early_exit_error(&opts.python, opts.port, status));
-            }
-            if Instant::now() > deadline {
-                return Err(EmulatorError::NotReady(START_TIMEOUT, moto.tail_text()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        moto.started_in = began.elapsed();
-        tracing::debug!(url = %moto.url, pid, elapsed = ?moto.started_in, "moto ready");
-        Ok(moto)
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// How long start-up took (spawn to first answer).
-    pub fn started_in(&self) -> Duration {
-        self.started_in
-    }
-
-    /// Ok while the process runs; the reason when it has stopped.
-    pub fn check(&self) -> Result<(), EmulatorError> {
-        match self.exited() {
-            None => Ok(()),
-            Some(status) => {
-                Err(EmulatorError::Died { pid: self.pid, url: self.url.clone(), status, output: self.tail_text() })
-            }
-        }
-    }
-
-    /// Forgets every account's state (`POST /moto-api/reset`).
-    pub fn reset(&self) -> std::io::Result<()> {
-        let addr: SocketAddr =
-            self.url.trim_start_matches("http://").parse().map_err(|_| std::io::Error::other("bad moto url"))?;
-        request(addr, "POST", "/moto-api/reset").map(|_| ())
-    }
-
-    fn exited(&self) -> Option<String> {
-        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        match c.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            Ok(None) => None,
-            Err(e) => Some(format!("cannot tell: {e}")),
-        }
-    }
-
-    fn tail_text(&self) -> String {
-        // Give the readers a moment to drain what the process wrote last.
-        std::thread::sleep(Duration::from_millis(20));
-        self.tail.lock().unwrap_or_else(|e| e.into_inner()).text()
-    }
-
-    fn early_exit_error(&self, python: &Path, port: u16, status: String) -> EmulatorError {
-        let output = self.tail_text();
-        if output.contains("cannot import moto.server") || output.contains("No module named") {
-            return EmulatorError::MotoMissing { python: python.to_path_buf(), detail: output.trim().to_string() };
-        }
-        if port != 0 && (output.contains("Address already in use") || output.contains("is in use by another program")) {
-            return EmulatorError::PortBusy { port };
-        }
-        EmulatorError::EarlyExit { status, output }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-}
-
 fn read_output(
     stream: Box<dyn Read + Send>,
     tail: Arc<Mutex<Tail>>,
     log: Option<Arc<Mutex<std::fs::File>>>,
-    port_tx: Option<mpsc::Sender<u16>>,
+    announce: Option<Announce>,
 ) {
     let mut announced = false;
     for line in BufReader::new(stream).lines() {
         let Ok(line) = line else { break };
         let plain = strip_ansi(&line);
         if !announced {
-            if let Some(p) = listening_port(&plain) {
-                if let Some(tx) = &port_tx {
+            if let Some((parse, tx)) = &announce {
+                if let Some(p) = parse(&plain) {
                     let _ = tx.send(p);
+                    announced = true;
                 }
-                announced = true;
             }
         }
         if let Some(log) = &log {
@@ -305,6 +356,21 @@ fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<u16> {
     s.read_exact(&mut head)?;
     let code = std::str::from_utf8(&head[9..12]).ok().and_then(|c| c.parse().ok());
     code.ok_or_else(|| std::io::Error::other("not an HTTP answer"))
+}
+
+/// A minimal HTTP/1.0 request; returns the status code and the body (read to the end: the
+/// server closes HTTP/1.0 connections).
+pub(crate) fn fetch(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n")?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)?;
+    let text = String::from_utf8_lossy(&all);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code =
+        head.get(9..12).and_then(|c| c.parse().ok()).ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
+    Ok((code, body.to_string()))
 }
 
 #[cfg(test)]

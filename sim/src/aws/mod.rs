@@ -1,6 +1,7 @@
 //! AWS for the simulated platform: which endpoint and account the simulated controllers (ACK,
 //! the CSI driver's AWS provider, Crossplane) and the harness's AWS checks talk to, and the
-//! aws-sdk-rust clients built for them. [`emulator`] starts and stops the moto server.
+//! aws-sdk-rust clients built for them. [`emulator`] starts and stops the moto server,
+//! [`localstack`] LocalStack (a host process or a Docker container).
 //!
 //! An [`AwsTarget`] is an endpoint (an emulator's URL, or none for real AWS), a region and
 //! credentials. A scenario gets its own account on an emulator ([`AwsTarget::emulator`]): its
@@ -9,6 +10,7 @@
 //! decide anything about IAM (that is `crate::iam`) and must not print credentials.
 
 pub mod emulator;
+pub mod localstack;
 pub mod roles;
 
 /// The IAM model types callers need (scopes, statuses), without depending on the SDK crate.

@@ -1,5 +1,5 @@
 //! `reconcile`: drive every Flux object to a verdict. On the simulator the stage settles (the
-//! controllers' fixed point is the reconcile). On a real cluster every object is annotated
+//! controllers' fixed point is the reconcile; ACK controllers resync with AWS first). On a real cluster every object is annotated
 //! `reconcile.fluxcd.io/requestedAt`, as `flux reconcile` does, and must report that request in
 //! `status.lastHandledReconcileAt`. Then every GitRepository, OCIRepository, HelmRepository,
 //! Bucket, HelmChart, Kustomization and HelmRelease (or the kinds asked for) must have a Ready
@@ -25,6 +25,9 @@ const KINDS: [&str; 7] =
 pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 
 pub async fn run(cx: &Cx, r: &Reconcile, timeout: Option<Duration>) -> Result<(), Failure> {
+    // The simulated ACK controllers look at AWS again too (their periodic resync, which time
+    // never brings on the simulator), so drift made by a command step is corrected here.
+    cx.stage.resync_aws_controllers();
     cx.stage.settle().await.map_err(|e| fail(e.to_string()))?;
     let kinds: Vec<&str> =
         if r.kinds.is_empty() { KINDS.to_vec() } else { r.kinds.iter().map(String::as_str).collect() };
