@@ -20,7 +20,7 @@ const NEEDS_RDS: &str = r#"apiVersion: idp-harness.dev/v1alpha1
 kind: Scenario
 metadata: {name: needs-rds}
 spec:
-  profile: {flux: none, gatekeeper: none}
+  profile: {flux: none, gatekeeper: none, ackRds: none}
   steps:
     - expect: {aws: {dbInstance: {identifier: orders, exists: false}}}
 "#;
@@ -132,4 +132,13 @@ async fn the_aws_scenario_passes_on_localstack() {
     let r = totals.reports.into_iter().next().expect("one report");
     assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.failure);
     assert!(r.leaks.is_empty(), "{:?}", r.leaks);
+}
+
+#[test]
+fn the_profiles_rds_controller_needs_rds_too() {
+    let scenario = NEEDS_RDS.replace(", ackRds: none", "").replace("dbInstance: {identifier: orders, exists: false}", "secret: {name: x, exists: false}");
+    let o = harness(&["--aws", "localstack"], &[("IDP_HARNESS_LOCALSTACK_PYTHON", "/bin/sh")], &scenario);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("set-up failed: the scenario needs RDS ("), "{}", text(&o));
+    assert!(text(&o).contains("rds"), "{}", text(&o));
 }
