@@ -136,7 +136,9 @@ async fn the_aws_scenario_passes_on_localstack() {
 
 #[test]
 fn the_profiles_rds_controller_needs_rds_too() {
-    let scenario = NEEDS_RDS.replace(", ackRds: none", "").replace("dbInstance: {identifier: orders, exists: false}", "secret: {name: x, exists: false}");
+    let scenario = NEEDS_RDS
+        .replace(", ackRds: none", "")
+        .replace("dbInstance: {identifier: orders, exists: false}", "secret: {name: x, exists: false}");
     let o = harness(&["--aws", "localstack"], &[("IDP_HARNESS_LOCALSTACK_PYTHON", "/bin/sh")], &scenario);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("set-up failed: the scenario needs RDS ("), "{}", text(&o));

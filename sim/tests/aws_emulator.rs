@@ -1,8 +1,11 @@
 //! The moto server as the simulator's AWS: start-up, accounts from access key ids, the SDK
 //! clients, errors worded for users, and no process left behind.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::alive;
 use sim::aws::emulator::{EmulatorError, Moto, MotoOptions};
 use sim::aws::{error_code, error_text, AwsTarget};
 
@@ -16,42 +19,10 @@ fn start() -> Moto {
     Moto::start(&MotoOptions { python: python(), port: 0, log: None }).expect("moto starts")
 }
 
-fn alive(pid: u32) -> bool {
-    // A zombie is not alive; /proc/<pid>/stat's third field is the state.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
-        .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_are_separate_per_scenario_account() {
     let moto = start();
-    let a = AwsTarget::emulator(moto.url(), "111111111111", "us-east-1").clients();
-    let b = AwsTarget::emulator(moto.url(), "222222222222", "us-east-1").clients();
-
-    let who = a.sts.get_caller_identity().send().await.expect("sts");
-    assert_eq!(who.account(), Some("111111111111"));
-
-    let created = a.secretsmanager.create_secret().name("db-password").secret_string("s3cr3t").send().await.unwrap();
-    assert!(created.arn().unwrap_or_default().contains(":111111111111:secret:db-password-"), "{created:?}");
-    let got = a.secretsmanager.get_secret_value().secret_id("db-password").send().await.unwrap();
-    assert_eq!(got.secret_string(), Some("s3cr3t"));
-
-    let err = b.secretsmanager.get_secret_value().secret_id("db-password").send().await.unwrap_err();
-    assert_eq!(error_code(&err), Some("ResourceNotFoundException"));
-    assert!(error_text(&err).starts_with("ResourceNotFoundException: "), "{}", error_text(&err));
-
-    let role = a
-        .iam
-        .create_role()
-        .role_name("app")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(role.role().map(|r| r.arn()), Some("arn:aws:iam::111111111111:role/app"));
-    let err = b.iam.get_role().role_name("app").send().await.unwrap_err();
-    assert_eq!(error_code(&err), Some("NoSuchEntity"));
+    common::check_accounts_are_separate(moto.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,10 +3,14 @@
 //! test is skipped (with the reason printed) when `localstack/.venv` has not been made with
 //! `make localstack-setup`, so a machine without it stays green.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::alive;
+
 use sim::aws::localstack::{LocalStack, LocalStackError, LocalStackOptions};
-use sim::aws::{error_code, AwsTarget};
+use sim::aws::AwsTarget;
 
 /// The venv's Python, or None (with the reason printed) when it has not been made.
 fn python() -> Option<PathBuf> {
@@ -17,12 +21,6 @@ fn python() -> Option<PathBuf> {
         eprintln!("skipped: {} is missing (run `make localstack-setup` to test LocalStack)", p.display());
         None
     }
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
-        .unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,30 +34,8 @@ async fn the_free_services_answer_in_separate_accounts_and_nothing_is_left_behin
     for s in ["iam", "sts", "secretsmanager", "ssm", "kms"] {
         assert!(ls.services().iter().any(|x| x == s), "{s} is not available: {:?}", ls.services());
     }
+    common::check_accounts_are_separate(ls.url()).await;
     let a = AwsTarget::emulator(ls.url(), "111111111111", "us-east-1").clients();
-    let b = AwsTarget::emulator(ls.url(), "222222222222", "us-east-1").clients();
-
-    let who = a.sts.get_caller_identity().send().await.expect("sts");
-    assert_eq!(who.account(), Some("111111111111"));
-
-    let created = a.secretsmanager.create_secret().name("db-password").secret_string("s3cr3t").send().await.unwrap();
-    assert!(created.arn().unwrap_or_default().contains(":111111111111:secret:db-password-"), "{created:?}");
-    let got = a.secretsmanager.get_secret_value().secret_id("db-password").send().await.unwrap();
-    assert_eq!(got.secret_string(), Some("s3cr3t"));
-    let err = b.secretsmanager.get_secret_value().secret_id("db-password").send().await.unwrap_err();
-    assert_eq!(error_code(&err), Some("ResourceNotFoundException"));
-
-    let role = a
-        .iam
-        .create_role()
-        .role_name("app")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(role.role().map(|r| r.arn()), Some("arn:aws:iam::111111111111:role/app"));
-    let err = b.iam.get_role().role_name("app").send().await.unwrap_err();
-    assert_eq!(error_code(&err), Some("NoSuchEntity"));
 
     // RDS is not in the free tier: the harness refuses such scenarios before they run.
     let err = a.rds.describe_db_instances().send().await.unwrap_err();
