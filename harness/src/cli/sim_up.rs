@@ -1,5 +1,5 @@
-//! `idp-harness sim up`: runs the simulated platform (API server, Gatekeeper, Flux) in the
-//! foreground, writes a kubeconfig for it, and stops cleanly on Ctrl-C or SIGTERM (removing the
+//! `idp-harness sim up`: runs the simulated platform (API server, Gatekeeper, Flux, the CSI
+//! driver, ACK, Crossplane, and a moto server for their AWS calls) in the foreground, writes a kubeconfig for it, and stops cleanly on Ctrl-C or SIGTERM (removing the
 //! kubeconfig it wrote).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -92,11 +92,16 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
         Some(v) => format!("{name} {v}"),
         None => format!("{name} off"),
     };
-    println!(
-        "platform: {}, {} (controllers run to a fixed point after every change)",
+    let components = [
         component("Flux", &profile.flux),
-        component("Gatekeeper", &profile.gatekeeper)
-    );
+        component("Gatekeeper", &profile.gatekeeper),
+        component("Secrets Store CSI + AWS provider", &profile.csi),
+        component("ACK iam", &profile.ack_iam),
+        component("ACK rds", &profile.ack_rds),
+        component("ACK secretsmanager", &profile.ack_secretsmanager),
+        component("Crossplane provider-aws-iam", &profile.crossplane_aws),
+    ];
+    println!("platform: {} (controllers run to a fixed point after every change)", components.join(", "));
     println!("kubeconfig: {}", path.display());
     if let Some(m) = &moto {
         println!("AWS emulator (moto): {} (account {MOTO_DEFAULT_ACCOUNT})", m.url());
