@@ -1,6 +1,7 @@
 //! `idp-harness sim up`: runs the simulated platform (API server, Gatekeeper, Flux, the CSI
-//! driver, ACK, Crossplane, and a moto server for their AWS calls) in the foreground, writes a kubeconfig for it, and stops cleanly on Ctrl-C or SIGTERM (removing the
-//! kubeconfig it wrote).
+//! driver, ACK, Crossplane, and a moto server for their AWS calls) in the foreground, writes a
+//! kubeconfig for it, and stops cleanly on Ctrl-C or SIGTERM (removing the kubeconfig it wrote
+//! and stopping moto).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
