@@ -169,6 +169,20 @@ fn a_pod_mounts_its_secret_through_irsa() {
         serde_json::from_str(&w.s.ok(&["get", "secret", "orders-db", "-n", "orders", "-o", "json"], None)).unwrap();
     assert_eq!(secret["data"]["password"], "czNjcjN0");
     assert_eq!(secret["metadata"]["labels"]["secrets-store.csi.k8s.io/managed"], "true");
+    // The synced Secret lives while a pod mounts the volume: owned through the pod's
+    // SecretProviderClassPodStatus, it goes with the last pod.
+    let status: Value = serde_json::from_str(&w.s.ok(
+        &["get", "secretproviderclasspodstatuses", "api-orders-orders-secrets", "-n", "orders", "-o", "json"],
+        None,
+    ))
+    .unwrap();
+    assert_eq!(status["status"]["mounted"], true);
+    assert_eq!(secret["metadata"]["ownerReferences"][0]["name"], "api-orders-orders-secrets");
+    assert!(pod["spec"]["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "aws-iam-token"));
+    w.s.ok(&["delete", "pod", "api", "-n", "orders", "--wait=false"], None);
+    w.s.settle();
+    let gone = !w.s.kubectl(&["get", "secret", "orders-db", "-n", "orders"], None).0.status.success();
+    assert!(gone, "the synced Secret outlived its pod");
     // The pod identity webhook gave the pod its token volume too.
     assert!(pod["spec"]["volumes"].as_array().unwrap().iter().any(|v| v["name"] == "aws-iam-token"));
 }

@@ -50,6 +50,8 @@ pub enum UpError {
     Emulator(#[from] EmulatorError),
     #[error("starting the AWS emulator: {0}")]
     Join(String),
+    #[error("registering the cluster's OIDC issuer in the emulator's IAM: {0}")]
+    Aws(String),
 }
 
 impl UpError {
@@ -59,7 +61,9 @@ impl UpError {
             UpError::Serve(_) => Some("pick another --port, or 0 for a free one"),
             UpError::Kubeconfig { .. } => Some("pass --kubeconfig with a writable path"),
             UpError::NoPython => Some("run `make setup`, or set IDP_HARNESS_PYTHON"),
-            UpError::Signal(_) | UpError::Platform(_) | UpError::Emulator(_) | UpError::Join(_) => None,
+            UpError::Signal(_) | UpError::Platform(_) | UpError::Emulator(_) | UpError::Join(_) | UpError::Aws(_) => {
+                None
+            }
         }
     }
 }
@@ -82,7 +86,14 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
         None
     };
     let aws = moto.as_ref().map(|m| AwsTarget::emulator(m.url(), MOTO_DEFAULT_ACCOUNT, sim::aws::DEFAULT_REGION));
-    let platform = Platform::start(PlatformConfig { api, profile: profile.clone(), tools, work_dir: None, aws })?;
+    let platform =
+        Platform::start(PlatformConfig { api, profile: profile.clone(), tools, work_dir: None, aws: aws.clone() })?;
+    // IRSA as on EKS: the cluster's issuer is an IAM OIDC provider of the account.
+    if let Some(t) = &aws {
+        sim::aws::roles::register_oidc_provider(&t.clients(), platform.server().issuer().url())
+            .await
+            .map_err(UpError::Aws)?;
+    }
     let running = platform.server().serve(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), args.port)).await?;
     let ready = started.elapsed();
     let path = std::path::absolute(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());

@@ -106,7 +106,12 @@ impl VolumeMounter for Csi {
                 let mounted = provider::mount(cx, &env, pod, v)
                     .await
                     .map_err(|message| MountFailure { volume: volume.clone(), message })?;
-                self.sync_secrets(cx, pod, &mounted).await.map_err(|message| MountFailure { volume, message })?;
+                let status = pod_status(cx, pod, &mounted)
+                    .await
+                    .map_err(|message| MountFailure { volume: volume.clone(), message })?;
+                self.sync_secrets(cx, pod, &mounted, &status)
+                    .await
+                    .map_err(|message| MountFailure { volume, message })?;
             }
             Ok(())
         })
@@ -116,7 +121,7 @@ impl VolumeMounter for Csi {
 impl Csi {
     /// `secretObjects`: one Kubernetes Secret each, from the mounted files, in the pod's
     /// namespace, labelled as the driver labels them.
-    async fn sync_secrets(&self, cx: &Cx, pod: &Value, m: &provider::Mounted) -> Result<(), String> {
+    async fn sync_secrets(&self, cx: &Cx, pod: &Value, m: &provider::Mounted, owner: &Value) -> Result<(), String> {
         let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
         let Some(objects) = m.spc["spec"]["secretObjects"].as_array() else { return Ok(()) };
         for so in objects {
@@ -137,10 +142,12 @@ impl Csi {
             }
             let mut labels = so["labels"].as_object().cloned().unwrap_or_default();
             labels.insert("secrets-store.csi.k8s.io/managed".into(), json!("true"));
+            // Owned by each mounting pod's SecretProviderClassPodStatus: the garbage collector
+            // removes the Secret when the last pod that mounts the volume is gone.
             let secret = json!({
                 "apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": name, "namespace": ns, "labels": labels,
-                             "annotations": so["annotations"].clone()},
+                             "annotations": so["annotations"].clone(), "ownerReferences": [owner]},
                 "type": so["type"].as_str().filter(|t| !t.is_empty()).unwrap_or("Opaque"),
                 "data": data,
             });
@@ -150,19 +157,59 @@ impl Csi {
                 &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
             );
             let obj: kube::core::DynamicObject = serde_json::from_value(secret).map_err(|e| e.to_string())?;
-            api.patch(
-                name,
-                &kube::api::PatchParams::apply("secrets-store-csi-driver").force(),
-                &kube::api::Patch::Apply(&obj),
-            )
-            .await
-            .map_err(|e| {
-                format!("rpc error: code = Unknown desc = failed to create Kubernetes secret {ns}/{name}: {e}")
-            })?;
+            // One field manager per pod, so each pod's owner reference stays when another applies.
+            let manager = format!("secrets-store-csi-driver-{}", pod["metadata"]["uid"].as_str().unwrap_or_default());
+            api.patch(name, &kube::api::PatchParams::apply(&manager).force(), &kube::api::Patch::Apply(&obj))
+                .await
+                .map_err(|e| {
+                    format!("rpc error: code = Unknown desc = failed to create Kubernetes secret {ns}/{name}: {e}")
+                })?;
             cx.note(format!("csi: synced secretObjects {ns}/{name} ({} keys; values not shown)", data.len()));
         }
         Ok(())
     }
+}
+
+/// The pod's SecretProviderClassPodStatus (`<pod>-<namespace>-<spc>`, owned by the pod), made
+/// after a mount as the driver makes it; returns an owner reference to it.
+async fn pod_status(cx: &Cx, pod: &Value, m: &provider::Mounted) -> Result<Value, String> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let spc = m.spc["metadata"]["name"].as_str().unwrap_or_default();
+    let name = format!("{pod_name}-{ns}-{spc}");
+    let gvk = kube::core::GroupVersionKind::gvk("secrets-store.csi.x-k8s.io", "v1", "SecretProviderClassPodStatus");
+    let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, "secretproviderclasspodstatuses");
+    let api: kube::Api<kube::core::DynamicObject> = kube::Api::namespaced_with(cx.client.clone(), ns, &ar);
+    let body = json!({
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClassPodStatus",
+        "metadata": {
+            "name": name, "namespace": ns,
+            "labels": {"internal.secrets-store.csi.k8s.io/node-name": pod["spec"]["nodeName"].clone()},
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": pod_name,
+                                 "uid": pod["metadata"]["uid"].clone()}],
+        },
+        "status": {"podName": pod_name, "secretProviderClassName": spc, "mounted": true,
+                   "targetPath": m.dir.display().to_string()},
+    });
+    let obj: kube::core::DynamicObject = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    let got = api
+        .patch(
+            &name,
+            &kube::api::PatchParams::apply("secrets-store-csi-driver").force(),
+            &kube::api::Patch::Apply(&obj),
+        )
+        .await
+        .map_err(|e| format!("failed to create secret provider class pod status for pod {ns}/{pod_name}, err: {e}"))?;
+    // `status` is a subresource: written apart, as the driver's update does.
+    api.patch_status(
+        &name,
+        &kube::api::PatchParams::apply("secrets-store-csi-driver").force(),
+        &kube::api::Patch::Apply(&obj),
+    )
+    .await
+    .map_err(|e| format!("failed to create secret provider class pod status for pod {ns}/{pod_name}, err: {e}"))?;
+    Ok(json!({"apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClassPodStatus",
+              "name": name, "uid": got.metadata.uid.unwrap_or_default()}))
 }
 
 /// Reads a file at `path` inside `pod` (as a container sees it): the container's volume mount
