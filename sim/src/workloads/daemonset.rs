@@ -143,7 +143,7 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
     }
     let uid = str_at(&ds, "/metadata/uid");
     let template = ds.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let hash = names::template_hash(&template, int_at(&ds, "/status/collisionCount"));
+    let hash = names::template_hash(&template, int_at(&ds, "/status/collisionCount").filter(|c| *c != 0));
     let wanted = wanted_nodes(cx, &template);
     let pods_path = super::pods_path(cx, &key.namespace)?;
     let all_pods = cx.list("", "pods", Some(&key.namespace));

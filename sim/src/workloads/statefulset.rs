@@ -56,7 +56,7 @@ impl Controller for StatefulSetController {
 /// The revision of `set`'s current template: `<name>-<hash>` as the pods' label reads.
 pub fn revision(set: &Value, name: &str) -> String {
     let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    format!("{name}-{}", names::template_hash(&template, int_at(set, "/status/collisionCount")))
+    format!("{name}-{}", names::template_hash(&template, int_at(set, "/status/collisionCount").filter(|c| *c != 0)))
 }
 
 /// The ordinal of a pod named `<set>-<ordinal>`.
