@@ -140,7 +140,7 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
             (ordinal >= want || outdated).then(|| (ordinal, str_at(p, "/metadata/name").to_string()))
         })
         .collect();
-    victims.sort_by(|a, b| b.0.cmp(&a.0));
+    victims.sort_by_key(|v| std::cmp::Reverse(v.0));
     for (_, name) in &victims {
         match send(cx, http::Method::DELETE, &format!("{pods_path}/{name}"), None).await {
             Ok(_) => record(cx, &set, "delete", name, None),
