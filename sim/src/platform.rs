@@ -29,6 +29,8 @@ pub struct Profile {
     pub ack_secretsmanager: Option<String>,
     /// Crossplane's provider-aws-iam (upjet family) major version (`2`).
     pub crossplane_aws: Option<String>,
+    /// The virtual nodes (count and extra labels); always present, 2 by default.
+    pub nodes: crate::workloads::NodeSettings,
 }
 
 /// The versions the simulator models by default.
@@ -50,6 +52,7 @@ impl Default for Profile {
             ack_rds: Some(DEFAULT_ACK_RDS.into()),
             ack_secretsmanager: Some(DEFAULT_ACK_SECRETSMANAGER.into()),
             crossplane_aws: Some(DEFAULT_CROSSPLANE_AWS.into()),
+            nodes: Default::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl Profile {
             ack_rds: None,
             ack_secretsmanager: None,
             crossplane_aws: None,
+            nodes: Default::default(),
         }
     }
 
@@ -157,7 +161,7 @@ impl Platform {
             _temp: temp,
         };
         // Workloads (nodes, Deployments, ReplicaSets, pods) are part of every cluster: always
-        // installed, before the optional components, with no profile field.
+        // installed, before the optional components; the profile only sets the nodes.
         platform.workloads = crate::workloads::install(&platform)?;
         // The EKS pod identity webhook runs in every EKS control plane.
         crate::identity::install(&platform)?;

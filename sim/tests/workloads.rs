@@ -418,3 +418,296 @@ spec:
     let table = t.ok(&["get", "job", "migrate"], None);
     assert!(table.contains("Complete") && table.contains("1/1"), "{table}");
 }
+
+/// The `(reason, message)` of every event about the `kind` object `name`, oldest first.
+fn events_of(t: &TestServer, kind: &str, name: &str) -> Vec<(String, String)> {
+    let list = json(&t.ok(&["get", "events", "-o", "json"], None));
+    let mut items: Vec<Value> = list["items"].as_array().cloned().unwrap_or_default();
+    items.retain(|e| e["involvedObject"]["kind"] == kind && e["involvedObject"]["name"] == name);
+    items.sort_by_key(|e| e["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse::<u64>().ok()));
+    items
+        .iter()
+        .map(|e| (e["reason"].as_str().unwrap_or_default().into(), e["message"].as_str().unwrap_or_default().into()))
+        .collect()
+}
+
+fn statefulset(name: &str, replicas: u32, policy: &str, volume: bool) -> String {
+    let volumes = if volume { "\n      volumes: [{name: secrets, emptyDir: {}}]" } else { "" };
+    format!(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: {name}, namespace: default}}
+spec:
+  serviceName: {name}-headless
+  replicas: {replicas}
+  podManagementPolicy: {policy}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: app, image: \"nginx:1.27\"}}]{volumes}
+"
+    )
+}
+
+fn daemonset(name: &str, node_selector: Option<&str>) -> String {
+    let selector = node_selector.map(|s| format!("\n      nodeSelector: {{{s}}}")).unwrap_or_default();
+    format!(
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: {name}, namespace: default}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: agent, image: \"fluent/fluent-bit:3\"}}]{selector}
+"
+    )
+}
+
+fn names_of(pods: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> =
+        pods.iter().map(|p| p["metadata"]["name"].as_str().unwrap_or_default().into()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_statefulset_creates_its_ordinals_in_order_and_scales_down_from_the_top() {
+    let t = platform();
+    t.ok(&["apply", "-f", "-"], Some(&statefulset("db", 3, "OrderedReady", false)));
+    t.settle();
+    let ps = pods(&t, "db");
+    assert_eq!(names_of(&ps), ["db-0", "db-1", "db-2"]);
+    let set = json(&t.ok(&["get", "sts", "db", "-o", "json"], None));
+    let st = &set["status"];
+    let rev = st["updateRevision"].as_str().unwrap_or_default().to_string();
+    assert!(rev.starts_with("db-") && rev.len() > 3, "{st}");
+    assert_eq!(st["currentRevision"], rev.as_str());
+    for (field, want) in [
+        ("replicas", 3),
+        ("readyReplicas", 3),
+        ("currentReplicas", 3),
+        ("updatedReplicas", 3),
+        ("availableReplicas", 3),
+        ("observedGeneration", 1),
+    ] {
+        assert_eq!(st[field], want, "{field} in {st}");
+    }
+    for p in &ps {
+        let name = p["metadata"]["name"].as_str().unwrap_or_default();
+        let labels = &p["metadata"]["labels"];
+        assert_eq!(labels["statefulset.kubernetes.io/pod-name"], name);
+        assert_eq!(labels["controller-revision-hash"], rev.as_str());
+        assert_eq!(labels["apps.kubernetes.io/pod-index"], name.trim_start_matches("db-"));
+        let owner = &p["metadata"]["ownerReferences"][0];
+        assert_eq!((owner["kind"].as_str(), owner["name"].as_str()), (Some("StatefulSet"), Some("db")));
+        assert_eq!(owner["uid"], set["metadata"]["uid"]);
+        assert_eq!(
+            (p["spec"]["hostname"].as_str(), p["spec"]["subdomain"].as_str()),
+            (Some(name), Some("db-headless"))
+        );
+        assert_eq!(p["status"]["phase"], "Running");
+    }
+    // stateful_pod_control.go recordPodEvent: "create Pod %s in StatefulSet %s successful", in
+    // ordinal order (OrderedReady).
+    let created: Vec<(String, String)> =
+        events_of(&t, "StatefulSet", "db").into_iter().filter(|(r, _)| r == "SuccessfulCreate").collect();
+    let want: Vec<(String, String)> = (0..3)
+        .map(|i| ("SuccessfulCreate".to_string(), format!("create Pod db-{i} in StatefulSet db successful")))
+        .collect();
+    assert_eq!(created, want);
+    let table = t.ok(&["get", "sts", "db"], None);
+    assert!(table.lines().nth(1).is_some_and(|l| l.split_whitespace().nth(1) == Some("3/3")), "{table}");
+
+    t.ok(&["scale", "sts", "db", "--replicas=1"], None);
+    t.settle();
+    assert_eq!(names_of(&pods(&t, "db")), ["db-0"]);
+    let deleted: Vec<String> = events_of(&t, "StatefulSet", "db")
+        .into_iter()
+        .filter(|(r, _)| r == "SuccessfulDelete")
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        deleted,
+        ["delete Pod db-2 in StatefulSet db successful", "delete Pod db-1 in StatefulSet db successful"]
+    );
+    let st = json(&t.ok(&["get", "sts", "db", "-o", "json"], None))["status"].clone();
+    assert_eq!(
+        (st["replicas"].as_i64(), st["readyReplicas"].as_i64(), st["observedGeneration"].as_i64()),
+        (Some(1), Some(1), Some(2))
+    );
+
+    // A new template is a new revision: the pod is recreated from it and it becomes current.
+    t.ok(&["set", "image", "sts/db", "app=nginx:1.28"], None);
+    t.settle();
+    let st = json(&t.ok(&["get", "sts", "db", "-o", "json"], None))["status"].clone();
+    let new_rev = st["updateRevision"].as_str().unwrap_or_default();
+    assert_ne!(new_rev, rev);
+    assert_eq!(st["currentRevision"], new_rev);
+    let ps = pods(&t, "db");
+    assert_eq!(names_of(&ps), ["db-0"]);
+    assert_eq!(ps[0]["metadata"]["labels"]["controller-revision-hash"], new_rev);
+    assert_eq!(ps[0]["spec"]["containers"][0]["image"], "nginx:1.28");
+}
+
+#[test]
+fn ordered_ready_waits_for_each_pod_and_parallel_does_not() {
+    let t = platform();
+    // The mounter keeps every pod with a `secrets` volume in ContainerCreating (never Ready).
+    t.platform.as_ref().expect("platform").workloads().add_mounter(Arc::new(FailingMounter));
+    t.ok(&["apply", "-f", "-"], Some(&statefulset("ordered", 3, "OrderedReady", true)));
+    t.ok(&["apply", "-f", "-"], Some(&statefulset("parallel", 3, "Parallel", true)));
+    t.settle();
+    let ordered = pods(&t, "ordered");
+    assert_eq!(names_of(&ordered), ["ordered-0"]);
+    assert_eq!(ordered[0]["status"]["phase"], "Pending");
+    let st = json(&t.ok(&["get", "sts", "ordered", "-o", "json"], None))["status"].clone();
+    assert_eq!(st["replicas"], 1);
+    assert!(st.get("readyReplicas").is_none(), "{st}");
+    assert_eq!(st["availableReplicas"], 0);
+    assert_eq!(names_of(&pods(&t, "parallel")), ["parallel-0", "parallel-1", "parallel-2"]);
+}
+
+#[test]
+fn statefulset_and_daemonset_pods_denied_by_gatekeeper_give_failed_create_events() {
+    let t = TestServer::platform(Profile { gatekeeper: Some("3.20".into()), ..Profile::bare() });
+    t.ok(&["apply", "-f", "-"], Some(TEMPLATE));
+    t.settle();
+    t.ok(&["apply", "-f", "-"], Some(CONSTRAINT));
+    t.settle();
+    t.ok(&["apply", "-f", "-"], Some(&statefulset("db", 2, "OrderedReady", false)));
+    t.ok(&["apply", "-f", "-"], Some(&daemonset("agent", None)));
+    t.settle();
+    assert!(pods(&t, "db").is_empty() && pods(&t, "agent").is_empty());
+    let denial = |container: &str, image: &str| {
+        format!(
+            "admission webhook \"validation.gatekeeper.sh\" denied the request: [only-ecr] container <{container}> has \
+             an invalid image repo <{image}>, allowed repos are [\"123456789012.dkr.ecr.us-east-1.amazonaws.com/\"]"
+        )
+    };
+    // stateful_pod_control.go recordPodEvent: "create Pod %s in StatefulSet %s failed error: %s".
+    let failed: Vec<(String, String)> =
+        events_of(&t, "StatefulSet", "db").into_iter().filter(|(r, _)| r == "FailedCreate").collect();
+    assert!(!failed.is_empty());
+    let want = format!("create Pod db-0 in StatefulSet db failed error: {}", denial("app", "nginx:1.27"));
+    assert!(failed.iter().all(|(_, m)| *m == want), "{failed:?}");
+    let st = json(&t.ok(&["get", "sts", "db", "-o", "json"], None))["status"].clone();
+    assert_eq!(st["replicas"], 0);
+    // controller_utils.go CreatePods: "Error creating: %v".
+    let failed: Vec<(String, String)> =
+        events_of(&t, "DaemonSet", "agent").into_iter().filter(|(r, _)| r == "FailedCreate").collect();
+    let want = format!("Error creating: {}", denial("agent", "fluent/fluent-bit:3"));
+    assert!(!failed.is_empty() && failed.iter().all(|(_, m)| *m == want), "{failed:?}");
+    let st = json(&t.ok(&["get", "ds", "agent", "-o", "json"], None))["status"].clone();
+    assert_eq!((st["desiredNumberScheduled"].as_i64(), st["currentNumberScheduled"].as_i64()), (Some(2), Some(0)));
+    assert_eq!(st["numberUnavailable"], 2);
+}
+
+#[test]
+fn nodes_are_configurable_and_a_daemonset_runs_on_the_matching_ones() {
+    let labels = [("eks.amazonaws.com/nodegroup", "ng-1"), ("topology.kubernetes.io/region", "eu-west-1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let nodes = sim::workloads::NodeSettings { count: 3, labels };
+    let t = TestServer::platform(Profile { nodes, ..Profile::bare() });
+    let table = t.ok(&["get", "nodes", "--show-labels"], None);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for (i, row) in rows.iter().enumerate() {
+        let name = format!("sim-node-{}", i + 1);
+        assert!(row.starts_with(&name), "{row}");
+        for label in [
+            "eks.amazonaws.com/nodegroup=ng-1",
+            "topology.kubernetes.io/region=eu-west-1",
+            &format!("kubernetes.io/hostname={name}"),
+            "kubernetes.io/os=linux",
+        ] {
+            assert!(row.contains(label), "{label} in {row}");
+        }
+        assert!(!row.contains("region=us-east-1"), "the user's region wins: {row}");
+    }
+    t.ok(&["label", "node", "sim-node-3", "pool=gpu"], None);
+    t.ok(&["apply", "-f", "-"], Some(&daemonset("agent", None)));
+    t.ok(&["apply", "-f", "-"], Some(&daemonset("gpu", Some("pool: gpu"))));
+    t.settle();
+    let agent = pods(&t, "agent");
+    let mut nodes: Vec<&str> = agent.iter().filter_map(|p| p["spec"]["nodeName"].as_str()).collect();
+    nodes.sort();
+    assert_eq!(nodes, ["sim-node-1", "sim-node-2", "sim-node-3"]);
+    for p in &agent {
+        // daemonset_util.go ReplaceDaemonSetPodNodeNameNodeAffinity: pinned by metadata.name.
+        let term = &p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchFields"][0];
+        assert_eq!((term["key"].as_str(), term["operator"].as_str()), (Some("metadata.name"), Some("In")));
+        assert_eq!(term["values"][0], p["spec"]["nodeName"]);
+        assert_eq!(p["status"]["phase"], "Running");
+        assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "DaemonSet");
+        assert!(p["metadata"]["labels"]["controller-revision-hash"].is_string());
+        let tolerations = p["spec"]["tolerations"].as_array().cloned().unwrap_or_default();
+        assert!(tolerations.iter().any(|t| t["key"] == "node.kubernetes.io/unschedulable"), "{tolerations:?}");
+    }
+    let st = json(&t.ok(&["get", "ds", "agent", "-o", "json"], None))["status"].clone();
+    for field in
+        ["desiredNumberScheduled", "currentNumberScheduled", "numberReady", "numberAvailable", "updatedNumberScheduled"]
+    {
+        assert_eq!(st[field], 3, "{field} in {st}");
+    }
+    assert_eq!((st["numberMisscheduled"].as_i64(), st["observedGeneration"].as_i64()), (Some(0), Some(1)));
+    let gpu = pods(&t, "gpu");
+    assert_eq!(gpu.len(), 1);
+    assert_eq!(gpu[0]["spec"]["nodeName"], "sim-node-3");
+    assert_eq!(json(&t.ok(&["get", "ds", "gpu", "-o", "json"], None))["status"]["desiredNumberScheduled"], 1);
+    // Labelling another node adds a pod there; removing the label from the first removes its.
+    t.ok(&["label", "node", "sim-node-1", "pool=gpu"], None);
+    t.ok(&["label", "node", "sim-node-3", "pool-"], None);
+    t.settle();
+    let gpu = pods(&t, "gpu");
+    assert_eq!(gpu.len(), 1, "{gpu:?}");
+    assert_eq!(gpu[0]["spec"]["nodeName"], "sim-node-1");
+    let events = events_of(&t, "DaemonSet", "gpu");
+    assert!(events.iter().any(|(r, m)| r == "SuccessfulDelete" && m.starts_with("Deleted pod: gpu-")), "{events:?}");
+}
+
+#[test]
+fn a_cronjob_never_fires_but_can_be_run_by_hand() {
+    let t = platform();
+    let manifest = "apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, namespace: default}
+spec:
+  schedule: \"* * * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: backup, image: busybox, command: [\"true\"]}]
+";
+    t.ok(&["apply", "-f", "-"], Some(manifest));
+    t.settle();
+    let cj = json(&t.ok(&["get", "cronjob", "nightly", "-o", "json"], None));
+    assert!(cj["status"].as_object().is_none_or(|s| s.is_empty()), "{}", cj["status"]);
+    let jobs = json(&t.ok(&["get", "jobs", "-o", "json"], None));
+    assert_eq!(jobs["items"].as_array().map(Vec::len), Some(0), "a schedule never fires on the simulator");
+
+    // kubectl reads the CronJob and builds the Job itself (ownerReference, the
+    // `cronjob.kubernetes.io/instantiate: manual` annotation). It sends typed creates as
+    // protobuf, which the simulated API server does not decode, so the Job is printed and
+    // applied as YAML.
+    let manual =
+        t.ok(&["create", "job", "--from=cronjob/nightly", "nightly-manual", "--dry-run=client", "-o", "yaml"], None);
+    t.ok(&["apply", "-f", "-"], Some(&manual));
+    t.settle();
+    let job = json(&t.ok(&["get", "job", "nightly-manual", "-o", "json"], None));
+    assert_eq!(job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"], "manual");
+    let owner = &job["metadata"]["ownerReferences"][0];
+    assert_eq!((owner["kind"].as_str(), owner["name"].as_str()), (Some("CronJob"), Some("nightly")));
+    assert_eq!(owner["uid"], cj["metadata"]["uid"]);
+    assert_eq!(condition(&job, "Complete")["status"], "True");
+    assert_eq!(job["status"]["succeeded"], 1);
+    let list = json(&t.ok(&["get", "pods", "-l", "job-name=nightly-manual", "-o", "json"], None));
+    assert_eq!(list["items"][0]["status"]["phase"], "Succeeded");
+}

@@ -501,6 +501,23 @@ pub struct Profile {
     /// Crossplane provider-aws-iam major version (`2`), or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crossplane_aws: Option<String>,
+    /// The virtual nodes (default: 2 nodes with the kubelet's default labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Nodes>,
+}
+
+/// The simulator's virtual nodes `sim-node-1`..`sim-node-<count>`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Nodes {
+    /// How many nodes (1 to 50; default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// Labels for every node, on top of the defaults (hostname, os, arch, region, zone); a label
+    /// given here wins (`eks.amazonaws.com/nodegroup: ng-1`,
+    /// `eks.amazonaws.com/compute-type: fargate`, `topology.kubernetes.io/region: eu-west-1`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A Git repository made for the scenario.

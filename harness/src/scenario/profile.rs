@@ -1,6 +1,6 @@
 //! A scenario's platform profile resolved to the simulator's [`sim::platform::Profile`]: the
 //! shared file it names (`from`), the keys that override it, `none` to leave a component out,
-//! and versions checked against what the simulator models.
+//! versions checked against what the simulator models, and the virtual nodes (count checked).
 //!
 //! Used by `validate` (so a wrong version is caught before anything runs) and by the backends.
 //! It must not start anything.
@@ -11,6 +11,8 @@ use super::model::Profile;
 
 /// `none` leaves a component out.
 pub const NONE: &str = "none";
+/// The most virtual nodes a scenario may ask for.
+pub const MAX_NODES: usize = 50;
 
 /// Resolves `profile` (relative paths against `dir`). Errors name the field and the file.
 pub fn resolve(profile: Option<&Profile>, dir: &Path) -> Result<sim::platform::Profile, String> {
@@ -54,6 +56,15 @@ fn apply(out: &mut sim::platform::Profile, p: &Profile, origin: &str) -> Result<
     pick("ackRds", &p.ack_rds, sim::ack::SUPPORTED_RDS, &mut out.ack_rds)?;
     pick("ackSecretsmanager", &p.ack_secretsmanager, sim::ack::SUPPORTED_SECRETSMANAGER, &mut out.ack_secretsmanager)?;
     pick("crossplaneAws", &p.crossplane_aws, sim::crossplane::SUPPORTED_VERSIONS, &mut out.crossplane_aws)?;
+    if let Some(nodes) = &p.nodes {
+        if let Some(count) = nodes.count {
+            if !(1..=MAX_NODES).contains(&count) {
+                return Err(format!("{origin}spec.profile.nodes.count: {count} nodes; use 1 to {MAX_NODES}"));
+            }
+            out.nodes.count = count;
+        }
+        out.nodes.labels.extend(nodes.labels.clone());
+    }
     Ok(())
 }
 
@@ -75,6 +86,21 @@ mod tests {
         let p = Profile { from: Some("p.yaml".into()), gatekeeper: Some("3.20".into()), ..Default::default() };
         let r = resolve(Some(&p), dir.path()).expect("resolves");
         assert_eq!((r.flux.as_deref(), r.gatekeeper.as_deref()), (Some("2.6"), Some("3.20")));
+        std::fs::write(dir.path().join("n.yaml"), "nodes: {count: 4, labels: {a: \"1\"}}\n").expect("write");
+        let nodes = super::super::model::Nodes { count: None, labels: [("b".to_string(), "2".to_string())].into() };
+        let p = Profile { from: Some("n.yaml".into()), nodes: Some(nodes), ..Default::default() };
+        let r = resolve(Some(&p), dir.path()).expect("resolves");
+        assert_eq!(r.nodes.count, 4, "the file's count stays when the scenario gives none");
+        assert_eq!(
+            r.nodes.labels.into_iter().collect::<Vec<_>>(),
+            [("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        for bad in [0, 51] {
+            let nodes = super::super::model::Nodes { count: Some(bad), ..Default::default() };
+            let e =
+                resolve(Some(&Profile { nodes: Some(nodes), ..Default::default() }), dir.path()).expect_err("count");
+            assert_eq!(e, format!("spec.profile.nodes.count: {bad} nodes; use 1 to 50"));
+        }
         let missing = Profile { from: Some("nope.yaml".into()), ..Default::default() };
         assert!(resolve(Some(&missing), dir.path())
             .expect_err("missing")

@@ -9,7 +9,7 @@
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use super::{api_message, controlled_by, controller_of, int_at, send, str_at};
+use super::{controlled_by, controller_of, int_at, str_at};
 use crate::apiserver::objects::now;
 use crate::apiserver::resources::GroupResource;
 use crate::apiserver::store::Change;
@@ -73,21 +73,13 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
     if !suspended && succeeded < completions {
         let want_active = parallelism.min(completions - succeeded);
         let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
-        let pods_path = cx.path("", "pods", &key.namespace, "")?.trim_end_matches('/').to_string();
+        let pods_path = super::pods_path(cx, &key.namespace)?;
         let mut ordinal = 0u32;
         for _ in active..want_active {
             let (name, pod) = super::next_pod(&job, key, &template, &all_pods, &mut ordinal);
-            match send(cx, http::Method::POST, &pods_path, Some(&pod)).await {
-                Ok(_) => {
-                    created += 1;
-                    // controller_utils.go: SuccessfulCreate "Created pod: %v".
-                    cx.event(&job, "Normal", "SuccessfulCreate", &format!("Created pod: {name}"), COMPONENT);
-                }
-                Err(e) => {
-                    let message = api_message(&e);
-                    // controller_utils.go CreatePods: FailedCreate "Error creating: %v".
-                    cx.event(&job, "Warning", "FailedCreate", &format!("Error creating: {message}"), COMPONENT);
-                    cx.note(format!("creating a pod failed: {message}"));
+            match super::create_pod(cx, &job, &pods_path, &name, &pod, COMPONENT).await {
+                Ok(()) => created += 1,
+                Err(message) => {
                     error = Some(message);
                     break;
                 }

@@ -1,11 +1,11 @@
 //! The virtual nodes, and the scheduler and kubelet work on pods: bind a pending pod to a
-//! Ready node (honouring `nodeSelector` only), run the registered [`VolumeMounter`]s, then
+//! Ready node (honouring `nodeSelector` and required node affinity), run the registered [`VolumeMounter`]s, then
 //! report the pod `Running` with its containers started and ready.
 //!
 //! Binding writes `spec.nodeName` straight to the store, as the `pods/binding` subresource
 //! does (no admission sees it); statuses go through `pods/status`. A running pod's status is
 //! never rewritten, so the fixed point is reached. This module must not run anything, probe
-//! containers or model resources, taints, affinity or restarts.
+//! containers or model resources, taints, preferred affinity, pod affinity or restarts.
 
 use std::sync::Arc;
 
@@ -17,20 +17,30 @@ use crate::apiserver::objects::now;
 use crate::apiserver::resources::GroupResource;
 use crate::runtime::{Controller, Cx, Key, Outcome, ReconcileError, Watch};
 
-/// The virtual nodes created at install.
-pub const NODES: &[&str] = &["sim-node-1", "sim-node-2"];
+/// How many virtual nodes a platform has unless its profile says otherwise.
+pub const DEFAULT_NODE_COUNT: usize = 2;
+
+/// The name of the `index`-th virtual node (from 0): `sim-node-<index + 1>`.
+pub fn node_name(index: usize) -> String {
+    format!("sim-node-{}", index + 1)
+}
+
+/// The index of a virtual node from its name (0 for a name the simulator did not make).
+fn node_index(name: &str) -> usize {
+    name.strip_prefix("sim-node-").and_then(|n| n.parse::<usize>().ok()).and_then(|n| n.checked_sub(1)).unwrap_or(0)
+}
 /// The kubelet version the nodes report.
 pub const KUBELET_VERSION: &str = "v1.37.0";
 
-/// A Ready node object.
-pub fn node(name: &str, index: usize) -> Value {
+/// A Ready node object with the default labels and `extra` ones (which win).
+pub fn node(name: &str, index: usize, extra: &std::collections::BTreeMap<String, String>) -> Value {
     let t = now();
     let cond = |type_: &str, status: &str, reason: &str, message: &str| {
         json!({"type": type_, "status": status, "lastHeartbeatTime": t, "lastTransitionTime": t,
                "reason": reason, "message": message})
     };
     let resources = json!({"cpu": "4", "memory": "16374048Ki", "pods": "110", "ephemeral-storage": "102626232Ki"});
-    json!({
+    let mut node = json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": {
             "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
@@ -56,11 +66,55 @@ pub fn node(name: &str, index: usize) -> Value {
                 "kubeProxyVersion": "",
             },
         },
-    })
+    });
+    for (k, v) in extra {
+        node["metadata"]["labels"][k] = json!(v);
+    }
+    node
 }
 
 fn host_ip(index: usize) -> String {
     format!("172.18.0.{}", index + 2)
+}
+
+/// True when `node` satisfies the pod's required node affinity (any term; in a term every
+/// `matchExpressions` entry on labels and every `matchFields` entry on `metadata.name`, with
+/// the operators `In`, `NotIn`, `Exists` and `DoesNotExist`). The DaemonSet controller pins
+/// its pods to their node this way. `Gt`/`Lt` and preferred terms are not simulated (`Gt` and
+/// `Lt` never match).
+pub fn affinity_fits(pod: &Value, node: &Value) -> bool {
+    let Some(terms) = pod
+        .pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+        .and_then(Value::as_array)
+    else {
+        return true;
+    };
+    let requirement = |r: &Value, actual: Option<&str>| {
+        let values: Vec<&str> = r
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        match str_at(r, "/operator") {
+            "In" => actual.is_some_and(|a| values.contains(&a)),
+            "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
+            "Exists" => actual.is_some(),
+            "DoesNotExist" => actual.is_none(),
+            _ => false,
+        }
+    };
+    let list = |t: &Value, k: &str| t.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    terms.iter().any(|t| {
+        list(t, "matchExpressions").iter().all(|r| {
+            requirement(
+                r,
+                node.pointer("/metadata/labels").and_then(|l| l.get(str_at(r, "/key"))).and_then(Value::as_str),
+            )
+        }) && list(t, "matchFields").iter().all(|r| {
+            let actual = (str_at(r, "/key") == "metadata.name").then(|| str_at(node, "/metadata/name"));
+            requirement(r, actual)
+        })
+    })
 }
 
 /// `status.qosClass` from the containers' requests and limits.
@@ -156,7 +210,7 @@ impl PodController {
             pod
         };
         let node_name = str_at(&pod, "/spec/nodeName").to_string();
-        let node_index = NODES.iter().position(|n| *n == node_name).unwrap_or(0);
+        let node_index = node_index(&node_name);
         for m in self.workloads.mounters() {
             if let Err(failure) = m.mount(cx, &pod).await {
                 cx.note(format!("volume plugin {} failed: {failure}", m.name()));
@@ -180,9 +234,8 @@ impl PodController {
         let selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
         let fits = |n: &Value| {
             crate::conditions::status_of(n, "Ready") == Some("True")
-                && selector.is_none_or(|sel| {
-                    sel.iter().all(|(k, v)| n.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v))
-                })
+                && super::labels_match(n, selector)
+                && affinity_fits(pod, n)
         };
         let candidates: Vec<&Arc<Value>> = nodes.iter().filter(|n| fits(n)).collect();
         if candidates.is_empty() {

@@ -6,19 +6,28 @@
 //! * [`replicaset`]: creates and deletes pods through the API server (so admission, e.g.
 //!   Gatekeeper, sees every pod), `FailedCreate` events and the `ReplicaFailure` condition.
 //! * [`job`]: NonIndexed Jobs whose pods succeed at once, `SuccessCriteriaMet` and `Complete`.
+//!   CronJobs are served but never fire (no time passes); `kubectl create job --from=cronjob/x`
+//!   makes a Job this controller runs.
+//! * [`statefulset`]: pods `<name>-0..N-1` in order (`OrderedReady`) or all at once
+//!   (`Parallel`), revisions and status.
+//! * [`daemonset`]: one pod per Ready node matching the template's `nodeSelector`, pinned by
+//!   node affinity as upstream does.
 //! * [`kubelet`]: binds pending pods to the virtual nodes and starts them; volume mounters
 //!   ([`VolumeMounter`], the extension point for the CSI driver) may hold a pod in
 //!   `ContainerCreating`.
 //!
-//! Always installed (no profile field). This module must not run containers, pull images or
-//! model resources and scheduling constraints beyond `nodeSelector`; it must not know any
-//! component that plugs into it.
+//! Always installed; the profile only sets the virtual nodes ([`NodeSettings`]). This module
+//! must not run containers, pull images or model resources and scheduling constraints beyond
+//! `nodeSelector` and required node affinity; it must not know any component that plugs into
+//! it.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod job;
 pub mod kubelet;
 pub mod names;
 pub mod replicaset;
+pub mod statefulset;
 
 use std::sync::{Arc, RwLock};
 
@@ -28,7 +37,25 @@ use serde_json::{json, Value};
 use crate::platform::{Platform, PlatformError};
 use crate::runtime::{Cx, ReconcileError};
 
-pub use kubelet::NODES;
+pub use kubelet::{node_name, DEFAULT_NODE_COUNT};
+
+/// The virtual nodes a platform starts with: `count` nodes `sim-node-1`..`sim-node-<count>`, each
+/// with the kubelet's default labels (hostname, os, arch, region and zone) and `labels` on top
+/// (a label given here wins over a default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSettings {
+    pub count: usize,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings { count: DEFAULT_NODE_COUNT, labels: Default::default() }
+    }
+}
+
+/// The most virtual nodes a platform can have (each gets a `10.244.<n>.0/24` pod CIDR).
+pub const MAX_NODES: usize = 250;
 
 /// Why a volume could not be mounted: the kubelet reports
 /// `MountVolume.SetUp failed for volume "<volume>" : <message>` in a Warning `FailedMount`
@@ -75,9 +102,16 @@ impl Workloads {
 /// Installs the virtual nodes and the Deployment, ReplicaSet and pod controllers.
 pub fn install(platform: &Platform) -> Result<Arc<Workloads>, PlatformError> {
     let server = platform.server();
-    for (i, name) in NODES.iter().enumerate() {
+    let nodes = &platform.profile().nodes;
+    if nodes.count == 0 || nodes.count > MAX_NODES {
+        return Err(PlatformError::Install {
+            component: "workloads",
+            message: format!("{} virtual nodes asked for; the simulator runs 1 to {MAX_NODES}", nodes.count),
+        });
+    }
+    for i in 0..nodes.count {
         server
-            .create_internal("", "v1", "nodes", None, kubelet::node(name, i))
+            .create_internal("", "v1", "nodes", None, kubelet::node(&node_name(i), i, &nodes.labels))
             .map_err(|e| PlatformError::Install { component: "workloads", message: e.to_string() })?;
     }
     let workloads = Arc::new(Workloads::default());
@@ -85,6 +119,8 @@ pub fn install(platform: &Platform) -> Result<Arc<Workloads>, PlatformError> {
     rt.add(Arc::new(deployment::DeploymentController));
     rt.add(Arc::new(replicaset::ReplicaSetController));
     rt.add(Arc::new(job::JobController));
+    rt.add(Arc::new(statefulset::StatefulSetController));
+    rt.add(Arc::new(daemonset::DaemonSetController));
     rt.add(Arc::new(kubelet::PodController { workloads: workloads.clone() }));
     Ok(workloads)
 }
@@ -117,7 +153,6 @@ pub(crate) fn controlled_by(obj: &Value, uid: &str) -> bool {
     })
 }
 
-/// An owner reference to `owner` as controllers write them.
 /// The next pod a controller (`owner`, named `key`) makes from `template`: a name
 /// `<owner>-<suffix>` not taken by any of `existing` (the suffix derived from the owner's name
 /// and `ordinal`, so runs are reproducible), the template's metadata, the owner reference.
@@ -125,7 +160,7 @@ pub(crate) fn next_pod(
     owner: &Value,
     key: &crate::runtime::Key,
     template: &Value,
-    existing: &[std::sync::Arc<Value>],
+    existing: &[Arc<Value>],
     ordinal: &mut u32,
 ) -> (String, Value) {
     let name = loop {
@@ -135,21 +170,63 @@ pub(crate) fn next_pod(
             break candidate;
         }
     };
-    let mut metadata = template.get("metadata").cloned().unwrap_or(serde_json::json!({}));
-    metadata["name"] = serde_json::json!(name);
-    metadata["namespace"] = serde_json::json!(key.namespace);
-    metadata["ownerReferences"] = serde_json::json!([owner_ref(owner)]);
-    let pod =
-        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec")});
+    let pod = pod_from(owner, &key.namespace, template, &name);
     (name, pod)
 }
 
+/// The pod `name` a controller (`owner`) makes from `template`: the template's metadata and
+/// spec, the namespace and the owner reference.
+pub(crate) fn pod_from(owner: &Value, namespace: &str, template: &Value, name: &str) -> Value {
+    let mut metadata = template.get("metadata").cloned().unwrap_or(json!({}));
+    metadata["name"] = json!(name);
+    metadata["namespace"] = json!(namespace);
+    metadata["ownerReferences"] = json!([owner_ref(owner)]);
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec")})
+}
+
+/// An owner reference to `owner` as controllers write them.
 pub(crate) fn owner_ref(owner: &Value) -> Value {
     json!({
         "apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"),
         "name": str_at(owner, "/metadata/name"), "uid": str_at(owner, "/metadata/uid"),
         "controller": true, "blockOwnerDeletion": true,
     })
+}
+
+/// The collection path of pods in `namespace`.
+pub(crate) fn pods_path(cx: &Cx, namespace: &str) -> Result<String, ReconcileError> {
+    Ok(cx.path("", "pods", namespace, "")?.trim_end_matches('/').to_string())
+}
+
+/// Creates `pod` (named `name`) through the API server for `owner`, with controller_utils.go
+/// CreatePods' events: Normal `SuccessfulCreate` `Created pod: <name>`, or Warning
+/// `FailedCreate` `Error creating: <message>` (then the message is returned).
+pub(crate) async fn create_pod(
+    cx: &Cx,
+    owner: &Value,
+    pods_path: &str,
+    name: &str,
+    pod: &Value,
+    component: &str,
+) -> Result<(), String> {
+    match send(cx, http::Method::POST, pods_path, Some(pod)).await {
+        Ok(_) => {
+            cx.event(owner, "Normal", "SuccessfulCreate", &format!("Created pod: {name}"), component);
+            Ok(())
+        }
+        Err(e) => {
+            let message = api_message(&e);
+            cx.event(owner, "Warning", "FailedCreate", &format!("Error creating: {message}"), component);
+            cx.note(format!("creating pod {name} failed: {message}"));
+            Err(message)
+        }
+    }
+}
+
+/// True when `obj`'s labels include every pair of `selector` (a `nodeSelector` map).
+pub(crate) fn labels_match(obj: &Value, selector: Option<&serde_json::Map<String, Value>>) -> bool {
+    selector
+        .is_none_or(|sel| sel.iter().all(|(k, v)| obj.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v)))
 }
 
 /// Sends a request through the in-process client (the API server's whole pipeline).

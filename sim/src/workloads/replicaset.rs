@@ -67,23 +67,15 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
         all_pods.iter().map(|p| p.as_ref()).filter(|p| controlled_by(p, uid) && active(p)).collect();
     pods.sort_by_key(|p| str_at(p, "/metadata/name").to_string());
     let mut error: Option<String> = None;
-    let pods_path = cx.path("", "pods", &key.namespace, "")?;
-    let pods_path = pods_path.trim_end_matches('/').to_string();
+    let pods_path = super::pods_path(cx, &key.namespace)?;
     if pods.len() < want {
         let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let mut ordinal = 0u32;
         for _ in pods.len()..want {
             let (name, pod) = super::next_pod(&rs, key, &template, &all_pods, &mut ordinal);
-            match send(cx, http::Method::POST, &pods_path, Some(&pod)).await {
-                Ok(_) => {
-                    // controller_utils.go: SuccessfulCreate "Created pod: %v".
-                    cx.event(&rs, "Normal", "SuccessfulCreate", &format!("Created pod: {name}"), COMPONENT);
-                }
-                Err(e) => {
-                    let message = api_message(&e);
-                    // controller_utils.go CreatePods: FailedCreate "Error creating: %v".
-                    cx.event(&rs, "Warning", "FailedCreate", &format!("Error creating: {message}"), COMPONENT);
-                    cx.note(format!("creating a pod failed: {message}"));
+            match super::create_pod(cx, &rs, &pods_path, &name, &pod, COMPONENT).await {
+                Ok(()) => {}
+                Err(message) => {
                     error = Some(message);
                     break;
                 }

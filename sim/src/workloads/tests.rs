@@ -1,5 +1,5 @@
 //! Unit tests of the workloads helpers: names and hashes, QoS classes, the `Available`
-//! threshold and Deployment condition bookkeeping.
+//! threshold, Deployment condition bookkeeping and required node affinity.
 
 use serde_json::json;
 
@@ -89,4 +89,25 @@ fn deployment_conditions_change_only_with_status_or_reason() {
     set_condition(&mut cs, "Available", "True", "C", "c");
     assert_ne!(cs[0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
     assert_eq!(cs.len(), 1);
+}
+
+#[test]
+fn required_node_affinity_matches_labels_and_the_node_name() {
+    use super::kubelet::affinity_fits;
+    let node = json!({"metadata": {"name": "sim-node-2", "labels": {"pool": "gpu"}}});
+    let pod = |terms: serde_json::Value| json!({"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}}});
+    let field = |op: &str, v: &str| json!([{"matchFields": [{"key": "metadata.name", "operator": op, "values": [v]}]}]);
+    assert!(affinity_fits(&json!({"spec": {}}), &node), "no affinity: any node");
+    assert!(affinity_fits(&pod(field("In", "sim-node-2")), &node));
+    assert!(!affinity_fits(&pod(field("In", "sim-node-1")), &node));
+    assert!(affinity_fits(&pod(field("NotIn", "sim-node-1")), &node));
+    let expr = |op: &str, key: &str| json!([{"matchExpressions": [{"key": key, "operator": op, "values": ["gpu"]}]}]);
+    assert!(affinity_fits(&pod(expr("In", "pool")), &node));
+    assert!(!affinity_fits(&pod(expr("NotIn", "pool")), &node));
+    assert!(affinity_fits(&pod(expr("Exists", "pool")), &node));
+    assert!(!affinity_fits(&pod(expr("DoesNotExist", "pool")), &node));
+    assert!(!affinity_fits(&pod(expr("Gt", "pool")), &node), "Gt is not simulated: never matches");
+    // Terms are ORed.
+    let either = json!([field("In", "sim-node-1")[0], expr("Exists", "pool")[0]]);
+    assert!(affinity_fits(&pod(either), &node));
 }
