@@ -31,6 +31,8 @@ pub struct Profile {
     pub crossplane_aws: Option<String>,
     /// The virtual nodes (count and extra labels); always present, 2 by default.
     pub nodes: crate::workloads::NodeSettings,
+    /// The AWS region (default `us-east-1`); an AWS target's region takes precedence.
+    pub region: Option<String>,
 }
 
 /// The versions the simulator models by default.
@@ -53,6 +55,7 @@ impl Default for Profile {
             ack_secretsmanager: Some(DEFAULT_ACK_SECRETSMANAGER.into()),
             crossplane_aws: Some(DEFAULT_CROSSPLANE_AWS.into()),
             nodes: Default::default(),
+            region: None,
         }
     }
 }
@@ -69,6 +72,7 @@ impl Profile {
             ack_secretsmanager: None,
             crossplane_aws: None,
             nodes: Default::default(),
+            region: None,
         }
     }
 
@@ -215,6 +219,17 @@ impl Platform {
     /// Gatekeeper's shared state, when the profile enables it.
     pub fn gatekeeper(&self) -> Option<&std::sync::Arc<crate::gatekeeper::State>> {
         self.gatekeeper.as_ref()
+    }
+
+    /// The AWS region the platform runs in: its AWS target's, else `us-east-1`. Nodes carry it
+    /// (`topology.kubernetes.io/region`), the pod identity webhook injects it, the CSI provider
+    /// and ACK use it.
+    pub fn region(&self) -> &str {
+        match (&self.aws, &self.profile.region) {
+            (Some(a), _) => a.region.as_str(),
+            (None, Some(r)) => r.as_str(),
+            (None, None) => crate::aws::DEFAULT_REGION,
+        }
     }
 
     /// Where AWS calls go (see [`PlatformConfig::aws`]).

@@ -345,7 +345,7 @@ impl Backend {
     }
 
     /// The AWS target of one scenario's `account`, starting the run's emulator on first need.
-    async fn aws_for(&self, account: &str) -> Result<(AwsTarget, Option<Emulator>), BackendError> {
+    async fn aws_for(&self, account: &str, region: &str) -> Result<(AwsTarget, Option<Emulator>), BackendError> {
         match &self.aws {
             AwsMode::Moto { python, server } => {
                 let python = python.clone().ok_or(BackendError::NoAws(
@@ -361,7 +361,7 @@ impl Backend {
                     })
                     .await?;
                 moto.check()?;
-                Ok((emulator_target(moto.url(), account), Some(Emulator::Moto(moto.clone()))))
+                Ok((emulator_target(moto.url(), account, region), Some(Emulator::Moto(moto.clone()))))
             }
             AwsMode::LocalStack { python, server } => {
                 let ls = server
@@ -374,7 +374,7 @@ impl Backend {
                     })
                     .await?;
                 ls.check()?;
-                Ok((emulator_target(ls.url(), account), Some(Emulator::LocalStack(ls.clone()))))
+                Ok((emulator_target(ls.url(), account, region), Some(Emulator::LocalStack(ls.clone()))))
             }
             AwsMode::Container { options, server } => {
                 let c = server
@@ -386,7 +386,7 @@ impl Backend {
                             .map_err(BackendError::LocalStack)
                     })
                     .await?;
-                Ok((emulator_target(c.url(), account), Some(Emulator::Container(c.clone()))))
+                Ok((emulator_target(c.url(), account, region), Some(Emulator::Container(c.clone()))))
             }
             AwsMode::External(t) => Ok((t.clone().with_log(Arc::new(sim::aws::CallLog::default())), None)),
             AwsMode::Off(why) => Err(BackendError::NoAws(why)),
@@ -411,7 +411,8 @@ impl Backend {
             let bare = sim::platform::Profile::bare();
             aws::check(provider, &aws::needed_services(loaded, profile.unwrap_or(&bare)))?;
         }
-        Ok(Some(self.aws_for(account).await?))
+        let region = profile.and_then(|p| p.region.as_deref()).unwrap_or(sim::aws::DEFAULT_REGION);
+        Ok(Some(self.aws_for(account, region).await?))
     }
 
     /// The stage one scenario runs on, acting in AWS `account` when the scenario needs AWS.
@@ -695,6 +696,6 @@ fn aws_from_env() -> AwsMode {
 }
 
 /// A scenario's account on an emulator, with a fresh call log.
-fn emulator_target(url: &str, account: &str) -> AwsTarget {
-    AwsTarget::emulator(url, account, sim::aws::DEFAULT_REGION).with_log(Arc::new(sim::aws::CallLog::default()))
+fn emulator_target(url: &str, account: &str, region: &str) -> AwsTarget {
+    AwsTarget::emulator(url, account, region).with_log(Arc::new(sim::aws::CallLog::default()))
 }

@@ -489,6 +489,10 @@ pub struct Profile {
     /// Secrets Store CSI driver version (`1.5`), with the AWS provider, or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csi: Option<String>,
+    /// The AWS region of the platform and its AWS account (default `us-east-1`): nodes carry it,
+    /// the pod identity webhook injects it, the CSI provider and ACK use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// ACK iam-controller version (`1.4`), or `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack_iam: Option<String>,

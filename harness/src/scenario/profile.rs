@@ -52,6 +52,16 @@ fn apply(out: &mut sim::platform::Profile, p: &Profile, origin: &str) -> Result<
     pick("flux", &p.flux, sim::flux::SUPPORTED_VERSIONS, &mut out.flux)?;
     pick("gatekeeper", &p.gatekeeper, sim::gatekeeper::controller::SUPPORTED_VERSIONS, &mut out.gatekeeper)?;
     pick("csi", &p.csi, sim::csi::SUPPORTED_VERSIONS, &mut out.csi)?;
+    if let Some(r) = &p.region {
+        // Region names: letters, digits and dashes, like `eu-north-1` or `us-gov-west-1`.
+        let valid = r.split('-').count() >= 3
+            && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && r.chars().last().is_some_and(|c| c.is_ascii_digit());
+        if !valid {
+            return Err(format!("{origin}spec.profile.region: {r:?} is not an AWS region name (like eu-north-1)"));
+        }
+        out.region = Some(r.clone());
+    }
     pick("ackIam", &p.ack_iam, sim::ack::SUPPORTED_IAM, &mut out.ack_iam)?;
     pick("ackRds", &p.ack_rds, sim::ack::SUPPORTED_RDS, &mut out.ack_rds)?;
     pick("ackSecretsmanager", &p.ack_secretsmanager, sim::ack::SUPPORTED_SECRETSMANAGER, &mut out.ack_secretsmanager)?;

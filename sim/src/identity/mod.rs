@@ -67,7 +67,7 @@ pub fn token_for_pod(
 /// plane, so every platform has it.
 pub fn install(platform: &Platform) -> Result<Arc<PodIdentityWebhook>, PlatformError> {
     let server = platform.server();
-    let webhook = Arc::new(PodIdentityWebhook::new(server.downgrade(), pod_identity::DEFAULT_REGION));
+    let webhook = Arc::new(PodIdentityWebhook::new(server.downgrade(), platform.region()));
     server.admission().add_mutating(webhook.clone());
     Ok(webhook)
 }

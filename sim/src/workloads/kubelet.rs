@@ -33,7 +33,7 @@ fn node_index(name: &str) -> usize {
 pub const KUBELET_VERSION: &str = "v1.37.0";
 
 /// A Ready node object with the default labels and `extra` ones (which win).
-pub fn node(name: &str, index: usize, extra: &std::collections::BTreeMap<String, String>) -> Value {
+pub fn node(name: &str, index: usize, region: &str, extra: &std::collections::BTreeMap<String, String>) -> Value {
     let t = now();
     let cond = |type_: &str, status: &str, reason: &str, message: &str| {
         json!({"type": type_, "status": status, "lastHeartbeatTime": t, "lastTransitionTime": t,
@@ -46,8 +46,8 @@ pub fn node(name: &str, index: usize, extra: &std::collections::BTreeMap<String,
             "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
             "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
             // As on EKS nodes: the AWS provider of the CSI driver reads the region from here.
-            "topology.kubernetes.io/region": crate::aws::DEFAULT_REGION,
-            "topology.kubernetes.io/zone": format!("{}{}", crate::aws::DEFAULT_REGION, ["a", "b", "c"][index % 3]),
+            "topology.kubernetes.io/region": region,
+            "topology.kubernetes.io/zone": format!("{region}{}", ["a", "b", "c"][index % 3]),
         }},
         "spec": {"podCIDR": format!("10.244.{}.0/24", index + 1), "podCIDRs": [format!("10.244.{}.0/24", index + 1)]},
         "status": {
