@@ -1,11 +1,13 @@
 //! The Deployment controller (kube-controller-manager's `deployment-controller`, simplified):
-//! one ReplicaSet per pod template (`<deployment>-<pod-template-hash>`), the current one at
-//! `spec.replicas` and every older one scaled to 0 at once, and the Deployment's status with
-//! upstream's conditions.
+//! one ReplicaSet per pod template (`<deployment>-<pod-template-hash>`), rolled out as
+//! rolling.go does (the new ReplicaSet grows within `maxSurge`, old ones shrink while
+//! `replicas - maxUnavailable` pods stay available; Recreate removes the old pods first), and
+//! the Deployment's status with upstream's conditions.
 //!
-//! Rollouts are instantaneous whatever the strategy (`maxSurge`/`maxUnavailable` only decide
-//! the `Available` threshold, as upstream's `calculateStatus`); there is no progress deadline,
-//! pause, rollback API or revision history cleanup. This module must not touch pods: the
+//! Pods become available as soon as they run (no `minReadySeconds` wait), so a rollout whose
+//! new pods start completes in a few reconciles; one whose new pods are denied or cannot mount
+//! keeps its old pods, as on a real cluster. There is no progress deadline, pause, rollback API
+//! or revision history cleanup. This module must not touch pods: the
 //! ReplicaSet controller does.
 
 use futures::future::BoxFuture;
@@ -128,11 +130,14 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
     let max_old_revision =
         owned.iter().filter(|rs| str_at(rs, "/metadata/name") != rs_name).map(revision).max().unwrap_or(0);
     let mut created = false;
-    let new_rs = match owned.iter().find(|rs| str_at(rs, "/metadata/name") == rs_name) {
+    let existing = owned.iter().find(|rs| str_at(rs, "/metadata/name") == rs_name);
+    let olds: Vec<&Value> = owned.iter().filter(|rs| str_at(rs, "/metadata/name") != rs_name).collect();
+    let target = new_rs_replicas(&deploy, existing, &olds);
+    let new_rs = match existing {
         Some(rs) => {
             let mut patch = json!({});
-            if int_at(rs, "/spec/replicas") != Some(replicas) {
-                patch["spec"] = json!({"replicas": replicas});
+            if int_at(rs, "/spec/replicas") != Some(target) {
+                patch["spec"] = json!({"replicas": target});
             }
             if revision(rs) <= max_old_revision {
                 // A template seen before becomes current again: it takes the next revision.
@@ -145,7 +150,7 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
                 let updated = send(cx, http::Method::PATCH, &format!("{rs_base}/{rs_name}"), Some(&patch))
                     .await
                     .map_err(|e| failed(&format!("scaling replicaset {rs_name}"), &e))?;
-                scaled_event(cx, &deploy, &rs_name, from, replicas);
+                scaled_event(cx, &deploy, &rs_name, from, target);
                 updated
             }
         }
@@ -169,7 +174,7 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
                     "ownerReferences": [owner_ref(&deploy)],
                 },
                 "spec": {
-                    "replicas": replicas, "selector": selector, "template": rs_template,
+                    "replicas": target, "selector": selector, "template": rs_template,
                     "minReadySeconds": int_at(&deploy, "/spec/minReadySeconds").unwrap_or(0),
                 },
             });
@@ -177,20 +182,18 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
                 .await
                 .map_err(|e| failed(&format!("creating replicaset {rs_name}"), &e))?;
             created = true;
-            scaled_event(cx, &deploy, &rs_name, 0, replicas);
+            scaled_event(cx, &deploy, &rs_name, 0, target);
             made
         }
     };
-    // Every older ReplicaSet goes to 0 at once (an instantaneous rollout).
-    for rs in owned.iter().filter(|rs| str_at(rs, "/metadata/name") != rs_name) {
+    // Older ReplicaSets go down as far as availability allows (rolling.go).
+    for (rs, to) in old_rs_replicas(&deploy, &new_rs, &olds) {
         let from = int_at(rs, "/spec/replicas").unwrap_or(0);
-        if from != 0 {
-            let name = str_at(rs, "/metadata/name");
-            send(cx, http::Method::PATCH, &format!("{rs_base}/{name}"), Some(&json!({"spec": {"replicas": 0}})))
-                .await
-                .map_err(|e| failed(&format!("scaling replicaset {name}"), &e))?;
-            scaled_event(cx, &deploy, name, from, 0);
-        }
+        let name = str_at(rs, "/metadata/name");
+        send(cx, http::Method::PATCH, &format!("{rs_base}/{name}"), Some(&json!({"spec": {"replicas": to}})))
+            .await
+            .map_err(|e| failed(&format!("scaling replicaset {name}"), &e))?;
+        scaled_event(cx, &deploy, name, from, to);
     }
     let rev = revision(&new_rs).to_string();
     if deploy.pointer("/metadata/annotations").and_then(|a| a.get(REVISION)).and_then(Value::as_str)
@@ -203,6 +206,88 @@ async fn reconcile(cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
     }
     write_status(cx, key, &rs_name, created).await?;
     Ok(Outcome::Done)
+}
+
+fn spec_replicas(rs: &Value) -> i64 {
+    int_at(rs, "/spec/replicas").unwrap_or(0)
+}
+
+fn available(rs: &Value) -> i64 {
+    int_at(rs, "/status/availableReplicas").unwrap_or(0)
+}
+
+/// The new ReplicaSet's size (rolling.go reconcileNewReplicaSet, deployment_util.go
+/// NewRSNewReplicas): Recreate waits until the old pods are gone; RollingUpdate grows the new
+/// ReplicaSet while all pods together stay within `replicas + maxSurge`.
+fn new_rs_replicas(deploy: &Value, new_rs: Option<&Value>, olds: &[&Value]) -> i64 {
+    let desired = int_at(deploy, "/spec/replicas").unwrap_or(1);
+    let current = new_rs.map(spec_replicas).unwrap_or(0);
+    if str_at(deploy, "/spec/strategy/type") == "Recreate" {
+        let old_pods: i64 = olds.iter().map(|rs| spec_replicas(rs) + int_at(rs, "/status/replicas").unwrap_or(0)).sum();
+        return if old_pods > 0 { current.min(desired) } else { desired };
+    }
+    if current >= desired {
+        return desired;
+    }
+    let all: i64 = current + olds.iter().map(|rs| spec_replicas(rs)).sum::<i64>();
+    let max_total = desired + max_surge_of(deploy);
+    if all >= max_total {
+        return current;
+    }
+    current + (max_total - all).min(desired - current)
+}
+
+/// The old ReplicaSets to scale down, and to what (rolling.go reconcileOldReplicaSets): Recreate
+/// takes them all to 0; RollingUpdate first removes old pods that are not available, then
+/// available ones while the Deployment keeps `replicas - maxUnavailable` available pods, oldest
+/// ReplicaSet first. A new template whose pods never become available leaves the old pods
+/// running, as on a real cluster.
+fn old_rs_replicas<'a>(deploy: &Value, new_rs: &Value, olds: &[&'a Value]) -> Vec<(&'a Value, i64)> {
+    let mut olds: Vec<&Value> = olds.iter().copied().filter(|rs| spec_replicas(rs) > 0).collect();
+    if olds.is_empty() {
+        return Vec::new();
+    }
+    if str_at(deploy, "/spec/strategy/type") == "Recreate" {
+        return olds.into_iter().map(|rs| (rs, 0)).collect();
+    }
+    olds.sort_by_key(|rs| {
+        (str_at(rs, "/metadata/creationTimestamp").to_string(), str_at(rs, "/metadata/name").to_string())
+    });
+    let desired = int_at(deploy, "/spec/replicas").unwrap_or(1);
+    let min_available = desired - max_unavailable(deploy);
+    let all: i64 = spec_replicas(new_rs) + olds.iter().map(|rs| spec_replicas(rs)).sum::<i64>();
+    let new_unavailable = (spec_replicas(new_rs) - available(new_rs)).max(0);
+    let mut budget = all - min_available - new_unavailable;
+    let mut out: Vec<(&Value, i64)> = Vec::new();
+    let mut sizes: Vec<i64> = olds.iter().map(|rs| spec_replicas(rs)).collect();
+    // Unhealthy old pods first.
+    for (i, rs) in olds.iter().enumerate() {
+        if budget <= 0 {
+            break;
+        }
+        let unhealthy = (sizes[i] - available(rs)).max(0);
+        let cut = unhealthy.min(budget);
+        sizes[i] -= cut;
+        budget -= cut;
+    }
+    // Then available ones, keeping minAvailable.
+    let available_all: i64 =
+        available(new_rs) + olds.iter().zip(&sizes).map(|(rs, n)| available(rs).min(*n)).sum::<i64>();
+    let mut spare = available_all - min_available;
+    for n in sizes.iter_mut() {
+        if spare <= 0 {
+            break;
+        }
+        let cut = (*n).min(spare);
+        *n -= cut;
+        spare -= cut;
+    }
+    for (rs, n) in olds.into_iter().zip(sizes) {
+        if n != spec_replicas(rs) {
+            out.push((rs, n));
+        }
+    }
+    out
 }
 
 fn max_surge_of(deploy: &Value) -> i64 {
