@@ -1,7 +1,8 @@
 //! One scenario, start to end: bindings (`${scenario}`, `${namespace}`, `${account}`, the
 //! user's), its own namespace, the steps under the scenario timeout, then cleanup that always
-//! runs (registered cleanup steps last-first, applied objects last-first, the namespace), and a
-//! leak check naming what was left and which finalizer holds it. A failed scenario's evidence
+//! runs (registered cleanup steps last-first, applied objects last-first, each gone before the
+//! next is deleted, then the namespace), and a leak check naming what was left and which
+//! finalizer holds it. A failed scenario's evidence
 //! bundle is captured before its cleanup (or after it, when only the cleanup failed).
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use http::Method;
 use serde_json::json;
 use tokio::sync::{mpsc::UnboundedSender, watch};
 
-use super::context::{fail, Cx, POLL_MAX};
+use super::context::{fail, Cx, POLL_MAX, POLL_MIN};
 use super::events::{Failure, RunEvent, ScenarioReport, StepReport, Verdict};
 use super::evidence::{self, Bundle, Stage};
 use super::expect::absent::holding;
@@ -289,18 +290,26 @@ async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duratio
     let mut doomed: Vec<(Target, kube::core::ApiResource)> =
         applied.into_iter().rev().filter(|(t, _)| t.namespace != cx.namespace).collect();
     doomed.push((ns_target, ns_ar));
+    // One at a time, last applied first, each waited for before the next goes: what was applied
+    // later may need what was applied earlier to be deleted (a Crossplane resource needs its
+    // ProviderConfig to delete its AWS resource).
     let mut problems = Vec::new();
+    let mut leaks = Vec::new();
+    let deadline = Instant::now() + wait;
     for (t, ar) in &doomed {
         let url = Kube::url(ar, t, None, "");
         match cx.kube.send(Method::DELETE, &url, "application/json", Vec::new()).await {
             Ok(a) if a.ok() || a.code == 404 => {}
-            Ok(a) => problems.push(format!("cannot delete {t}: {} {}", a.code, a.message())),
-            Err(e) => problems.push(format!("cannot delete {t}: {e}")),
+            Ok(a) => {
+                problems.push(format!("cannot delete {t}: {} {}", a.code, a.message()));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!("cannot delete {t}: {e}"));
+                continue;
+            }
         }
-    }
-    let mut leaks = Vec::new();
-    let deadline = Instant::now() + wait;
-    for (t, ar) in &doomed {
+        let mut pause = POLL_MIN;
         loop {
             match cx.kube.get(ar, t).await {
                 Ok(None) => break,
@@ -309,7 +318,10 @@ async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duratio
                     break;
                 }
                 Ok(Some(_)) => {
-                    tokio::time::sleep(POLL_MAX).await;
+                    // On the simulator the controllers react by the next settle.
+                    let _ = cx.stage.settle().await;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(POLL_MAX);
                 }
                 Err(e) => {
                     problems.push(format!("cannot check {t}: {e}"));
