@@ -241,3 +241,38 @@ async fn the_causal_timeline_shows_the_mount_failing_between_the_steps() {
     assert!(calls.lines().any(|l| l.contains("CreateSecret") && l.contains(" 200 ")), "{calls}");
     assert!(!calls.contains("hunter2-very-secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_of_a_gitops_scenario_includes_the_namespaces_flux_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/flux/platform");
+    let text = format!(
+        r#"apiVersion: idp-harness.dev/v1alpha1
+kind: Scenario
+metadata: {{name: gitops-evidence}}
+spec:
+  profile: {{flux: "2.8", gatekeeper: none}}
+  repos: [{{url: https://github.com/your-org/platform.git, from: {from}}}]
+  steps:
+    - apply:
+        objects:
+          - {{apiVersion: source.toolkit.fluxcd.io/v1, kind: GitRepository, metadata: {{name: platform, namespace: flux-system}}, spec: {{url: https://github.com/your-org/platform.git, interval: 1m, ref: {{branch: main}}}}}}
+          - {{apiVersion: kustomize.toolkit.fluxcd.io/v1, kind: Kustomization, metadata: {{name: infra, namespace: flux-system}}, spec: {{interval: 10m, prune: true, path: ./infra, sourceRef: {{kind: GitRepository, name: platform}}}}}}
+    - reconcile: {{}}
+      expect: {{absent: {{apiVersion: v1, kind: Namespace, name: team-a}}}}
+"#,
+        from = fixtures.display()
+    );
+    let path = dir.path().join("case.yaml");
+    std::fs::write(&path, text).unwrap();
+    let backend = Backend::sim().await.expect("sim backend");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let opts = RunOptions { evidence_dir: Some(dir.path().join("evidence")), ..RunOptions::default() };
+    let totals = run_all(vec![load_file(&path).unwrap()], &backend, &opts, &mut Quiet, rx).await;
+    assert_eq!(totals.reports[0].verdict, Verdict::Failed);
+    let bundle = totals.reports[0].evidence.clone().expect("a bundle");
+    let objects = std::fs::read_to_string(bundle.join("objects.yaml")).expect("objects.yaml");
+    // The namespace Flux applied is in the bundle, though the scenario never named it.
+    assert!(objects.contains("name: team-a"), "{objects}");
+    assert!(objects.contains("kustomize.toolkit.fluxcd.io/name: infra"), "{objects}");
+}

@@ -2,9 +2,11 @@
 //! captured before cleanup deletes it, as plain files in `<evidence dir>/<scenario name>/`:
 //!
 //! - `objects.yaml`: the scenario's Namespace, every object in it (each namespaced resource
-//!   type discovery lists with the `list` verb; Events excepted, they are in `events.txt`), and
-//!   every object the scenario applied elsewhere; `managedFields` dropped;
-//! - `events.txt`: the namespace's core v1 Events, oldest first, one line each;
+//!   type discovery lists with the `list` verb; Events excepted, they are in `events.txt`), the
+//!   same for every namespace Flux applied (labelled `kustomize.toolkit.fluxcd.io/name`: a GitOps
+//!   scenario's workloads live there), and every object the scenario applied elsewhere;
+//!   `managedFields` dropped;
+//! - `events.txt`: the Events of those namespaces, oldest first, one line each;
 //! - `conditions.txt`: `status.conditions` of every captured object that has them;
 //! - `failure.txt`: the failure message, the step it came from, the detail and the diff;
 //! - `timeline.txt`: every step with its verdict, start offset, duration, path, name and line;
@@ -292,6 +294,9 @@ fn new_folder(dir: &Path, scenario: &str) -> std::io::Result<PathBuf> {
 
 /// Reads the namespace, its objects and Events, and the objects applied elsewhere, into `got`
 /// (so that what was read survives the time limit).
+/// The label Flux's kustomize-controller puts on what it applies.
+const FLUX_OWNER_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+
 async fn collect(cx: &Cx, got: &mut Collected) {
     let ns = cx.namespace.as_str();
     let ns_ar = ApiResource {
@@ -308,6 +313,15 @@ async fn collect(cx: &Cx, got: &mut Collected) {
         Ok(None) => got.errors.push(format!("namespace {ns} does not exist")),
         Err(e) => got.errors.push(format!("cannot read namespace {ns}: {e}")),
     }
+    // Namespaces Flux applied (a GitOps scenario's workloads live there, not in the scenario's).
+    let mut namespaces = vec![ns.to_string()];
+    for obj in list(&cx.kube, &ns_ar, "", MAX_OBJECTS, &mut got.errors).await {
+        let name = name_of(&obj).to_string();
+        if name != ns && obj.pointer("/metadata/labels").and_then(|l| l.get(FLUX_OWNER_LABEL)).is_some() {
+            namespaces.push(name);
+            got.add(obj, &ns_ar);
+        }
+    }
     match Discovery::new(cx.kube.client.clone()).run().await {
         Ok(discovery) => {
             let mut types: Vec<ApiResource> = discovery
@@ -318,14 +332,16 @@ async fn collect(cx: &Cx, got: &mut Collected) {
                 .filter(|ar| ar.plural != "events" || !(ar.group.is_empty() || ar.group == "events.k8s.io"))
                 .collect();
             types.sort_by(|a, b| (a.group.as_str(), a.kind.as_str()).cmp(&(b.group.as_str(), b.kind.as_str())));
-            for ar in &types {
-                if got.objects.len() >= MAX_OBJECTS {
-                    got.errors.push(format!("stopped at {MAX_OBJECTS} objects: not every type was listed"));
-                    break;
-                }
-                let items = list(&cx.kube, ar, ns, MAX_OBJECTS - got.objects.len(), &mut got.errors).await;
-                for obj in items {
-                    got.add(obj, ar);
+            'all: for n in &namespaces {
+                for ar in &types {
+                    if got.objects.len() >= MAX_OBJECTS {
+                        got.errors.push(format!("stopped at {MAX_OBJECTS} objects: not every type was listed"));
+                        break 'all;
+                    }
+                    let items = list(&cx.kube, ar, n, MAX_OBJECTS - got.objects.len(), &mut got.errors).await;
+                    for obj in items {
+                        got.add(obj, ar);
+                    }
                 }
             }
         }
@@ -350,14 +366,20 @@ async fn collect(cx: &Cx, got: &mut Collected) {
         kind: "Event".into(),
         plural: "events".into(),
     };
-    got.events = list(&cx.kube, &events_ar, ns, MAX_OBJECTS, &mut got.errors).await;
+    for n in &namespaces {
+        let room = MAX_OBJECTS.saturating_sub(got.events.len());
+        let events = list(&cx.kube, &events_ar, n, room, &mut got.errors).await;
+        got.events.extend(events);
+    }
 }
 
 /// Up to `max` objects of one type in a namespace (the API server's `limit`); errors are noted.
 async fn list(kube: &Kube, ar: &ApiResource, ns: &str, max: usize, errors: &mut Vec<String>) -> Vec<Value> {
     let base =
         if ar.group.is_empty() { format!("/api/{}", ar.version) } else { format!("/apis/{}/{}", ar.group, ar.version) };
-    let url = format!("{base}/namespaces/{ns}/{}?limit={max}", ar.plural);
+    // An empty namespace lists a cluster-scoped resource.
+    let scope = if ns.is_empty() { String::new() } else { format!("/namespaces/{ns}") };
+    let url = format!("{base}{scope}/{}?limit={max}", ar.plural);
     match kube.send(Method::GET, &url, "application/json", Vec::new()).await {
         Ok(a) if a.ok() => {
             let items = a.body.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
