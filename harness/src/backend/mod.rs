@@ -13,6 +13,7 @@
 //! its stage is made ([`aws`]).
 
 pub mod aws;
+pub mod kind;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
