@@ -20,15 +20,19 @@ sim: setup
 test: setup
 	cargo nextest run --workspace
 
-# Benchmarks (release build); they print figures and assert no timings.
+# Benchmarks (release build); they print figures and assert no timings. The last one runs the
+# example suite and prints every figure in one table.
+BENCH_FIGURES := $(CURDIR)/target/bench-figures.jsonl
 bench: setup
-	cargo bench -p sim --bench apiserver
-	cargo bench -p sim --bench gatekeeper
-	cargo bench -p sim --bench flux
-	cargo bench -p sim --bench iam
-	cargo bench -p sim --bench csi
-	cargo bench -p sim --bench ack
-	cargo bench -p idp-harness --bench engine
+	@rm -f $(BENCH_FIGURES)
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p sim --bench apiserver
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p sim --bench gatekeeper
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p sim --bench flux
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p sim --bench iam
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p sim --bench csi
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p sim --bench ack
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p idp-harness --bench engine
+	IDP_HARNESS_BENCH_FIGURES=$(BENCH_FIGURES) cargo bench -p idp-harness --bench suite
 
 # Optional (about 70 s and 500 MB): LocalStack as a host process for `--aws localstack`, in
 # localstack/.venv from the fully pinned localstack/requirements.txt. Needs Python 3.11

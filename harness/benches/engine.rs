@@ -3,6 +3,10 @@
 //! policy suites verified (`idp-harness policy verify`). Prints figures; asserts nothing about
 //! time.
 
+#[macro_use]
+#[path = "../../sim/benches/common/figures.rs"]
+mod figures;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -48,7 +52,8 @@ fn policy_suites() {
     let run_ms = t.elapsed().as_secs_f64() * 1e3;
     let totals = Totals::of(&results);
     assert!(results.iter().all(|r| !r.is_failure()), "the example suites pass");
-    println!(
+    figure!(
+        "engine",
         "{} policy suites verified in {:.0} ms ({} cases passed; loading {} YAML files {:.1} ms, running {:.0} ms)",
         loaded.suites.len(),
         load_ms + run_ms,
@@ -70,7 +75,7 @@ fn main() {
     }
     let t = Instant::now();
     let loaded: Vec<_> = paths.iter().map(|p| load_file(p).expect("valid")).collect();
-    println!("load and validate 1,000 scenario files: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    figure!("engine", "load and validate 1,000 scenario files: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
@@ -83,14 +88,16 @@ fn main() {
             run_all(one.clone(), &backend, &RunOptions { parallel: 1, ..Default::default() }, &mut Quiet, rx.clone())
                 .await;
         }
-        println!(
+        figure!(
+            "engine",
             "one trivial scenario (namespace, apply, expect, cleanup) on the simulator: {:.2} ms each (mean of {n})",
             t.elapsed().as_secs_f64() * 1e3 / n as f64
         );
         let hundred: Vec<_> = loaded[..100].to_vec();
         let t = Instant::now();
         let totals = run_all(hundred, &backend, &RunOptions::default(), &mut Quiet, rx.clone()).await;
-        println!(
+        figure!(
+            "engine",
             "100 trivial scenarios in parallel ({} cores): {:.1} ms wall, {} passed",
             RunOptions::default().parallel,
             t.elapsed().as_secs_f64() * 1e3,

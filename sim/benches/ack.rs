@@ -2,6 +2,10 @@
 //! managed policy) to its `ACK.ResourceSynced` True, at the platform's fixed point. Every
 //! IAM call goes to a local moto server. Prints figures; asserts nothing about time.
 
+#[macro_use]
+#[path = "common/figures.rs"]
+mod figures;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -68,11 +72,11 @@ async fn run(moto: &Moto) -> Result<(), String> {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let reconciles = platform.decisions().iter().filter(|d| d.controller.ends_with("/Role")).count();
-    println!("ack: one IAM call to moto (GetRole, not found): median {:.1} ms", ms(calls[ROUNDS / 2]));
+    figure!("ack", "ack: one IAM call to moto (GetRole, not found): median {:.1} ms", ms(calls[ROUNDS / 2]));
     created.sort();
-    println!("ack: the create request alone: median {:.1} ms", ms(created[ROUNDS / 2]));
-    println!("ack: {reconciles} recorded Role reconciles for {ROUNDS} roles");
-    println!(
+    figure!("ack", "ack: the create request alone: median {:.1} ms", ms(created[ROUNDS / 2]));
+    figure!("ack", "ack: {reconciles} recorded Role reconciles for {ROUNDS} roles");
+    figure!("ack", 
         "ack: apply to ACK.ResourceSynced for a Role (trust, inline, policyRef) over {ROUNDS} roles: median {:.1} ms, max {:.1} ms",
         ms(times[ROUNDS / 2]),
         ms(times[ROUNDS - 1])

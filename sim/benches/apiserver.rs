@@ -5,6 +5,10 @@
 //! kube-rs client over loopback (sequential and with 32 requests in flight); watch delivery
 //! latency with 100 watchers; resident memory with 100,000 ConfigMaps.
 
+#[macro_use]
+#[path = "common/figures.rs"]
+mod figures;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -68,7 +72,8 @@ async fn ready_time() {
         running.shutdown().await;
     }
     times.sort();
-    println!(
+    figure!(
+        "apiserver",
         "ready to serve (new server, first /version answered): median {:.2} ms, max {:.2} ms",
         percentile(&times, 0.5).as_secs_f64() * 1e3,
         percentile(&times, 1.0).as_secs_f64() * 1e3
@@ -84,7 +89,7 @@ async fn creates_and_gets() {
     for i in 0..n {
         api.create(&PostParams::default(), &cm(&format!("seq-{i}"))).await.expect("create");
     }
-    println!("creates, 1 client, sequential:      {}", rate(n, t.elapsed()));
+    figure!("apiserver", "creates, 1 client, sequential:      {}", rate(n, t.elapsed()));
     let n = 20_000;
     let t = Instant::now();
     stream::iter(0..n)
@@ -95,13 +100,13 @@ async fn creates_and_gets() {
         .buffer_unordered(32)
         .for_each(|_| async {})
         .await;
-    println!("creates, 1 client, 32 in flight:    {}", rate(n, t.elapsed()));
+    figure!("apiserver", "creates, 1 client, 32 in flight:    {}", rate(n, t.elapsed()));
     let n = 20_000;
     let t = Instant::now();
     for i in 0..n {
         api.get(&format!("seq-{}", i % 5_000)).await.expect("get");
     }
-    println!("gets,    1 client, sequential:      {}", rate(n, t.elapsed()));
+    figure!("apiserver", "gets,    1 client, sequential:      {}", rate(n, t.elapsed()));
     let n = 50_000;
     let t = Instant::now();
     stream::iter(0..n)
@@ -112,7 +117,7 @@ async fn creates_and_gets() {
         .buffer_unordered(32)
         .for_each(|_| async {})
         .await;
-    println!("gets,    1 client, 32 in flight:    {}", rate(n, t.elapsed()));
+    figure!("apiserver", "gets,    1 client, 32 in flight:    {}", rate(n, t.elapsed()));
     running.shutdown().await;
 }
 
@@ -162,7 +167,7 @@ async fn watch_latency() {
         let _ = h.await;
     }
     lat.sort();
-    println!(
+    figure!("apiserver", 
         "watch delivery, {watchers} watchers x {events} events ({} deliveries): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         lat.len(),
         percentile(&lat, 0.5).as_secs_f64() * 1e3,
@@ -183,7 +188,8 @@ fn memory() {
     }
     let elapsed = t.elapsed();
     let after = rss_mib();
-    println!(
+    figure!(
+        "apiserver",
         "100,000 ConfigMaps held: RSS {after:.0} MiB (+{:.0} MiB over an empty server), created in-process at {}",
         after - before,
         rate(n, elapsed).trim()
@@ -193,7 +199,8 @@ fn memory() {
 fn main() {
     // `cargo bench` passes --bench; nothing else is taken.
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    println!(
+    figure!(
+        "apiserver",
         "idp-harness simulator API server benchmarks ({} cores)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );

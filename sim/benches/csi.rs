@@ -6,6 +6,10 @@
 //!   path (token, trust check, AssumeRoleWithWebIdentity, permission check, GetSecretValue,
 //!   jmesPath, files), for 20 pods one after another.
 
+#[macro_use]
+#[path = "common/figures.rs"]
+mod figures;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -38,7 +42,7 @@ async fn run(python: std::path::PathBuf) -> Result<(), String> {
     }
     let moto = Moto::start(&MotoOptions { python, port: 0, log: None }).map_err(|e| e.to_string())?;
     let fmt = |d: &Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
-    println!("moto start-up: {}", starts.iter().map(fmt).collect::<Vec<_>>().join(", "));
+    figure!("csi", "moto start-up: {}", starts.iter().map(fmt).collect::<Vec<_>>().join(", "));
 
     let account = "210000000001";
     let target = AwsTarget::emulator(moto.url(), account, sim::aws::DEFAULT_REGION);
@@ -98,7 +102,8 @@ async fn run(python: std::path::PathBuf) -> Result<(), String> {
         }
     }
     times.sort();
-    println!(
+    figure!(
+        "csi",
         "pod with a CSI secret mount, creation to Running ({PODS} pods): median {}, max {}",
         fmt(&times[PODS / 2]),
         fmt(&times[PODS - 1])

@@ -5,6 +5,10 @@
 //! YAML so the kustomization files are generated), reconciled to `Ready=True`. Prints the wall
 //! time to the fixed point and, apart, the time spent inside kustomize processes.
 
+#[macro_use]
+#[path = "common/figures.rs"]
+mod figures;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -95,8 +99,9 @@ async fn run() -> Result<(), String> {
         .filter(|k| sim::conditions::status_of(k, "Ready") == Some("True"))
         .count();
     let cms = platform.server().store().list(&GroupResource::new("", "configmaps"), Some("default"), None).0.len();
-    println!("flux: {ready}/{DIRS} Kustomizations Ready, {cms} ConfigMaps applied");
-    println!(
+    figure!("flux", "flux: {ready}/{DIRS} Kustomizations Ready, {cms} ConfigMaps applied");
+    figure!(
+        "flux",
         "flux: wall time to the fixed point {:.3} s; kustomize processes {:.3} s ({} runs, {} cached builds)",
         wall.as_secs_f64(),
         (after.process_time - before.process_time).as_secs_f64(),
@@ -113,7 +118,8 @@ async fn run() -> Result<(), String> {
     }
     platform.settle(Duration::from_secs(120)).await.map_err(|e| e.to_string())?;
     let again = kustomize::stats();
-    println!(
+    figure!(
+        "flux",
         "flux: a requested reconcile of all 20 with builds cached: {:.3} s ({} kustomize runs)",
         started.elapsed().as_secs_f64(),
         again.runs - after.runs

@@ -3,6 +3,10 @@
 //! directly and through the API server's admission chain (in-process creates with the webhook
 //! installed). Prints figures; asserts nothing about time.
 
+#[macro_use]
+#[path = "common/figures.rs"]
+mod figures;
+
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -102,7 +106,8 @@ fn main() {
         }
     }
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    figure!(
+        "gatekeeper",
         "gatekeeper admission, 50 constraints, one core: {:.0} reviews/s ({n} reviews, {denied} denied, {:.1} µs each)",
         n as f64 / secs,
         secs * 1e6 / n as f64

@@ -3,6 +3,10 @@
 //! denied and implicitly denied requests, and IRSA trust-policy checks. Prints decisions per
 //! second; asserts nothing about time.
 
+#[macro_use]
+#[path = "common/figures.rs"]
+mod figures;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -70,7 +74,8 @@ fn main() {
     }
     let n = rounds * requests.len();
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    figure!(
+        "iam",
         "iam identity: {n} decisions ({allowed} allowed) over 5 policies in {secs:.3}s: {:.0} decisions/s",
         n as f64 / secs
     );
@@ -105,5 +110,9 @@ fn main() {
     }
     let n = rounds * subs.len();
     let secs = start.elapsed().as_secs_f64();
-    println!("iam trust: {n} web-identity decisions ({ok} allowed) in {secs:.3}s: {:.0} decisions/s", n as f64 / secs);
+    figure!(
+        "iam",
+        "iam trust: {n} web-identity decisions ({ok} allowed) in {secs:.3}s: {:.0} decisions/s",
+        n as f64 / secs
+    );
 }

@@ -69,6 +69,30 @@ fn describe_match(m: &EventMatch) -> String {
     parts.join(", ")
 }
 
+/// The pod's latest Warning Event, as `; last warning: <reason>: <message>` (what `kubectl
+/// describe pod` would show a user asking why), or nothing.
+async fn last_warning(cx: &Cx, namespace: &str, pod: &str) -> String {
+    let Ok(events) = list(cx, "v1", "Event", namespace).await else { return String::new() };
+    let latest = events
+        .iter()
+        .filter(|e| {
+            text(e, "/type") == "Warning"
+                && text(e, "/involvedObject/kind") == "Pod"
+                && text(e, "/involvedObject/name") == pod
+        })
+        .max_by_key(|e| {
+            let at = e.pointer("/lastTimestamp").or_else(|| e.pointer("/eventTime")).and_then(Value::as_str);
+            (
+                at.unwrap_or_default().to_string(),
+                e.pointer("/metadata/resourceVersion").and_then(Value::as_str).and_then(|rv| rv.parse::<u64>().ok()),
+            )
+        });
+    match latest {
+        Some(e) => format!("; last warning: {}: {}", text(e, "/reason"), text(e, "/message")),
+        None => String::new(),
+    }
+}
+
 /// The pods `namespace` (default the scenario's), `name` and `labels` select, and a phrase
 /// naming them for messages.
 pub async fn select_pods(
@@ -130,7 +154,8 @@ pub async fn check_pod(cx: &Cx, p: &PodExpect) -> Result<(), Failure> {
                     .filter_map(|c| c.pointer("/state/waiting/reason").and_then(Value::as_str).map(str::to_string))
                     .collect();
                 let why = if waiting.is_empty() { String::new() } else { format!(" ({})", waiting.join(", ")) };
-                return Err(fail(format!("pod {namespace}/{pname} is {actual:?}{why}, expected {phase}")));
+                let warning = last_warning(cx, &namespace, pname).await;
+                return Err(fail(format!("pod {namespace}/{pname} is {actual:?}{why}, expected {phase}{warning}")));
             }
         }
         if let Some(ready) = p.ready {
@@ -141,7 +166,8 @@ pub async fn check_pod(cx: &Cx, p: &PodExpect) -> Result<(), Failure> {
                 .map(|c| text(c, "/status") == "True")
                 .unwrap_or(false);
             if actual != ready {
-                return Err(fail(format!("pod {namespace}/{pname} ready={actual}, expected ready={ready}")));
+                let warning = last_warning(cx, &namespace, pname).await;
+                return Err(fail(format!("pod {namespace}/{pname} ready={actual}, expected ready={ready}{warning}")));
             }
         }
     }
