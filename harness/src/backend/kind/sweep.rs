@@ -231,9 +231,10 @@ pub fn select_stale(
     this_host: &str,
     alive: &dyn Fn(u32) -> bool,
 ) -> Vec<Stale> {
-    let ready = |cluster: &str, run_id: &str| {
-        clusters.iter().any(|c| c == cluster)
-            && states.iter().any(|s| s.name == cluster && s.phase == Phase::Ready && s.owner.run_id == run_id)
+    // A finished bring-up keeps what belongs to its cluster, whichever run created it (a
+    // reused cluster keeps the emulator container an earlier run started).
+    let ready = |cluster: &str| {
+        clusters.iter().any(|c| c == cluster) && states.iter().any(|s| s.name == cluster && s.phase == Phase::Ready)
     };
     let mut out = Vec::new();
     for o in objects {
@@ -241,8 +242,7 @@ pub fn select_stale(
             continue;
         }
         let cluster = o.labels.get(CLUSTER).map(String::as_str).unwrap_or_default();
-        let run_id = o.labels.get(RUN_ID).map(String::as_str).unwrap_or_default();
-        if ready(cluster, run_id) {
+        if ready(cluster) {
             continue;
         }
         let pid = o.labels.get(PID).and_then(|p| p.parse().ok());
@@ -302,7 +302,7 @@ mod tests {
     const PS: &str = r#"{"Command":"\"/usr/local/bin/moto…\"","ID":"aaa111","Image":"motoserver/moto:5.2.5","Labels":"dev.idp-harness.owned=true,dev.idp-harness.run-id=r-old,dev.idp-harness.pid=999999,dev.idp-harness.host=ci-1,dev.idp-harness.cluster=crashed","Names":"crashed-aws","State":"exited"}
 {"ID":"bbb222","Labels":"dev.idp-harness.owned=true,dev.idp-harness.run-id=r-ready,dev.idp-harness.pid=999998,dev.idp-harness.host=ci-1,dev.idp-harness.cluster=idp-harness","Names":"idp-harness-aws","State":"running"}
 {"ID":"ccc333","Labels":"dev.idp-harness.owned=true,dev.idp-harness.run-id=r-live,dev.idp-harness.pid=100,dev.idp-harness.host=ci-1,dev.idp-harness.cluster=starting","Names":"starting-aws","State":"running"}
-{"ID":"ddd444","Labels":"dev.idp-harness.owned=true,dev.idp-harness.run-id=r-x,dev.idp-harness.pid=100,dev.idp-harness.host=laptop,dev.idp-harness.cluster=idp-harness","Names":"foreign-aws","State":"running"}
+{"ID":"ddd444","Labels":"dev.idp-harness.owned=true,dev.idp-harness.run-id=r-x,dev.idp-harness.pid=100,dev.idp-harness.host=laptop,dev.idp-harness.cluster=elsewhere","Names":"foreign-aws","State":"running"}
 not json
 "#;
     const NETS: &str = r#"{"CreatedAt":"2026-11-24","Driver":"bridge","ID":"net1","Labels":"dev.idp-harness.owned=true,dev.idp-harness.run-id=r-old,dev.idp-harness.pid=999999,dev.idp-harness.host=ci-1,dev.idp-harness.cluster=crashed","Name":"idp-harness-git","Scope":"local"}"#;
@@ -340,7 +340,7 @@ not json
         let clusters =
             vec!["idp-harness".to_string(), "crashed".to_string(), "half".to_string(), "foreign".to_string()];
         let states = vec![
-            state("idp-harness", "r-ready", 999998, Phase::Ready),
+            state("idp-harness", "r-newer", 999998, Phase::Ready),
             state("crashed", "r-old", 999999, Phase::Creating),
             state("half", "r-half", 100, Phase::Creating),
         ];
@@ -373,11 +373,8 @@ not json
         let states = vec![state("idp-harness", "r-ready", 1, Phase::Ready)];
         let t = select_down(&objects(), &clusters, &states, "idp-harness", false);
         let names: Vec<String> = t.iter().map(|t| t.to_string()).collect();
-        assert_eq!(
-            names,
-            vec!["container idp-harness-aws (bbb222)", "container foreign-aws (ddd444)", "kind cluster idp-harness"]
-        );
-        assert_eq!(t[2].remove().to_string(), "kind delete cluster --name idp-harness");
+        assert_eq!(names, vec!["container idp-harness-aws (bbb222)", "kind cluster idp-harness"]);
+        assert_eq!(t[1].remove().to_string(), "kind delete cluster --name idp-harness");
         assert!(select_down(&objects(), &clusters, &states, "mine-not", false).is_empty());
         assert_eq!(
             select_down(&objects(), &clusters, &states, "mine-not", true),

@@ -267,11 +267,12 @@ fn write_step(w: &mut String, n: usize, step: &install::Step, ctx: &str) {
     let _ = writeln!(w, "\n{n}. {}{after}", step.id);
     match &step.action {
         Action::Helm(h) => {
-            let _ = writeln!(
-                w,
-                "   chart {:?} version {} release {} namespace {}",
-                h.chart.source, h.chart.version, h.release, h.namespace
-            );
+            let source = match h.chart.source {
+                versions::ChartSource::Repo { url, chart } => format!("{chart} from {url}"),
+                versions::ChartSource::Oci { reference } => reference.to_string(),
+            };
+            let _ =
+                writeln!(w, "   chart {source} version {}, release {} in {}", h.chart.version, h.release, h.namespace);
             for l in h.values.lines() {
                 let _ = writeln!(w, "   | {l}");
             }
