@@ -414,7 +414,12 @@ fn bring_up(
         .ok_or_else(|| KindError::Emulator { name: spec.name.clone(), detail: format!("no host port in {out:?}") })?;
     wait_http(SocketAddr::from(([127, 0, 0, 1], port)), spec.health_path(), EMULATOR_TIMEOUT)
         .map_err(|detail| KindError::Emulator { name: spec.name.clone(), detail })?;
-    state.aws_endpoint = Some(format!("http://127.0.0.1:{port}"));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let issuer = ClusterOptions::new(name, versions::node_image()?).issuer;
+    let arn = register_issuer(&endpoint, spec, &plan.region, &issuer)
+        .map_err(|detail| KindError::Emulator { name: spec.name.clone(), detail })?;
+    progress.note(&format!("IRSA: issuer {issuer} registered as {arn}"));
+    state.aws_endpoint = Some(endpoint);
     state.aws_cluster_endpoint = Some(spec.cluster_endpoint());
     progress.note(&format!("{} at http://127.0.0.1:{port} (pods: {})", spec.image, spec.cluster_endpoint()));
     progress.done();
@@ -455,6 +460,17 @@ fn bring_up(
         aws_endpoint: state.aws_endpoint.clone().unwrap_or_default(),
         aws_cluster_endpoint: spec.cluster_endpoint(),
     })
+}
+
+/// IRSA as on EKS: the cluster's service-account issuer becomes an IAM OIDC provider (for
+/// audience `sts.amazonaws.com`) in the emulator's account. Returns its ARN.
+fn register_issuer(endpoint: &str, spec: &EmulatorSpec, region: &str, issuer: &str) -> Result<String, String> {
+    let target = sim::aws::AwsTarget::emulator(endpoint, spec.default_account(), region);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime for the IAM call: {e}"))?;
+    rt.block_on(sim::aws::roles::register_oidc_provider(&target.clients(), issuer))
 }
 
 /// Applies the interception steps (for the run that starts the host-side server).
