@@ -62,3 +62,30 @@ fn kind_up_status_down() {
     assert!(down_text.contains(&format!("removed container {CLUSTER}-aws")), "{down_text}");
     assert!(!config::parse_clusters(&clusters).iter().any(|c| c == CLUSTER), "cluster still listed: {clusters}");
 }
+
+/// `kind up --dry-run` needs no Docker: it prints the whole plan through the real binary and
+/// runs nothing (it must not create the cache's cluster records).
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_idp-harness"))
+        .args(["kind", "up", "--dry-run", "--name", "dry", "--aws", "localstack", "--skip", "crossplane"])
+        .env("XDG_CACHE_HOME", home.path())
+        .env_remove("LOCALSTACK_AUTH_TOKEN")
+        .output()
+        .expect("the idp-harness binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for want in [
+        "cluster dry (context kind-dry)",
+        "name: dry\n",
+        "docker run -d --name dry-aws --network kind -p 127.0.0.1::4566",
+        "localstack/localstack:community-archive",
+        "helm upgrade --install secrets-provider-aws secrets-store-csi-driver-provider-aws",
+        "kind load image-archive",
+    ] {
+        assert!(text.contains(want), "dry run lacks {want:?}:\n{text}");
+    }
+    assert!(!text.contains("crossplane-providerconfig"), "--skip crossplane ignored:\n{text}");
+    assert!(!home.path().join("idp-harness/clusters").exists(), "a dry run wrote cluster records");
+}

@@ -608,8 +608,8 @@ pub fn wait_command(check: &Check, context: &str, timeout: Duration) -> CommandL
         Check::CrossplaneProviderHealthy { name } => {
             a.extend([
                 "wait".into(),
+                // Healthy is set once the installed revision runs (Installed comes first).
                 "--for=condition=Healthy".into(),
-                "--for=condition=Installed".into(),
                 format!("providers.pkg.crossplane.io/{name}"),
                 t,
             ]);

@@ -95,6 +95,9 @@ pub struct ClusterState {
     /// The emulator's endpoint for pods.
     #[serde(default)]
     pub aws_cluster_endpoint: Option<String>,
+    /// The hash of the install plan the cluster was brought up with.
+    #[serde(default)]
+    pub plan_hash: Option<String>,
 }
 
 /// `~/.cache/idp-harness` (or `$XDG_CACHE_HOME/idp-harness`); `None` without a home.
@@ -315,6 +318,7 @@ not json
             config_hash: "h".into(),
             aws_endpoint: None,
             aws_cluster_endpoint: None,
+            plan_hash: None,
         }
     }
 

@@ -133,12 +133,20 @@ pub fn preflight_commands() -> Vec<(&'static str, CommandLine)> {
 /// Runs the preflight; the first failure names what is missing. `only` limits it (the e2e
 /// test checks docker and kind alone).
 pub fn preflight(only: Option<&[&str]>) -> Result<Vec<String>, KindError> {
+    preflight_with(only, &docker::run)
+}
+
+/// [`preflight`] with the command runner given (tests pass a fake one).
+pub fn preflight_with(
+    only: Option<&[&str]>,
+    run: &dyn Fn(&CommandLine) -> Result<String, ExecError>,
+) -> Result<Vec<String>, KindError> {
     let mut found = Vec::new();
     for (what, cmd) in preflight_commands() {
         if only.is_some_and(|o| !o.contains(&cmd.program.as_str())) {
             continue;
         }
-        match docker::run(&cmd) {
+        match run(&cmd) {
             Ok(out) => found.push(format!("{what}: {}", out.lines().next().unwrap_or("").trim())),
             Err(e) => {
                 let detail = match &e {
@@ -253,6 +261,19 @@ impl DryRun {
             write_step(w, n + 1, step, &ctx);
         }
         s
+    }
+
+    /// A hash of what the install phase does (steps, values, images, emulator endpoint): a
+    /// reused cluster installed from the same plan skips the installs.
+    pub fn plan_hash(&self) -> String {
+        let text = serde_json::json!({
+            "plan": self.plan,
+            "images": self.images,
+            "emulator": self.emulator,
+        })
+        .to_string();
+        let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        d.as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
     fn config_image(&self) -> &'static str {
@@ -378,8 +399,15 @@ fn bring_up(
         config_hash: plan.config.hash.clone(),
         aws_endpoint: None,
         aws_cluster_endpoint: None,
+        plan_hash: Some(plan.plan_hash()),
     };
     let reused = decision == Reuse::Reuse;
+    // A reused cluster that a finished `kind up` installed from the same plan needs neither
+    // images nor installs: only the readiness checks run.
+    let installed = reused
+        && sweep::read_states(&opts.cache)
+            .iter()
+            .any(|s| s.name == *name && s.phase == Phase::Ready && s.plan_hash == state.plan_hash);
     match &decision {
         Reuse::Reuse => progress.note(&format!("reusing cluster {name} (configuration hash {})", plan.config.hash)),
         Reuse::Recreate { reason } => {
@@ -399,9 +427,12 @@ fn bring_up(
 
     progress.phase("aws emulator");
     let spec = &plan.emulator;
-    let running = docker::run(&CommandLine::new("docker", ["inspect", "--format", "{{.State.Running}}", &spec.name]))
-        .map(|o| o.trim() == "true")
-        .unwrap_or(false);
+    let running = docker::run(&CommandLine::new(
+        "docker",
+        ["inspect", "--format", "{{.State.Running}} {{.Config.Image}}", &spec.name],
+    ))
+    .map(|o| o.trim() == format!("true {}", spec.image))
+    .unwrap_or(false);
     if !running {
         let _ = docker::run(&spec.remove());
         docker::run(&spec.run(owner)).map_err(exec("starting the AWS emulator"))?;
@@ -425,9 +456,12 @@ fn bring_up(
     progress.done();
 
     progress.phase("images");
+    if installed {
+        progress.note("the reused cluster has them");
+    }
     let idir = images::images_dir(&opts.cache);
     std::fs::create_dir_all(&idir).map_err(|source| KindError::Write { path: idir.clone(), source })?;
-    for image in &plan.images {
+    for image in plan.images.iter().filter(|_| !installed) {
         let p = images::preload(&idir, image, name);
         let in_docker = docker::run(&p.inspect).is_ok();
         for cmd in images::steps(&p, p.archive.is_file(), in_docker) {
@@ -438,9 +472,12 @@ fn bring_up(
     progress.done();
 
     progress.phase("install");
+    if installed {
+        progress.note("the reused cluster was installed from this plan: checking readiness only");
+    }
     for step in &plan.plan.steps {
-        for cmd in install::commands(step, &ctx) {
-            docker::retry(&cmd, Duration::from_secs(60), Duration::from_secs(5)).map_err(exec("installing"))?;
+        for cmd in install::commands(step, &ctx).iter().filter(|_| !installed) {
+            docker::retry(cmd, Duration::from_secs(60), Duration::from_secs(5)).map_err(exec("installing"))?;
         }
         for check in &step.waits {
             let cmd = install::wait_command(check, &ctx, Duration::from_secs(30));
@@ -452,7 +489,6 @@ fn bring_up(
     progress.done();
 
     state.phase = Phase::Ready;
-    // A reused cluster keeps its first owner's run id only if its emulator is unchanged.
     write_state(&opts.cache, &state)?;
     Ok(UpReport {
         context: ctx,
@@ -677,6 +713,19 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_hash_follows_what_is_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dry_run(&opts(dir.path())).unwrap().plan_hash();
+        assert_eq!(a, dry_run(&opts(dir.path())).unwrap().plan_hash());
+        let mut o = opts(dir.path());
+        o.profile.crossplane_aws = None;
+        assert_ne!(dry_run(&o).unwrap().plan_hash(), a);
+        let mut o = opts(dir.path());
+        o.profile.region = Some("eu-west-1".into());
+        assert_ne!(dry_run(&o).unwrap().plan_hash(), a);
+    }
+
+    #[test]
     fn status_lines_parse() {
         assert_eq!(parse_status(b"HTTP/1.1 200 OK\r\n"), Some(200));
         assert_eq!(parse_status(b"HTTP/1.0 404 Not Found\r\n"), Some(404));
@@ -685,7 +734,30 @@ mod tests {
 
     #[test]
     fn preflight_names_what_is_missing() {
-        // With PATH emptied nothing is found; the error names the first requirement.
+        let no_kind = |c: &CommandLine| match c.program.as_str() {
+            "kind" => Err(ExecError::Missing { program: "kind".into(), hint: docker::install_hint("kind") }),
+            "docker" => Ok("29.1.0\n".to_string()),
+            _ => Ok("ok".to_string()),
+        };
+        let e = preflight_with(None, &no_kind).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("missing requirement: kind: `kind` not found; install kind"), "{msg}");
+        assert!(msg.contains("KIND_VERSION"), "{msg}");
+        let no_engine = |c: &CommandLine| match c.program.as_str() {
+            "docker" => Err(ExecError::Failed {
+                command: c.to_string(),
+                status: "exit status: 1".into(),
+                stderr: "Cannot connect to the Docker daemon".into(),
+            }),
+            _ => Ok("ok".to_string()),
+        };
+        let msg = preflight_with(None, &no_engine).unwrap_err().to_string();
+        assert!(msg.starts_with("missing requirement: a Docker engine:"), "{msg}");
+        let all = preflight_with(None, &|_: &CommandLine| Ok("v\n".to_string())).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0], "a Docker engine: v");
+        // `only` limits the checks.
+        assert_eq!(preflight_with(Some(&["docker"]), &no_kind).unwrap(), vec!["a Docker engine: 29.1.0"]);
         let cmds = preflight_commands();
         assert_eq!(cmds[0].1.to_string(), "docker info --format {{.ServerVersion}}");
         assert_eq!(
