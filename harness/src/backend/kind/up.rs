@@ -509,6 +509,22 @@ fn register_issuer(endpoint: &str, spec: &EmulatorSpec, region: &str, issuer: &s
     rt.block_on(sim::aws::roles::register_oidc_provider(&target.clients(), issuer))
 }
 
+/// The record of cluster `name` when a `kind up` finished it: its emulator endpoints are what
+/// `--backend kind` runs use.
+pub fn ready_cluster(cache: &Path, name: &str) -> Option<ClusterState> {
+    sweep::read_states(cache).into_iter().find(|s| s.name == name && s.phase == Phase::Ready)
+}
+
+/// The `kind` network's IPv4 gateway: the host as pods see it (where the interception server
+/// must listen).
+pub fn kind_gateway() -> Result<std::net::Ipv4Addr, KindError> {
+    let out = docker::run(&emulator::inspect_network()).map_err(exec("inspecting the kind network"))?;
+    emulator::parse_gateway(&out).ok_or_else(|| KindError::Missing {
+        what: "the kind network's IPv4 gateway",
+        detail: "`docker network inspect kind` lists no IPv4 gateway".to_string(),
+    })
+}
+
 /// Applies the interception steps (for the run that starts the host-side server).
 pub fn apply_interception(context: &str, steps: &[install::Step]) -> Result<(), KindError> {
     for step in steps {

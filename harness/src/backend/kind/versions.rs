@@ -134,7 +134,8 @@ pub const PROVIDER_AWS_IAM_PACKAGE: &str = "xpkg.upbound.io/upbound/provider-aws
 
 /// moto, the default emulator: the version requirements.txt pins for the host-mode emulator.
 pub const MOTO_IMAGE: &str = "motoserver/moto:5.2.5";
-/// moto's port inside its image.
+/// moto's port inside its image (getmoto/moto Dockerfile: `moto_server -H 0.0.0.0`, EXPOSE
+/// 5000).
 pub const MOTO_PORT: u16 = 5000;
 
 /// LocalStack with `LOCALSTACK_AUTH_TOKEN` (platform-facts §6); the same image the simulator's
