@@ -208,11 +208,16 @@ impl Target {
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Container { name, id } => write!(f, "container {name} ({})", &id[..id.len().min(12)]),
-            Target::Network { name, id } => write!(f, "network {name} ({})", &id[..id.len().min(12)]),
+            Target::Container { name, id } => write!(f, "container {name} ({})", short(id)),
+            Target::Network { name, id } => write!(f, "network {name} ({})", short(id)),
             Target::Cluster { name } => write!(f, "kind cluster {name}"),
         }
     }
+}
+
+/// The first 12 characters of an id, as `docker ps` shows it.
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
 }
 
 /// Why an owner no longer holds what it made, if it does not.
