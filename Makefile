@@ -1,5 +1,5 @@
 # idp-harness: the commands a new user and CI run. See README.md.
-.PHONY: setup build run sim test bench fmt lint clean localstack-setup
+.PHONY: setup build run sim test bench fmt lint clean localstack-setup nightly kind-up kind-down
 
 setup:
 	@./scripts/setup.sh
@@ -51,6 +51,27 @@ localstack-setup:
 	  echo "$$want" > localstack/.venv/.requirements.sha256 || { echo "[localstack-setup] error: pip install failed" >&2; exit 2; }; \
 	fi
 	@cd localstack && .venv/bin/python -c 'import localstack.runtime.main, localstack.constants as c; print("[localstack-setup] localstack-core", c.VERSION, "ready")' >&2
+
+# The kind backend (docs/kind.md): a kind cluster with the real platform and an AWS emulator.
+# Needs Docker, kind, helm and kubectl. `make nightly` is what the nightly workflow runs: bring the
+# cluster up, run the scenarios and the test suite against it, then tear it down (KEEP=1 keeps it).
+KEEP ?= 0
+kind-up: setup
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo run -q -p idp-harness -- kind up
+
+kind-down:
+	cargo run -q -p idp-harness -- kind down
+
+nightly: setup
+	@PATH="$(CURDIR)/.venv/bin:$$PATH"; export PATH; status=0; \
+	cargo run -q -p idp-harness -- kind up $(if $(filter 1,$(KEEP)),--keep,) || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  cargo run -q -p idp-harness -- run --backend kind || status=$$?; \
+	  IDP_HARNESS_BACKEND=kind cargo nextest run --workspace || status=$$?; \
+	fi; \
+	if [ "$(KEEP)" != "1" ]; then cargo run -q -p idp-harness -- kind down || true; \
+	else echo "[nightly] KEEP=1: cluster left up (make kind-down removes it)" >&2; fi; \
+	exit $$status
 
 fmt:
 	cargo fmt --all

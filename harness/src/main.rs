@@ -16,6 +16,7 @@ fn main() {
         Command::Validate(args) => validate::validate(&args),
         Command::List(args) => validate::list(&args),
         Command::Policy { command } => policy::run(&command),
+        Command::Kind { command } => idp_harness::cli::kind::run(&command),
         Command::Schema => {
             print!("{}", idp_harness::scenario::schema::generate());
             exit::OK

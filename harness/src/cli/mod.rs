@@ -2,6 +2,7 @@
 //! errors with a hint and return the exit code (see `exit`).
 
 pub mod discover;
+pub mod kind;
 pub mod policy;
 pub mod run;
 pub mod sim_up;
@@ -45,6 +46,11 @@ pub enum Command {
     Sim {
         #[command(subcommand)]
         command: SimCommand,
+    },
+    /// The kind backend: a kind cluster with the real platform and an AWS emulator.
+    Kind {
+        #[command(subcommand)]
+        command: kind::KindCommand,
     },
 }
 
