@@ -370,7 +370,7 @@ async fn reconcile_on_a_real_cluster_requests_a_reconcile_and_waits_for_it() {
     // A real-cluster stand-in: the simulated platform served on a port, used as `cluster`, where
     // settling is not the reconcile, so the step annotates and waits for lastHandledReconcileAt.
     let platform = sim::platform::Platform::start(sim::platform::PlatformConfig {
-        tools: sim::platform::Tools { kubectl: idp_harness::backend::find_kubectl() },
+        tools: sim::platform::Tools { kubectl: idp_harness::backend::find_kubectl(), build_cache: None },
         ..Default::default()
     })
     .expect("platform");

@@ -60,7 +60,7 @@ async fn run() -> Result<(), String> {
     }
     let platform = Platform::start(PlatformConfig {
         profile: Profile { flux: Some("2.8".into()), ..Profile::bare() },
-        tools: Tools { kubectl: Some(kubectl) },
+        tools: Tools { kubectl: Some(kubectl), build_cache: None },
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;

@@ -91,6 +91,10 @@ impl Profile {
 pub struct Tools {
     /// kubectl, whose `kustomize` subcommand builds Flux Kustomizations.
     pub kubectl: Option<PathBuf>,
+    /// A directory where kustomize outputs are kept between runs (keyed by the kubectl binary,
+    /// the artifact's digest and the build settings); `None`: builds are only shared within
+    /// this process.
+    pub build_cache: Option<PathBuf>,
 }
 
 /// Settings of a platform.
@@ -164,6 +168,8 @@ impl Platform {
             aws: config.aws.clone(),
             _temp: temp,
         };
+        // Controllers start on what was installed once everything is (not once per object).
+        let hold = platform.runtime.hold();
         // Workloads (nodes, Deployments, ReplicaSets, pods) are part of every cluster: always
         // installed, before the optional components; the profile only sets the nodes.
         platform.workloads = crate::workloads::install(&platform)?;
@@ -182,6 +188,7 @@ impl Platform {
             crate::csi::install(&platform, v)?;
         }
         crate::ack::install(&platform)?;
+        drop(hold);
         Ok(platform)
     }
 

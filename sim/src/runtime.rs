@@ -337,6 +337,8 @@ struct Inner {
     /// `(idle, rv seen)`: published by the worker.
     state: watch::Sender<(bool, u64)>,
     wake: Arc<tokio::sync::Notify>,
+    /// While set, changes are queued but nothing is reconciled (see [`Runtime::hold`]).
+    held: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -396,6 +398,7 @@ impl Runtime {
             started: Instant::now(),
             state,
             wake: Arc::new(tokio::sync::Notify::new()),
+            held: std::sync::atomic::AtomicBool::new(false),
         });
         let rx = match server.store().watch_from(None) {
             Ok(w) => w.rx,
@@ -462,6 +465,14 @@ impl Runtime {
     }
 
     /// When the runtime started: [`Decision::at_ms`] counts from here.
+    /// Holds reconciles back until the guard is dropped: changes made meanwhile are queued and
+    /// handled together afterwards. A platform installing its components holds the runtime so
+    /// controllers (audit above all) do not run once per installed object.
+    pub fn hold(&self) -> HoldGuard {
+        self.inner.held.store(true, std::sync::atomic::Ordering::SeqCst);
+        HoldGuard { inner: self.inner.clone() }
+    }
+
     pub fn started(&self) -> Instant {
         self.inner.started
     }
@@ -541,6 +552,18 @@ impl Inner {
     }
 }
 
+/// Releases [`Runtime::hold`] when dropped.
+pub struct HoldGuard {
+    inner: Arc<Inner>,
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        self.inner.held.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.inner.wake.notify_one();
+    }
+}
+
 /// Where the worker stands between reconciles.
 struct Progress {
     /// Highest rv consumed from the change stream.
@@ -589,7 +612,8 @@ async fn worker(
             }
         }
         // 2. One reconcile, if any is queued.
-        let next = next_item(&inner, &p);
+        let held = inner.held.load(std::sync::atomic::Ordering::SeqCst);
+        let next = if held { None } else { next_item(&inner, &p) };
         if let Some((idx, key, quiescent)) = next {
             inner.state.send_if_modified(|s| {
                 let changed = s.0;
@@ -602,7 +626,7 @@ async fn worker(
             continue;
         }
         // 3. Idle: publish, then sleep until a change or a wake-up.
-        if p.seen >= inner.server.store().current_rv() {
+        if !held && p.seen >= inner.server.store().current_rv() {
             inner.state.send_if_modified(|s| {
                 let changed = !s.0 || s.1 != p.seen;
                 *s = (true, p.seen);

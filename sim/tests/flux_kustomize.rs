@@ -56,8 +56,12 @@ impl Env {
         std::fs::write(seed.path().join("README.md"), "platform\n").expect("write");
         let profile =
             Profile { flux: Some("2.8".into()), gatekeeper: gatekeeper.then(|| "3.20".into()), ..Profile::bare() };
-        let platform = Platform::start(PlatformConfig { profile, tools: Tools { kubectl }, ..Default::default() })
-            .expect("platform");
+        let platform = Platform::start(PlatformConfig {
+            profile,
+            tools: Tools { kubectl, build_cache: None },
+            ..Default::default()
+        })
+        .expect("platform");
         let repo = platform.repos().add(RepoSpec::new(URL, seed.path())).expect("repo");
         let own_source = platform.server().registry().any_version(SRC, "gitrepositories").is_none();
         if own_source {

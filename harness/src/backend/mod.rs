@@ -110,6 +110,22 @@ pub fn find_kubectl() -> Option<PathBuf> {
     })
 }
 
+/// Where idp-harness keeps what it can reuse between runs (kustomize outputs keyed by their
+/// complete inputs): `IDP_HARNESS_CACHE_DIR`, else `$XDG_CACHE_HOME/idp-harness`, else
+/// `~/.cache/idp-harness`. `IDP_HARNESS_CACHE=off` turns it off.
+pub fn build_cache_dir() -> Option<PathBuf> {
+    if std::env::var("IDP_HARNESS_CACHE").is_ok_and(|v| v == "off" || v == "0" || v == "false") {
+        return None;
+    }
+    if let Some(d) = std::env::var_os("IDP_HARNESS_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("idp-harness"))
+}
+
 /// The set-up venv's Python, which runs the AWS emulator moto: `IDP_HARNESS_PYTHON`, else
 /// `.venv/bin/python`.
 pub fn find_python() -> Option<PathBuf> {
@@ -275,7 +291,12 @@ impl Backend {
             notes.push("kubectl was not found (run `make setup`): Flux Kustomizations cannot be built".into());
         }
         let aws = AwsMode::Moto { python: find_python(), server: Default::default() };
-        Ok(Backend { name: "sim", fidelity_notes: notes, mode: Mode::Sim { tools: Tools { kubectl } }, aws })
+        Ok(Backend {
+            name: "sim",
+            fidelity_notes: notes,
+            mode: Mode::Sim { tools: Tools { kubectl, build_cache: build_cache_dir() } },
+            aws,
+        })
     }
 
     /// An existing cluster from a kubeconfig (default: `KUBECONFIG` or `~/.kube/config`).

@@ -72,7 +72,7 @@ pub async fn run(args: UpArgs) -> Result<(), UpError> {
     let started = std::time::Instant::now();
     let api = ApiServerConfig { token: args.token.clone(), tls: args.tls, ..Default::default() };
     let profile = Profile::default();
-    let tools = Tools { kubectl: crate::backend::find_kubectl() };
+    let tools = Tools { kubectl: crate::backend::find_kubectl(), build_cache: crate::backend::build_cache_dir() };
     // The AWS-calling components get a moto server of their own, in moto's default account.
     let moto = if profile.uses_aws() {
         let python = crate::backend::find_python().ok_or(UpError::NoPython)?;

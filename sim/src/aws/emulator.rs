@@ -25,6 +25,16 @@ def watch():
     finally:
         os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+def warm():
+    # moto imports a service's models on its first request (RDS alone takes most of a
+    # second): import the ones the simulator calls while the first scenarios start.
+    try:
+        from moto.backends import get_backend
+        for service in ("iam", "sts", "secretsmanager", "organizations", "rds"):
+            get_backend(service)
+    except Exception as e:
+        sys.stderr.write("idp-harness: warming moto up failed (first calls will be slower): %s\n" % e)
+threading.Thread(target=warm, daemon=True).start()
 try:
     from moto.server import main
 except ImportError as e:

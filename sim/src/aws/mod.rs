@@ -184,11 +184,19 @@ impl AwsTarget {
     /// The SDK configuration: few retries and short timeouts, because the emulator is local and
     /// a dead one must fail a scenario quickly.
     pub fn sdk_config(&self) -> SdkConfig {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        // One HTTP client for the process: building one loads the trusted roots again for
+        // every client made from it, which cost more than the emulator's answer. Its
+        // connections run on the runtime that opened them (one per process here; nextest runs
+        // each test in its own process).
+        static HTTP: std::sync::LazyLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
+            std::sync::LazyLock::new(|| {
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https()
+            });
+        let http = HTTP.clone();
         let (attempts, connect) = if self.endpoint.is_some() { (2, 2) } else { (3, 5) };
         let mut b = SdkConfig::builder()
             .http_client(http)

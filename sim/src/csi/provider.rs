@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::descriptors::{self, Descriptor, SecretType};
-use crate::aws::roles::{check_web_identity, load_role, oidc_providers};
+use crate::aws::roles::{check_web_identity, load_role, oidc_providers, RoleInfo};
 use crate::aws::{error_code, error_text, AwsTarget};
 use crate::runtime::Cx;
 
@@ -174,7 +174,7 @@ pub async fn mount(cx: &Cx, env: &Env<'_>, pod: &Value, volume: &Value) -> Resul
     };
     let admin = aws.clients();
     let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
-    let mut credentials: Option<(AwsTarget, String)> = None;
+    let mut credentials: Option<(AwsTarget, String, RoleInfo)> = None;
     for d in &descs {
         if d.secret_type() == SecretType::SsmParameter {
             return Err(fail(&format!(
@@ -186,8 +186,8 @@ pub async fn mount(cx: &Cx, env: &Env<'_>, pod: &Value, volume: &Value) -> Resul
         if credentials.is_none() {
             credentials = Some(assume(cx, &admin, &token, role_arn, &region, d).await.map_err(|e| fail(&e))?);
         }
-        let Some((creds, session)) = &credentials else { continue };
-        let value = fetch(&admin, creds, role_arn, session, &region, d).await.map_err(|e| fail(&e))?;
+        let Some((creds, session, role)) = &credentials else { continue };
+        let value = fetch(&admin, creds, role, role_arn, session, &region, d).await.map_err(|e| fail(&e))?;
         let perm = descriptors::mode(&d.file_permission, DEFAULT_MODE);
         files.push((d.file_name(&translate), value.clone(), perm));
         files.extend(jmes_files(d, &value, &translate).map_err(|e| fail(&e))?);
@@ -199,6 +199,9 @@ pub async fn mount(cx: &Cx, env: &Env<'_>, pod: &Value, volume: &Value) -> Resul
 }
 
 /// AssumeRoleWithWebIdentity as STS answers it: the checks moto skips, then moto's call.
+/// Returns the credentials, the session name and the role as loaded for the trust check (its
+/// identity policies then decide the mount's GetSecretValue calls: nothing changes the role
+/// in between).
 async fn assume(
     cx: &Cx,
     admin: &crate::aws::Clients,
@@ -206,7 +209,7 @@ async fn assume(
     role_arn: &str,
     region: &str,
     d: &Descriptor,
-) -> Result<(AwsTarget, String), String> {
+) -> Result<(AwsTarget, String, RoleInfo), String> {
     let seed = format!("{}/{}", token_subject_seed(token), d.object_name);
     let wrap = |code: &str, status: u16, msg: &str| {
         format!(
@@ -258,13 +261,14 @@ async fn assume(
         Some(c.session_token().to_string()),
     );
     cx.note(format!("csi: {} assumed role {role_name}", claims.sub));
-    Ok((admin.target.as_credentials(creds), session))
+    Ok((admin.target.as_credentials(creds), session, info))
 }
 
 /// GetSecretValue as the role: its identity policies decide (AWS's check), then moto answers.
 async fn fetch(
     admin: &crate::aws::Clients,
     creds: &AwsTarget,
+    role: &RoleInfo,
     role_arn: &str,
     session: &str,
     region: &str,
@@ -286,12 +290,7 @@ async fn fetch(
             format!("arn:aws:secretsmanager:{region}:{account}:secret:{}", d.object_name)
         }
     });
-    let info = load_role(admin, role_name).await.map_err(|e| format!("{prefix}{e}"))?;
-    let allowed = match &info {
-        Some(i) => i.decide("secretsmanager:GetSecretValue", &resource),
-        None => Err("the role is gone".into()),
-    };
-    if allowed.is_err() {
+    if role.decide("secretsmanager:GetSecretValue", &resource).is_err() {
         return Err(format!(
             "{prefix}{}",
             go_sdk_error(

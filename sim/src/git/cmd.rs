@@ -112,7 +112,7 @@ impl<'a> GitCmd<'a> {
 
     /// Runs the command and returns its full output whatever the exit status.
     pub(crate) fn output(&self) -> Result<std::process::Output, GitError> {
-        let mut cmd = Command::new("git");
+        let mut cmd = Command::new(git_program());
         cmd.env_clear();
         for key in ["PATH", "TMPDIR"] {
             if let Some(value) = std::env::var_os(key) {
@@ -154,6 +154,24 @@ impl<'a> GitCmd<'a> {
         });
         output.map_err(|source| GitError::Wait { dir: self.dir.to_path_buf(), command: self.command_line(), source })
     }
+}
+
+/// The git executable: found once on `PATH`. An absolute path also lets the standard library
+/// start it with `posix_spawn` instead of forking this (large) process, which it must do when
+/// a program is looked up on a `PATH` the command sets itself.
+fn git_program() -> &'static std::path::Path {
+    static GIT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    GIT.get_or_init(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths).map(|d| d.join("git")).find(|p| {
+                    use std::os::unix::fs::PermissionsExt;
+                    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                })
+            })
+            // Not found: spawning fails with the usual "not found" error.
+            .unwrap_or_else(|| std::path::PathBuf::from("git"))
+    })
 }
 
 /// `git init` of a fresh, non-bare repository with the given initial branch, without the

@@ -300,3 +300,25 @@ async fn the_worker_stops_when_every_handle_is_dropped() {
     }
     panic!("the worker task outlived its runtime handle");
 }
+
+#[tokio::test]
+async fn a_held_runtime_queues_changes_and_reconciles_them_once_released() {
+    let server = ApiServer::default();
+    let rt = Runtime::start(&server);
+    let c = copier();
+    rt.add(c.clone());
+    let hold = rt.hold();
+    create_cm(&server, cm("held", &[("copy-to", "held-copy")])).await;
+    create_cm(&server, cm("held-2", &[("copy-to", "held-copy-2")])).await;
+    // Give the worker every chance to run while held.
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(c.runs.load(Ordering::SeqCst), 0, "nothing is reconciled while held");
+    assert!(get_cm(&server, "held-copy").await.is_none());
+    drop(hold);
+    rt.settle(SETTLE).await.expect("settles");
+    assert!(get_cm(&server, "held-copy").await.is_some());
+    assert!(get_cm(&server, "held-copy-2").await.is_some());
+}

@@ -39,7 +39,11 @@ impl TestServer {
     /// A simulated platform with `profile`'s components, served on a loopback port.
     pub fn platform(profile: Profile) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let config = PlatformConfig { profile, tools: Tools { kubectl: Some(kubectl_path()) }, ..Default::default() };
+        let config = PlatformConfig {
+            profile,
+            tools: Tools { kubectl: Some(kubectl_path()), build_cache: None },
+            ..Default::default()
+        };
         let platform = rt.block_on(async { Platform::start(config) }).expect("platform starts");
         let api = platform.server().clone();
         let running = rt.block_on(api.serve("127.0.0.1:0".parse().expect("addr"))).expect("serve");
@@ -55,7 +59,7 @@ impl TestServer {
         let aws = sim::aws::AwsTarget::emulator(moto().url(), account, sim::aws::DEFAULT_REGION);
         let config = PlatformConfig {
             profile,
-            tools: Tools { kubectl: Some(kubectl_path()) },
+            tools: Tools { kubectl: Some(kubectl_path()), build_cache: None },
             aws: Some(aws),
             ..Default::default()
         };

@@ -13,8 +13,10 @@
 //! does not parse fails the generation (`failed to decode Kubernetes YAML from <file>: ...`).
 //!
 //! Builds are cached by (artifact digest, path, build settings) so the fixed point does not
-//! run kustomize again for nothing; the time spent in kustomize processes is counted apart
-//! ([`stats`]). This module must not talk to the API server.
+//! run kustomize again for nothing. Successful builds are also shared process-wide by the same
+//! key ([`SHARED`]): the digest covers every file of the artifact, so scenarios that start
+//! from the same fixtures build each Kustomization once per run. The time spent in kustomize
+//! processes is counted apart ([`stats`]). This module must not talk to the API server.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,45 @@ pub fn stats() -> BuildStats {
     }
 }
 
+/// Successful builds of this process by (artifact digest, build settings). kustomize output
+/// depends only on the files of the tree (plugins are off; a remote base is the exception:
+/// builds whose kustomization files name a URL are not shared). Failures are not shared:
+/// their messages name the scratch directory of the build that failed.
+static SHARED: std::sync::LazyLock<Mutex<HashMap<String, String>>> = std::sync::LazyLock::new(Default::default);
+
+/// At most this many outputs are kept in [`SHARED`] (then it starts again).
+const SHARED_LIMIT: usize = 1024;
+
+/// True when a kustomization file under `dir` names something remote (`scheme://` or an
+/// scp-like `git@host:` reference), whose contents the artifact digest does not cover.
+fn names_remote(dir: &Path) -> bool {
+    fn walk(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else { return true };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(ty) = entry.file_type() else { return true };
+            if ty.is_dir() {
+                if walk(&path) {
+                    return true;
+                }
+            } else if KUSTOMIZATION_FILES.iter().any(|n| entry.file_name() == *n) {
+                match std::fs::read_to_string(&path) {
+                    Ok(text) if !text.contains("://") && !text.contains("git@") => {}
+                    _ => return true,
+                }
+            }
+        }
+        false
+    }
+    walk(dir)
+}
+
+/// Empties the process-wide map (tests: to see what a new process would see).
+#[cfg(test)]
+pub fn forget_shared() {
+    SHARED.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// The build settings of a spec, as a cache key part.
 fn settings_key(spec: &Spec) -> String {
     json!([
@@ -94,9 +135,68 @@ type Cached = (String, Result<String, BuildError>);
 #[derive(Default)]
 pub struct BuildCache {
     entries: Mutex<HashMap<(String, String), Cached>>,
+    /// Where outputs are kept between runs (see [`DiskCache`]).
+    disk: Option<DiskCache>,
+}
+
+/// kustomize outputs on disk, one file per key: `<dir>/kustomize/<sha256>.yaml`. The key
+/// covers the kubectl binary (path, size, modification time), the artifact digest (every
+/// file of the tree) and the build settings; like the process-wide map, only successful
+/// builds of trees without remote references are kept. Files are written whole and renamed
+/// into place, so parallel runs sharing the directory never read half a file. When the
+/// directory holds more than [`DISK_LIMIT`] outputs, the older half is removed.
+struct DiskCache {
+    dir: PathBuf,
+}
+
+/// See [`DiskCache`].
+const DISK_LIMIT: usize = 4096;
+
+impl DiskCache {
+    fn key(kubectl: &Path, ck: &str) -> Option<String> {
+        let meta = std::fs::metadata(kubectl).ok()?;
+        let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(format!("{}\n{}\n{mtime}\n{ck}", kubectl.display(), meta.len()).as_bytes());
+        Some(ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(format!("{key}.yaml"))).ok()
+    }
+
+    /// Best effort: a cache that cannot be written only costs time.
+    fn put(&self, key: &str, output: &str) {
+        if std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let Ok(mut tmp) = tempfile::NamedTempFile::new_in(&self.dir) else { return };
+        use std::io::Write;
+        if tmp.write_all(output.as_bytes()).is_ok() && tmp.persist(self.dir.join(format!("{key}.yaml"))).is_ok() {
+            self.trim();
+        }
+    }
+
+    fn trim(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            entries.flatten().filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path()))).collect();
+        if files.len() <= DISK_LIMIT {
+            return;
+        }
+        files.sort();
+        for (_, path) in files.iter().take(files.len() / 2) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl BuildCache {
+    /// A cache that also keeps outputs under `disk` (see [`crate::platform::Tools::build_cache`]).
+    pub fn new(disk: Option<PathBuf>) -> BuildCache {
+        BuildCache { entries: Mutex::default(), disk: disk.map(|d| DiskCache { dir: d.join("kustomize") }) }
+    }
+
     /// The build output for this artifact and spec, from the cache or by running kustomize.
     pub fn build(
         &self,
@@ -115,8 +215,37 @@ impl BuildCache {
                 return result.clone();
             }
         }
-        let result = build_uncached(kubectl, artifact_dir, spec, scratch);
-        let _ = std::fs::remove_dir_all(scratch);
+        let disk = match (&self.disk, kubectl) {
+            (Some(d), Some(k)) => DiskCache::key(k, &ck).map(|key| (d, key)),
+            _ => None,
+        };
+        let shared = SHARED.lock().unwrap_or_else(|e| e.into_inner()).get(&ck).cloned();
+        let shared = shared.or_else(|| disk.as_ref().and_then(|(d, key)| d.get(key)));
+        let result = match shared {
+            Some(output) => {
+                CACHED.fetch_add(1, Ordering::Relaxed);
+                Ok(output)
+            }
+            None => {
+                let result = build_uncached(kubectl, artifact_dir, spec, scratch);
+                let _ = std::fs::remove_dir_all(scratch);
+                if let Ok(output) = &result {
+                    if !names_remote(artifact_dir) {
+                        {
+                            let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+                            if map.len() >= SHARED_LIMIT {
+                                map.clear();
+                            }
+                            map.insert(ck.clone(), output.clone());
+                        }
+                        if let Some((d, key)) = &disk {
+                            d.put(key, output);
+                        }
+                    }
+                }
+                result
+            }
+        };
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).insert(k, (ck, result.clone()));
         result
     }

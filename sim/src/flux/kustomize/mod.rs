@@ -75,7 +75,7 @@ pub fn install(platform: &Platform, flux: &Flux) -> Result<(), PlatformError> {
         artifacts: flux.artifacts.clone(),
         kubectl: platform.tools().kubectl.clone(),
         scratch: platform.work_dir().join("kustomize"),
-        cache: build::BuildCache::default(),
+        cache: build::BuildCache::new(platform.tools().build_cache.clone()),
         server: platform.server().downgrade(),
     };
     platform.runtime().add(Arc::new(controller));

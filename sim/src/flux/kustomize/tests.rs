@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::apply::{sort_key, stage, ObjRef};
+use super::build;
 use super::build::{generate, split_documents};
 use super::crd::{go_duration, parse_duration, Spec};
 
@@ -104,4 +105,82 @@ fn generated_kustomization_lists_yaml_files_and_kustomize_dirs() {
 fn output_splits_into_documents() {
     let docs = split_documents("a: 1\n---\n\n---\nb: 2\n");
     assert_eq!(docs, ["a: 1\n", "b: 2\n"]);
+}
+
+/// The set-up's kubectl (these tests run the real kustomize).
+fn kubectl() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/kubectl");
+    assert!(p.exists(), "kubectl not found at {}: run `make setup` first", p.display());
+    p
+}
+
+fn build_in(
+    cache: &build::BuildCache,
+    tree: &std::path::Path,
+    scratch: &std::path::Path,
+) -> Result<String, build::BuildError> {
+    let digest = crate::git::artifact_digest(tree).expect("digest");
+    let spec = super::crd::Spec { path: "./app".into(), ..Default::default() };
+    cache.build(("flux-system", "app"), Some(&kubectl()), tree, &digest, &spec, scratch)
+}
+
+#[test]
+fn builds_are_kept_on_disk_and_reused_by_a_later_process() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("app")).expect("mkdir");
+    // A name no other test uses, so no other build of this process can have filled the
+    // process-wide map with this tree.
+    let unique = format!("disk-cache-{}", std::process::id());
+    std::fs::write(
+        tree.join("app/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {unique}\ndata:\n  a: b\n"),
+    )
+    .expect("write");
+    let disk = work.path().join("cache");
+    let first = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s1")).expect("build");
+    assert!(first.contains(&unique), "{first}");
+    let files: Vec<_> = std::fs::read_dir(disk.join("kustomize")).expect("cache dir").flatten().collect();
+    assert_eq!(files.len(), 1, "one output on disk");
+    // What a later process finds: the file on disk. Change it to prove it is what is read.
+    let marked = first.replace("a: b", "a: from-the-disk-cache");
+    std::fs::write(files[0].path(), &marked).expect("rewrite");
+    build::forget_shared();
+    let again = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s2")).expect("build");
+    assert_eq!(again, marked, "the second build came from the disk cache");
+    // Another tree (another digest) is built, not taken from the cache.
+    std::fs::write(
+        tree.join("app/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {unique}-2\n"),
+    )
+    .expect("write");
+    let other = build_in(&build::BuildCache::new(Some(disk)), &tree, &work.path().join("s3")).expect("build");
+    assert!(other.contains(&format!("{unique}-2")), "{other}");
+}
+
+#[test]
+fn failed_builds_and_remote_references_are_not_kept() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("app")).expect("mkdir");
+    std::fs::write(tree.join("app/kustomization.yaml"), "resources:\n  - missing.yaml\n").expect("write");
+    let disk = work.path().join("cache");
+    let err = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s1")).expect_err("fails");
+    assert!(err.to_string().contains("missing.yaml"), "{err}");
+    assert!(
+        !disk.join("kustomize").exists() || std::fs::read_dir(disk.join("kustomize")).expect("dir").next().is_none()
+    );
+    // A kustomization naming a URL: its output depends on more than the tree.
+    std::fs::write(
+        tree.join("app/kustomization.yaml"),
+        "resources:\n  - cm.yaml\n# upstream: https://example.com/base\n",
+    )
+    .expect("write");
+    std::fs::write(tree.join("app/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote-note\n")
+        .expect("write");
+    let out = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s2")).expect("build");
+    assert!(out.contains("remote-note"));
+    assert!(
+        !disk.join("kustomize").exists() || std::fs::read_dir(disk.join("kustomize")).expect("dir").next().is_none()
+    );
 }
