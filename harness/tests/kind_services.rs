@@ -366,3 +366,322 @@ async fn sts_interception_checks_tokens_and_trust_as_sts_does() {
     assert!(https(w.front.addr(), &w.ca_pem, "sts.eu-west-1.amazonaws.com", "GET / HTTP/1.1\r\n\r\n").await.is_err());
     w.front.stop().await;
 }
+
+// ---- Readiness and the cluster backend's preconditions, on the simulator's API server (no
+// controllers: the test writes the objects and statuses a real install produces). ----
+
+mod readiness_checks {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use idp_harness::backend::cluster_checks::check_preconditions;
+    use idp_harness::backend::kind::readiness::{evaluate, wait, wait_with, Check, Component, WaitOptions};
+    use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    use serde_json::{json, Value};
+    use sim::apiserver::{ApiServer, ApiServerConfig};
+
+    fn ar(api_version: &str, kind: &str, plural: &str) -> ApiResource {
+        let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, kind), plural)
+    }
+
+    async fn create(client: &kube::Client, ar: &ApiResource, ns: Option<&str>, body: Value) {
+        let obj: DynamicObject = serde_json::from_value(body).expect("object");
+        let api = match ns {
+            Some(n) => Api::<DynamicObject>::namespaced_with(client.clone(), n, ar),
+            None => Api::<DynamicObject>::all_with(client.clone(), ar),
+        };
+        api.create(&PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("create {}: {e}", ar.kind));
+    }
+
+    async fn set_status(client: &kube::Client, ar: &ApiResource, ns: Option<&str>, name: &str, status: Value) {
+        let api = match ns {
+            Some(n) => Api::<DynamicObject>::namespaced_with(client.clone(), n, ar),
+            None => Api::<DynamicObject>::all_with(client.clone(), ar),
+        };
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+            .await
+            .unwrap_or_else(|e| panic!("status of {name}: {e}"));
+    }
+
+    async fn namespace(client: &kube::Client, name: &str) {
+        create(
+            client,
+            &ar("v1", "Namespace", "namespaces"),
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        )
+        .await;
+    }
+
+    /// A CRD as its chart installs it (an open schema is enough here).
+    async fn crd(client: &kube::Client, group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) {
+        let body = json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.{group}")},
+            "spec": {
+                "group": group,
+                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+                "scope": if namespaced { "Namespaced" } else { "Cluster" },
+                "versions": [{"name": version, "served": true, "storage": true,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+            }
+        });
+        create(
+            client,
+            &ar("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions"),
+            None,
+            body,
+        )
+        .await;
+    }
+
+    async fn deployment(client: &kube::Client, ns: &str, name: &str) {
+        let labels = json!({"app": name});
+        create(client, &ar("apps/v1", "Deployment", "deployments"), Some(ns), json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "manager", "image": "example/manager:v1"}]}}}
+        })).await;
+    }
+
+    fn deployment_status(available: bool) -> Value {
+        let cond = if available {
+            json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."})
+        } else {
+            json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."})
+        };
+        json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+               "readyReplicas": if available { 1 } else { 0 }, "availableReplicas": if available { 1 } else { 0 },
+               "unavailableReplicas": if available { 0 } else { 1 }, "conditions": [cond]})
+    }
+
+    /// Flux installed: its CRDs and its three controllers available.
+    async fn install_flux(client: &kube::Client) {
+        namespace(client, "flux-system").await;
+        crd(client, "source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories", true).await;
+        crd(client, "kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations", true).await;
+        crd(client, "helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases", true).await;
+        for name in ["source-controller", "kustomize-controller", "helm-controller"] {
+            deployment(client, "flux-system", name).await;
+            set_status(
+                client,
+                &ar("apps/v1", "Deployment", "deployments"),
+                Some("flux-system"),
+                name,
+                deployment_status(true),
+            )
+            .await;
+        }
+    }
+
+    fn reasons(unmet: &[idp_harness::backend::kind::readiness::Unmet]) -> Vec<String> {
+        unmet.iter().map(|u| u.reason.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn checks_report_what_is_missing_from_the_objects_status() {
+        let server = ApiServer::new(ApiServerConfig::default());
+        let client = server.client();
+
+        // Nothing installed.
+        let unmet = evaluate(&client, &Component::Flux.checks()).await;
+        assert_eq!(unmet.len(), 6);
+        let r = reasons(&unmet);
+        assert!(r.contains(&"CRD kustomizations.kustomize.toolkit.fluxcd.io not found".to_string()), "{r:?}");
+        assert!(r.contains(&"Deployment flux-system/source-controller not found".to_string()), "{r:?}");
+
+        // A controller that is not available yet.
+        namespace(&client, "flux-system").await;
+        crd(&client, "kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations", true).await;
+        deployment(&client, "flux-system", "source-controller").await;
+        let deploy = Check::DeploymentAvailable { namespace: "flux-system".into(), name: "source-controller".into() };
+        let crd_check = Check::CrdEstablished { name: "kustomizations.kustomize.toolkit.fluxcd.io".into() };
+        let unmet = evaluate(&client, &[crd_check.clone(), deploy.clone()]).await;
+        assert_eq!(reasons(&unmet), ["Deployment flux-system/source-controller: status not reported yet; 0/1 replicas updated; 0/1 replicas available; Available condition not reported yet"]);
+        set_status(
+            &client,
+            &ar("apps/v1", "Deployment", "deployments"),
+            Some("flux-system"),
+            "source-controller",
+            deployment_status(false),
+        )
+        .await;
+        let unmet = evaluate(&client, std::slice::from_ref(&deploy)).await;
+        assert_eq!(reasons(&unmet), ["Deployment flux-system/source-controller: 0/1 replicas available; Available=False (MinimumReplicasUnavailable: Deployment does not have minimum availability.)"]);
+        set_status(
+            &client,
+            &ar("apps/v1", "Deployment", "deployments"),
+            Some("flux-system"),
+            "source-controller",
+            deployment_status(true),
+        )
+        .await;
+        assert!(evaluate(&client, &[deploy]).await.is_empty());
+
+        // A DaemonSet with a pod not ready.
+        let ds_ar = ar("apps/v1", "DaemonSet", "daemonsets");
+        let labels = json!({"app": "csi"});
+        create(
+            &client,
+            &ds_ar,
+            Some("kube-system"),
+            json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "csi", "namespace": "kube-system"},
+                "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "driver", "image": "example/driver:v1"}]}}}
+            }),
+        )
+        .await;
+        let ds = Check::DaemonSetReady { namespace: "kube-system".into(), name: "csi".into() };
+        set_status(
+            &client,
+            &ds_ar,
+            Some("kube-system"),
+            "csi",
+            json!({"observedGeneration": 1, "currentNumberScheduled": 1,
+            "desiredNumberScheduled": 1, "numberMisscheduled": 0, "numberReady": 0, "updatedNumberScheduled": 1}),
+        )
+        .await;
+        assert_eq!(
+            reasons(&evaluate(&client, std::slice::from_ref(&ds)).await),
+            ["DaemonSet kube-system/csi: 0/1 pods ready"]
+        );
+        set_status(&client, &ds_ar, Some("kube-system"), "csi", json!({"numberReady": 1, "numberAvailable": 1})).await;
+        assert!(evaluate(&client, &[ds]).await.is_empty());
+
+        // A Crossplane Provider installed but unhealthy, and a ProviderConfig.
+        let provider = Check::CrossplaneProviderHealthy { name: "provider-aws-iam".into() };
+        let pc = Check::Exists {
+            api_version: "aws.upbound.io/v1beta1".into(),
+            kind: "ProviderConfig".into(),
+            namespace: None,
+            name: "default".into(),
+        };
+        let r = reasons(&evaluate(&client, &[provider.clone(), pc.clone()]).await);
+        assert_eq!(r[0], "Crossplane Provider provider-aws-iam not found");
+        assert_eq!(
+            r[1],
+            "ProviderConfig default not found: the API server does not serve aws.upbound.io/v1beta1 ProviderConfig"
+        );
+        crd(&client, "pkg.crossplane.io", "v1", "Provider", "providers", false).await;
+        crd(&client, "aws.upbound.io", "v1beta1", "ProviderConfig", "providerconfigs", false).await;
+        let p_ar = ar("pkg.crossplane.io/v1", "Provider", "providers");
+        create(&client, &p_ar, None, json!({"apiVersion": "pkg.crossplane.io/v1", "kind": "Provider",
+            "metadata": {"name": "provider-aws-iam"}, "spec": {"package": "xpkg.upbound.io/upbound/provider-aws-iam:v2.0.0"}})).await;
+        set_status(&client, &p_ar, None, "provider-aws-iam", json!({"conditions": [
+            {"type": "Installed", "status": "True", "reason": "ActivePackageRevision"},
+            {"type": "Healthy", "status": "False", "reason": "UnhealthyPackageRevision", "message": "cannot resolve package dependencies"}]})).await;
+        let r = reasons(&evaluate(&client, &[provider.clone(), pc.clone()]).await);
+        assert_eq!(r, [
+            "Crossplane Provider provider-aws-iam: Installed=True (ActivePackageRevision), Healthy=False (UnhealthyPackageRevision: cannot resolve package dependencies)",
+            "ProviderConfig default not found",
+        ]);
+        create(&client, &ar("aws.upbound.io/v1beta1", "ProviderConfig", "providerconfigs"), None, json!({
+            "apiVersion": "aws.upbound.io/v1beta1", "kind": "ProviderConfig", "metadata": {"name": "default"}, "spec": {}})).await;
+        set_status(
+            &client,
+            &p_ar,
+            None,
+            "provider-aws-iam",
+            json!({"conditions": [
+            {"type": "Installed", "status": "True", "reason": "ActivePackageRevision"},
+            {"type": "Healthy", "status": "True", "reason": "HealthyPackageRevision"}]}),
+        )
+        .await;
+        assert!(evaluate(&client, &[provider, pc]).await.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_ends_when_a_status_is_updated_and_times_out_with_every_reason() {
+        let server = ApiServer::new(ApiServerConfig::default());
+        let client = server.client();
+        namespace(&client, "flux-system").await;
+        deployment(&client, "flux-system", "source-controller").await;
+        let deploy_ar = ar("apps/v1", "Deployment", "deployments");
+        set_status(&client, &deploy_ar, Some("flux-system"), "source-controller", deployment_status(false)).await;
+        let checks = [Check::DeploymentAvailable { namespace: "flux-system".into(), name: "source-controller".into() }];
+
+        let later = client.clone();
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            set_status(
+                &later,
+                &ar("apps/v1", "Deployment", "deployments"),
+                Some("flux-system"),
+                "source-controller",
+                deployment_status(true),
+            )
+            .await;
+        });
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let opts = WaitOptions { timeout: Duration::from_secs(20), interval: Duration::from_millis(100) };
+        wait_with(&client, &checks, opts, |p| log.lock().expect("lock").push((p.met, p.total, p.to_string())))
+            .await
+            .expect("ready once the status says so");
+        writer.await.expect("writer");
+        let seen = seen.lock().expect("lock").clone();
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert_eq!((seen[0].0, seen[0].1), (0, 1));
+        assert!(seen[0].2.contains("waiting for Deployment flux-system/source-controller"), "{seen:?}");
+        assert_eq!(seen.last().map(|s| (s.0, s.1)), Some((1, 1)));
+
+        // A timeout lists every unmet check with its reason.
+        let more = [
+            checks[0].clone(),
+            Check::CrdEstablished { name: "helmreleases.helm.toolkit.fluxcd.io".into() },
+            Check::DeploymentAvailable { namespace: "flux-system".into(), name: "helm-controller".into() },
+        ];
+        let started = std::time::Instant::now();
+        let err = wait(&client, &more, Duration::from_millis(300), |_| {}).await.expect_err("times out");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(err.unmet.len(), 2);
+        let text = err.to_string();
+        assert!(text.contains("2 of 3 checks unmet"), "{text}");
+        assert!(text.contains("  - CRD helmreleases.helm.toolkit.fluxcd.io not found\n  - Deployment flux-system/helm-controller not found"), "{text}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_preconditions_say_what_is_missing_and_who_acts_on_aws() {
+        let server = ApiServer::new(ApiServerConfig::default());
+        let client = server.client();
+        install_flux(&client).await;
+
+        let report =
+            check_preconditions(&client, &[Component::Flux, Component::Gatekeeper, Component::Flux], None).await;
+        assert_eq!(report.components.len(), 2, "each component once");
+        assert!(!report.is_ready());
+        assert_eq!(
+            report.summary(),
+            "cluster is missing: Gatekeeper (CRD constrainttemplates.templates.gatekeeper.sh not found; Deployment gatekeeper-system/gatekeeper-controller-manager not found; Deployment gatekeeper-system/gatekeeper-audit not found)"
+        );
+        let flux_only = check_preconditions(&client, &[Component::Flux], None).await;
+        assert!(flux_only.is_ready(), "{flux_only}");
+        assert_eq!(flux_only.summary(), "cluster has everything needed: Flux");
+
+        // An AWS endpoint that does not answer makes the report not ready, and says why.
+        let dead = sim::aws::AwsTarget::emulator("http://127.0.0.1:9", "111122223333", "us-east-1");
+        let report = check_preconditions(&client, &[Component::Flux], Some(&dead)).await;
+        assert!(!report.is_ready());
+        assert!(
+            report.summary().contains("AWS identity cannot be confirmed: STS GetCallerIdentity at http://127.0.0.1:9"),
+            "{report}"
+        );
+
+        let Some(python) = idp_harness::backend::find_python() else {
+            eprintln!("skipped the AWS identity part: the set-up's Python (moto) was not found");
+            return;
+        };
+        let moto = sim::aws::emulator::Moto::start(&sim::aws::emulator::MotoOptions { python, port: 0, log: None })
+            .expect("moto");
+        let target = sim::aws::AwsTarget::emulator(moto.url(), "111122223333", "us-east-1");
+        let report = check_preconditions(&client, &[Component::Flux], Some(&target)).await;
+        assert!(report.is_ready(), "{report}");
+        let id = report.aws.clone().expect("asked").expect("identity");
+        assert_eq!(id.account, "111122223333");
+        assert!(report.summary().ends_with(&format!("AWS identity: {} (account 111122223333)", id.arn)), "{report}");
+    }
+}
