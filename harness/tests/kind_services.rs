@@ -146,7 +146,16 @@ async fn git_clones_and_fetches_over_plain_http_and_pushes_are_refused() {
     .await;
     assert_eq!(status, 200);
     assert!(body.starts_with("001e# service=git-upload-pack\n0000"), "{body}");
+    let addr = front.addr();
     front.stop().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is released once stopped");
+
+    // Dropping a front stops it too.
+    let dropped = Front::start_plain_git(loopback(), repos.clone()).await.expect("front");
+    let addr = dropped.addr();
+    drop(dropped);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is released once dropped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -683,5 +692,30 @@ mod readiness_checks {
         let id = report.aws.clone().expect("asked").expect("identity");
         assert_eq!(id.account, "111122223333");
         assert!(report.summary().ends_with(&format!("AWS identity: {} (account 111122223333)", id.arn)), "{report}");
+    }
+}
+
+/// The key set can also come from an issuer URL (OIDC discovery, then `jwks_uri`), over plain
+/// HTTP or over TLS trusting a given CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_come_from_an_issuer_url_too() {
+    use idp_harness::backend::kind::jwt::verify;
+    let aud = vec!["sts.amazonaws.com".to_string()];
+    for tls in [false, true] {
+        let server = ApiServer::new(ApiServerConfig { tls, ..ApiServerConfig::default() });
+        let running = server.serve(loopback()).await.expect("serves");
+        let jwks = Jwks::from_url(running.url(), running.ca_pem.clone());
+        let token = server.issuer().mint(&spec("api", "sts.amazonaws.com")).expect("token");
+        let now = jiff::Timestamp::now().as_second();
+        let ok = verify(&jwks, &token, &aud, now).await.unwrap_or_else(|e| panic!("tls={tls}: {e}"));
+        assert_eq!(ok.subject, "system:serviceaccount:orders:api");
+        assert_eq!(ok.issuer, server.issuer().url());
+        if tls {
+            // Without the CA, the keys cannot be fetched, so the token cannot be verified.
+            let blind = Jwks::from_url(running.url(), None);
+            let err = verify(&blind, &token, &aud, now).await.expect_err("no CA");
+            assert!(err.message.starts_with("Couldn't retrieve verification key"), "{err}");
+        }
+        running.shutdown().await;
     }
 }

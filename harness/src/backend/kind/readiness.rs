@@ -398,7 +398,13 @@ mod eval {
                 let gvk = GroupVersionKind::gvk(group, version, kind);
                 let ar = match kube::discovery::pinned_kind(client, &gvk).await {
                     Ok((ar, _)) => ar,
-                    Err(_) => return Some(format!(" not found: the API server does not serve {api_version} {kind}")),
+                    Err(kube::Error::Discovery(_)) => {
+                        return Some(format!(" not found: the API server does not serve {api_version} {kind}"))
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 404 => {
+                        return Some(format!(" not found: the API server does not serve {api_version} {kind}"))
+                    }
+                    Err(e) => return Some(api_error(&e)),
                 };
                 let api = match namespace {
                     Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &ar),
