@@ -11,6 +11,15 @@
 //! [`Front`] is stopped or dropped, with every connection task. This module must not decide
 //! anything about Git or STS, and must not write the cluster-side configuration (CoreDNS,
 //! Services: that is the cluster wiring's job; [`Front::hosts`] says which names to send here).
+//!
+//! Wiring it up (the kind backend): make the CA with [`CertAuthority::load_or_create`] in the
+//! harness state directory (its PEM, [`CertAuthority::ca_pem`], goes into the Secret or
+//! ConfigMap mounted at `SSL_CERT_FILE` in source-controller and the AWS provider, appended to
+//! the system bundle if they also reach real hosts); start the front on the kind network's
+//! gateway address with the scenario [`Repos`] and an [`StsInterceptor`] built from
+//! `Jwks::from_client(<the kind cluster's client>)` and the emulator's [`sim::aws::AwsTarget`];
+//! then have CoreDNS rewrite every name of [`Front::hosts`] to the Service whose endpoint is
+//! [`Front::addr`] (port 443 on the Service, the front's port on the endpoint).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
