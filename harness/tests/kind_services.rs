@@ -364,6 +364,19 @@ async fn sts_interception_checks_tokens_and_trust_as_sts_does() {
     let (status, doc) = w.assume("no-such-role", &token).await;
     assert_eq!((status, doc.get("Code").as_deref()), (403, Some("AccessDenied")));
 
+    // A session longer than the role allows (one hour by default).
+    let arn = format!("arn:aws:iam::{ACCOUNT}:role/orders-irsa");
+    let long = form(&[
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("RoleArn", &arn),
+        ("RoleSessionName", "long"),
+        ("WebIdentityToken", &token),
+        ("DurationSeconds", "7200"),
+    ]);
+    let (status, doc) = w.post(&long).await;
+    assert_eq!((status, doc.get("Code").as_deref()), (400, Some("ValidationError")), "{}", doc.0);
+    assert!(doc.get("Message").is_some_and(|m| m.contains("exceeds the MaxSessionDuration")));
+
     // Other actions are refused, naming what is unsupported.
     let (status, doc) = w.post(&form(&[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")])).await;
     assert_eq!(status, 400);

@@ -304,6 +304,25 @@ impl StsInterceptor {
                 None => not_authorized(),
             });
         }
+        if let Some(asked) = p.duration_seconds {
+            // STS caps sessions at the role's MaxSessionDuration (one hour unless raised).
+            let max = clients
+                .iam
+                .get_role()
+                .role_name(role_name)
+                .send()
+                .await
+                .ok()
+                .and_then(|r| r.role().and_then(|r| r.max_session_duration()))
+                .unwrap_or(3600);
+            if asked > max {
+                return Err(Refusal {
+                    code: "ValidationError",
+                    status: 400,
+                    message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".into(),
+                });
+            }
+        }
         let out = clients
             .sts
             .assume_role_with_web_identity()
