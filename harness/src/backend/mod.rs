@@ -11,8 +11,12 @@
 //! AWS: the run's emulator (moto, LocalStack on the host or in Docker) or an external endpoint,
 //! chosen with `--aws` ([`aws::AwsChoice`]); a scenario needing a service it lacks fails before
 //! its stage is made ([`aws`]).
+//!
+//! [`cluster_checks`]: the `cluster` backend's preconditions (components installed and ready,
+//! the AWS identity), reported before a run.
 
 pub mod aws;
+pub mod cluster_checks;
 pub mod kind;
 
 use std::path::{Path, PathBuf};
