@@ -67,7 +67,8 @@ nightly: setup
 	cargo run -q -p idp-harness -- kind up $(if $(filter 1,$(KEEP)),--keep,) || status=$$?; \
 	if [ $$status -eq 0 ]; then \
 	  cargo run -q -p idp-harness -- run --backend kind || status=$$?; \
-	  IDP_HARNESS_BACKEND=kind cargo nextest run --workspace || status=$$?; \
+	  IDP_HARNESS_BACKEND=kind cargo nextest run -p idp-harness --test scenarios --test-threads 1 || status=$$?; \
+	  cargo nextest run -p idp-harness --test kind_e2e || status=$$?; \
 	fi; \
 	if [ "$(KEEP)" != "1" ]; then cargo run -q -p idp-harness -- kind down || true; \
 	else echo "[nightly] KEEP=1: cluster left up (make kind-down removes it)" >&2; fi; \

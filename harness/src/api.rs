@@ -34,11 +34,30 @@ impl Reporter for Silent {
 /// Loads a scenario file and runs it on a fresh simulator.
 pub async fn run_scenario_file(path: impl AsRef<Path>) -> Result<ScenarioReport, Error> {
     let loaded = load_file(path.as_ref()).map_err(Error::Invalid)?;
-    let backend = Backend::sim().await?;
+    let backend = backend_from_env(&loaded).await?;
     let (_cancel, rx) = tokio::sync::watch::channel(false);
     let totals = run_all(vec![loaded], &backend, &RunOptions::default(), &mut Silent, rx).await;
     backend.shutdown().await;
     totals.reports.into_iter().next().ok_or(Error::NotRun)
+}
+
+/// The backend `IDP_HARNESS_BACKEND` names: `sim` (the default), `kind` (the cluster `kind up`
+/// made; `IDP_HARNESS_KIND_NAME`, default `idp-harness`) or `cluster` (`KUBECONFIG`, AWS from
+/// the `AWS_*` variables). `make nightly` runs the scenario tests with `kind`.
+async fn backend_from_env(loaded: &crate::scenario::Loaded) -> Result<Backend, Error> {
+    let kind = match std::env::var("IDP_HARNESS_BACKEND").ok().as_deref() {
+        None | Some("") | Some("sim") => return Ok(Backend::sim().await?),
+        Some("kind") => crate::backend::BackendKind::Kind,
+        Some("cluster") => crate::backend::BackendKind::Cluster,
+        Some(other) => {
+            return Err(Error::Backend(crate::backend::BackendError::Config(format!(
+                "IDP_HARNESS_BACKEND={other:?}: expected sim, kind or cluster"
+            ))))
+        }
+    };
+    let name = std::env::var("IDP_HARNESS_KIND_NAME").ok().filter(|n| !n.is_empty());
+    let context = if kind == crate::backend::BackendKind::Kind { name } else { None };
+    Ok(Backend::start(kind, None, context, None, std::slice::from_ref(loaded)).await?)
 }
 
 impl ScenarioReport {

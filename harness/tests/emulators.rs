@@ -104,11 +104,12 @@ async fn a_cluster_cannot_reach_a_loopback_emulator() {
         "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {}}]\n",
     )
     .expect("write");
-    let err = Backend::start(idp_harness::backend::BackendKind::Cluster, Some(kc), None, Some(AwsChoice::Localstack))
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let err =
+        Backend::start(idp_harness::backend::BackendKind::Cluster, Some(kc), None, Some(AwsChoice::Localstack), &[])
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
     assert!(
         err.starts_with("--aws localstack runs the emulator on this machine's loopback, which the cluster's controllers cannot reach"),
         "{err}"

@@ -165,9 +165,17 @@ async fn git_clones_over_tls_with_the_harness_ca_and_the_real_host_name() {
     let state = tmp.path().join("state");
     let ca = Arc::new(CertAuthority::load_or_create(&state).expect("ca"));
     let ca_file = ca.ca_file().expect("ca file");
-    let front = Front::start(FrontConfig { bind: loopback(), ca: ca.clone(), git: Some(repos.clone()), sts: None })
-        .await
-        .expect("front");
+    let front = Front::start(FrontConfig {
+        bind: loopback(),
+        ca: ca.clone(),
+        git: Some(repos.clone()),
+        // A host whose repository a later scenario adds.
+        git_hosts: vec!["git.example.test".to_string()],
+        sts: None,
+    })
+    .await
+    .expect("front");
+    assert!(front.hosts().iter().any(|h| h == "git.example.test"), "{:?}", front.hosts());
     let port = front.addr().port();
     let dest = tmp.path().join("clone");
     let url = format!("https://github.com:{port}/your-org/platform-repo.git");
@@ -186,6 +194,23 @@ async fn git_clones_over_tls_with_the_harness_ca_and_the_real_host_name() {
     ]);
     ok(&clone.output().expect("git runs"));
     assert!(dest.join("apps/app.yaml").is_file());
+
+    // A repository added after the front started, on a host it was told about.
+    repos.add(RepoSpec::new("https://git.example.test/team/late.git", tmp.path().join("from"))).expect("late repo");
+    let late = tmp.path().join("late");
+    let late_url = format!("https://git.example.test:{port}/team/late.git");
+    let late_resolve = format!("http.curloptResolve=git.example.test:{port}:127.0.0.1");
+    let mut clone = Command::new("git");
+    clone.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null").env("GIT_SSL_CAINFO", &ca_file).args([
+        "-c",
+        &late_resolve,
+        "clone",
+        "-q",
+        &late_url,
+        late.to_str().expect("utf-8"),
+    ]);
+    ok(&clone.output().expect("git runs"));
+    assert!(late.join("apps/app.yaml").is_file());
 
     // Without the CA, git refuses the certificate.
     let out = git(None, &["-c", &resolve, "ls-remote", &url]);
@@ -256,6 +281,7 @@ async fn sts_world() -> Option<StsWorld> {
         bind: loopback(),
         ca,
         git: None,
+        git_hosts: Vec::new(),
         sts: Some((Arc::new(sts), vec!["us-east-1".to_string()])),
     })
     .await

@@ -384,3 +384,54 @@ async fn reconcile_on_a_real_cluster_requests_a_reconcile_and_waits_for_it() {
     let totals = run_all(vec![loaded], &backend, &RunOptions::default(), &mut Quiet, rx).await;
     assert_eq!((totals.passed, totals.failed), (1, 0), "{:?}", totals.reports.first().and_then(|r| r.failure.clone()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_checks_a_clusters_preconditions_before_running() {
+    let served = Served::start().await;
+    let kc = served.dir.path().join("kubeconfig");
+    let scenario = served.dir.path().join("needs-flux.yaml");
+    std::fs::write(
+        &scenario,
+        "apiVersion: idp-harness.dev/v1alpha1\nkind: Scenario\nmetadata: {name: needs-flux}\nspec:\n  profile: {flux: \"2.8\", gatekeeper: none, csi: none, ackIam: none, ackRds: none, ackSecretsmanager: none, crossplaneAws: none}\n  steps:\n    - apply:\n        objects: [{apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {k: v}}]\n",
+    )
+    .expect("write");
+    let (kc_arg, sc_arg) = (kc.display().to_string(), scenario.display().to_string());
+    let dir = served.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        cli(&["run", "--backend", "cluster", "--kubeconfig", &kc_arg, "-q", "--report-dir", "r", &sc_arg], &dir)
+    })
+    .await
+    .expect("join");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cluster is missing: Flux (CRD gitrepositories.source.toolkit.fluxcd.io not found"), "{err}");
+    assert!(!err.contains("Gatekeeper"), "only what the profile names is required: {err}");
+    assert!(err.contains("--no-preflight runs them anyway"), "{err}");
+    // Nothing ran: the ConfigMap is not there.
+    assert!(served.api.store().all_objects().iter().all(
+        |(gr, o)| gr.resource != "configmaps" || o.pointer("/metadata/name").and_then(|v| v.as_str()) != Some("c")
+    ));
+    let (kc_arg, sc_arg) = (kc.display().to_string(), scenario.display().to_string());
+    let dir = served.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        cli(
+            &[
+                "run",
+                "--backend",
+                "cluster",
+                "--kubeconfig",
+                &kc_arg,
+                "--no-preflight",
+                "-q",
+                "--report-dir",
+                "r",
+                &sc_arg,
+            ],
+            &dir,
+        )
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+}

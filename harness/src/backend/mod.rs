@@ -49,8 +49,6 @@ pub enum BackendError {
     TempDir(#[source] std::io::Error),
     #[error("cannot load the kubeconfig: {0}")]
     Config(String),
-    #[error("backend {0:?} is not available yet (it comes with its own issue); use --backend sim or cluster")]
-    NotBuilt(String),
     #[error("{0}")]
     Profile(String),
     #[error("the scenario needs AWS, but {0}")]
@@ -89,8 +87,22 @@ pub enum BackendKind {
 }
 
 enum Mode {
-    Sim { tools: Tools },
-    Cluster { client: kube::Client, kubeconfig: PathBuf },
+    Sim {
+        tools: Tools,
+    },
+    Cluster {
+        client: kube::Client,
+        kubeconfig: PathBuf,
+    },
+    /// A kind cluster `kind up` made ready: its client, the scenario repos the interception
+    /// front serves to its Flux, and the front itself (stopped with the backend).
+    Kind {
+        client: kube::Client,
+        kubeconfig: PathBuf,
+        repos: sim::git::Repos,
+        front: Box<kind::interception::Front>,
+        _dir: tempfile::TempDir,
+    },
 }
 
 /// A backend for a run.
@@ -333,18 +345,162 @@ impl Backend {
         })
     }
 
+    /// A kind cluster that `idp-harness kind up` made ready (named `name`): the harness serves
+    /// the scenarios' repos and answers STS for the cluster through the interception front on
+    /// the `kind` network's gateway, and wires the cluster to it (CoreDNS rewrites, CA).
+    pub async fn kind(name: &str, scenarios: &[Loaded]) -> Result<Backend, BackendError> {
+        use kind::{cluster_wiring, install, interception, sts, sweep, tls, up};
+        let cache =
+            sweep::cache_dir().ok_or_else(|| BackendError::Config("no home directory for the kind state".into()))?;
+        let state = up::ready_cluster(&cache, name).ok_or_else(|| {
+            BackendError::Config(format!(
+                "no kind cluster {name:?} is ready: run `idp-harness kind up --name {name}` first (`make nightly` does), or `idp-harness kind status`"
+            ))
+        })?;
+        let endpoint = state.aws_endpoint.clone().ok_or_else(|| {
+            BackendError::Config(format!("the kind cluster {name:?} has no AWS emulator endpoint recorded: run `idp-harness kind up --name {name}` again"))
+        })?;
+        let dir = tempfile::Builder::new().prefix("idp-harness-kind-").tempdir().map_err(BackendError::TempDir)?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        let out = std::process::Command::new("kind")
+            .args(["get", "kubeconfig", "--name", name])
+            .output()
+            .map_err(|e| BackendError::Config(format!("running `kind get kubeconfig --name {name}`: {e}")))?;
+        if !out.status.success() {
+            return Err(BackendError::Config(format!(
+                "`kind get kubeconfig --name {name}` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        std::fs::write(&kubeconfig, &out.stdout)
+            .map_err(|source| BackendError::Kubeconfig { path: kubeconfig.clone(), source })?;
+        let backend = Backend::cluster(Some(kubeconfig.clone()), None).await?;
+        let Mode::Cluster { client, .. } = backend.mode else {
+            return Err(BackendError::Config("internal: the cluster backend made no client".into()));
+        };
+        // What the scenarios need intercepted: their Git hosts and regions.
+        let mut git_hosts: Vec<String> = scenarios
+            .iter()
+            .flat_map(|l| l.scenario.spec.repos.iter().filter_map(|r| kind::gitserver::url_host(&r.value.url)))
+            .collect();
+        git_hosts.sort();
+        git_hosts.dedup();
+        let mut regions: Vec<String> = scenarios
+            .iter()
+            .filter_map(|l| {
+                crate::scenario::profile::resolve(l.scenario.spec.profile.as_ref(), l.dir()).ok().and_then(|p| p.region)
+            })
+            .collect();
+        regions.push(sim::aws::DEFAULT_REGION.to_string());
+        regions.sort();
+        regions.dedup();
+        let region = sim::aws::DEFAULT_REGION;
+        let target = AwsTarget::emulator(&endpoint, kind::emulator::MOTO_ACCOUNT, region);
+        let gateway = up::kind_gateway().map_err(|e| BackendError::Config(e.to_string()))?;
+        let ca = std::sync::Arc::new(
+            tls::CertAuthority::load_or_create(&cache).map_err(|e| BackendError::Config(e.to_string()))?,
+        );
+        let repos = sim::git::Repos::new(dir.path().join("repos"));
+        let interceptor = sts::StsInterceptor::new(kind::jwt::Jwks::from_client(client.clone()), target.clone());
+        let front = interception::Front::start(interception::FrontConfig {
+            bind: std::net::SocketAddr::from((gateway, 0)),
+            ca: ca.clone(),
+            git: Some(repos.clone()),
+            git_hosts,
+            sts: Some((std::sync::Arc::new(interceptor), regions)),
+        })
+        .await
+        .map_err(|e| BackendError::Config(format!("starting the interception front on {gateway}: {e}")))?;
+        let wiring = cluster_wiring::Interception {
+            gateway,
+            port: front.addr().port(),
+            hosts: front.hosts().to_vec(),
+            ca_pem: ca.ca_pem().to_string(),
+            extra_roots: std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").ok(),
+        };
+        let profile = sim::platform::Profile::default();
+        let context = format!("kind-{name}");
+        let steps = install::interception_steps(&profile, &wiring);
+        tokio::task::spawn_blocking(move || up::apply_interception(&context, &steps))
+            .await
+            .map_err(|e| BackendError::Config(e.to_string()))?
+            .map_err(|e| BackendError::Config(format!("wiring the cluster to the interception front: {e}")))?;
+        Ok(Backend {
+            name: "kind",
+            fidelity_notes: vec![
+                "kind: scenarios share one cluster and one AWS account (the emulator's); they run one at a time unless -j says otherwise".to_string(),
+            ],
+            mode: Mode::Kind { client, kubeconfig, repos, front: Box::new(front), _dir: dir },
+            aws: AwsMode::External(target),
+        })
+    }
+
+    /// The account every scenario acts in, when the backend has only one (a real cluster's
+    /// controllers hold one set of credentials): `${account}` is that account, not a made-up
+    /// one. `None`: each scenario gets its own (emulators on the simulator).
+    pub async fn fixed_account(&self) -> Option<String> {
+        let AwsMode::External(t) = &self.aws else { return None };
+        if let Some(a) = t.account() {
+            return Some(a.to_string());
+        }
+        let who = t.clients().sts.get_caller_identity().send().await.ok()?;
+        who.account().map(str::to_string)
+    }
+
+    /// On `--backend cluster`: whether the cluster has what the scenarios' profiles name (CRDs,
+    /// controllers ready, the Crossplane provider healthy) and who the AWS credentials are.
+    /// `None` on the other backends (the simulator makes its platform; `kind up` waited for
+    /// its own).
+    pub async fn preflight(&self, scenarios: &[Loaded]) -> Option<cluster_checks::PreconditionReport> {
+        let Mode::Cluster { client, .. } = &self.mode else { return None };
+        let mut components: Vec<kind::readiness::Component> = Vec::new();
+        for l in scenarios {
+            let Ok(p) = crate::scenario::profile::resolve(l.scenario.spec.profile.as_ref(), l.dir()) else { continue };
+            for c in kind::readiness::Component::of_profile(&p) {
+                if !components.contains(&c) {
+                    components.push(c);
+                }
+            }
+        }
+        let aws = match &self.aws {
+            AwsMode::External(t) => Some(t.clone()),
+            _ => None,
+        };
+        Some(cluster_checks::check_preconditions(client, &components, aws.as_ref()).await)
+    }
+
+    /// Scenarios at once by default: the simulator gives each its own platform; a shared
+    /// cluster runs them one at a time (Flux objects in `flux-system` and cluster-scoped
+    /// objects would collide).
+    pub fn default_parallel(&self) -> usize {
+        match self.mode {
+            Mode::Sim { .. } => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            _ => 1,
+        }
+    }
+
     /// The backend `kind`, with the AWS of `aws` (default: moto on the simulator, the AWS_*
-    /// variables on a cluster).
+    /// variables on a cluster, the cluster's emulator container on kind). `scenarios` are the
+    /// run's: the kind backend intercepts the Git hosts and regions they use.
     pub async fn start(
         kind: BackendKind,
         kubeconfig: Option<PathBuf>,
         context: Option<String>,
         aws: Option<aws::AwsChoice>,
+        scenarios: &[Loaded],
     ) -> Result<Backend, BackendError> {
         let backend = match kind {
             BackendKind::Sim => Backend::sim().await?,
             BackendKind::Cluster => Backend::cluster(kubeconfig, context).await?,
-            BackendKind::Kind => return Err(BackendError::NotBuilt("kind".into())),
+            BackendKind::Kind => {
+                if aws.is_some() {
+                    return Err(BackendError::Config(
+                        "--aws does not apply to --backend kind: the cluster's emulator is chosen by `idp-harness kind up --aws`".into(),
+                    ));
+                }
+                let name = context.unwrap_or_else(|| kind::config::DEFAULT_CLUSTER.to_string());
+                return Backend::kind(&name, scenarios).await;
+            }
         };
         match aws {
             Some(choice) => backend.with_aws(choice),
@@ -454,6 +610,22 @@ impl Backend {
                     emulator: None,
                     cli_target: Default::default(),
                     sim: None,
+                    repos: None,
+                }))
+            }
+            Mode::Kind { client, kubeconfig, repos, .. } => {
+                let aws = self.scenario_aws(loaded, None, account).await?;
+                // The previous scenario's repos go: the next one may declare the same URLs.
+                repos.clear().map_err(|e| BackendError::Config(format!("clearing the served repos: {e}")))?;
+                Ok(Arc::new(Stage {
+                    client: client.clone(),
+                    kubeconfig: kubeconfig.clone(),
+                    backend: self.name,
+                    aws: aws.as_ref().map(|(t, _)| t.clone()),
+                    emulator: None,
+                    cli_target: Default::default(),
+                    sim: None,
+                    repos: Some(repos.clone()),
                 }))
             }
             Mode::Sim { tools } => {
@@ -492,6 +664,7 @@ impl Backend {
                     aws: aws.as_ref().map(|(t, _)| t.clone()),
                     emulator: aws.and_then(|(_, m)| m),
                     cli_target: Default::default(),
+                    repos: Some(platform.repos().clone()),
                     sim: Some(SimStage { platform, running: tokio::sync::Mutex::new(Some(running)), _dir: dir }),
                 }))
             }
@@ -499,7 +672,11 @@ impl Backend {
     }
 
     /// Stops what the backend started.
-    pub async fn shutdown(self) {}
+    pub async fn shutdown(self) {
+        if let Mode::Kind { front, .. } = self.mode {
+            front.stop().await;
+        }
+    }
 }
 
 struct SimStage {
@@ -521,6 +698,9 @@ pub struct Stage {
     /// Credentials for `command` steps (see [`Stage::aws_env`]).
     cli_target: tokio::sync::OnceCell<AwsTarget>,
     sim: Option<SimStage>,
+    /// The scenario repos this stage serves to Flux (the simulator's own, or those the kind
+    /// backend's interception front serves).
+    repos: Option<sim::git::Repos>,
 }
 
 /// How long a stage waits for its platform to settle after an action.
@@ -529,10 +709,9 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 impl Stage {
     /// Makes a scenario repo from a local directory, served under its URL.
     pub async fn add_repo(&self, spec: RepoSpec) -> Result<(), StageError> {
-        let Some(sim) = &self.sim else {
+        let Some(repos) = self.repos.clone() else {
             return Err(StageError::Unsupported { backend: self.backend, what: "serve scenario Git repos" });
         };
-        let repos = sim.platform.repos().clone();
         tokio::task::spawn_blocking(move || repos.add(spec).map(|_| ()))
             .await
             .map_err(|e| StageError::Join(e.to_string()))??;
@@ -549,10 +728,10 @@ impl Stage {
         message: &str,
         tag: Option<&str>,
     ) -> Result<(Sha, String), StageError> {
-        let Some(sim) = &self.sim else {
+        let Some(repos) = &self.repos else {
             return Err(StageError::Unsupported { backend: self.backend, what: "commit to scenario Git repos" });
         };
-        let repo: RepoHandle = sim.platform.repos().get(url).ok_or_else(|| StageError::UnknownRepo(url.to_string()))?;
+        let repo: RepoHandle = repos.get(url).ok_or_else(|| StageError::UnknownRepo(url.to_string()))?;
         let branch = branch.map(str::to_string).unwrap_or_else(|| repo.head_branch().to_string());
         let (message, tag) = (message.to_string(), tag.map(str::to_string));
         let b = branch.clone();
@@ -566,8 +745,10 @@ impl Stage {
         .await
         .map_err(|e| StageError::Join(e.to_string()))??;
         // The simulated source-controller learns of the commit at once (a webhook receiver would
-        // tell the real one).
-        sim.platform.runtime().touch(&sim::flux::source::git_repositories());
+        // tell the real one; on a real cluster the `reconcile` step asks Flux to fetch).
+        if let Some(sim) = &self.sim {
+            sim.platform.runtime().touch(&sim::flux::source::git_repositories());
+        }
         Ok((sha, branch))
     }
 

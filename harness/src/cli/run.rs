@@ -23,9 +23,14 @@ pub struct RunArgs {
     /// For --backend cluster: the kubeconfig (default: KUBECONFIG or ~/.kube/config).
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
-    /// For --backend cluster: the context (default: the current one).
+    /// For --backend cluster: the context (default: the current one); for --backend kind: the
+    /// name of the cluster `idp-harness kind up` made (default: idp-harness).
     #[arg(long)]
     pub context: Option<String>,
+    /// For --backend cluster: run even when the cluster lacks a component the scenarios'
+    /// profiles name (the check still prints what is missing).
+    #[arg(long)]
+    pub no_preflight: bool,
     /// Where AWS calls go: moto (the simulator's default), localstack (a host process from
     /// localstack/.venv, `make localstack-setup`), localstack-container (Docker), or external
     /// (the AWS_* variables; the cluster's default).
@@ -66,15 +71,25 @@ pub async fn run(args: RunArgs) -> i32 {
         );
         return exit::USAGE;
     }
-    let backend = match Backend::start(args.backend, args.kubeconfig.clone(), args.context.clone(), args.aws).await {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+    let backend =
+        match Backend::start(args.backend, args.kubeconfig.clone(), args.context.clone(), args.aws, &loaded).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
     for note in &backend.fidelity_notes {
         eprintln!("note: {note}");
+    }
+    if let Some(report) = backend.preflight(&loaded).await {
+        eprintln!("{}", report.summary());
+        if !report.is_ready() && !args.no_preflight {
+            eprintln!(
+                "error: the cluster is not ready for these scenarios (see above); --no-preflight runs them anyway"
+            );
+            return exit::USAGE;
+        }
     }
     let run_id = new_run_id();
     let dir = args.report_dir.join(&run_id);
@@ -97,7 +112,7 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     });
     let opts = RunOptions {
-        parallel: args.parallel.unwrap_or_else(|| RunOptions::default().parallel),
+        parallel: args.parallel.unwrap_or_else(|| backend.default_parallel()),
         fail_fast: args.fail_fast,
         repeat: args.repeat,
         partition: args.partition,

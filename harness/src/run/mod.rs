@@ -126,9 +126,12 @@ pub async fn run_all(
     let sem = Arc::new(Semaphore::new(opts.parallel.max(1)));
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
+    // A backend with one account (a real cluster's controllers hold one set of credentials)
+    // gives it to every scenario; otherwise each scenario (and each repetition) acts in its own.
+    let fixed_account = backend.fixed_account().await;
     for (index, job) in jobs.into_iter().enumerate() {
-        // Each scenario (and each repetition) acts in its own AWS account.
-        let account = scenario::account_for(&run_id, &job.scenario.metadata.name, index);
+        let account =
+            fixed_account.clone().unwrap_or_else(|| scenario::account_for(&run_id, &job.scenario.metadata.name, index));
         // Stages are made here, one per scenario, in order; starting one takes milliseconds (the
         // first that needs AWS also starts the run's emulator).
         let stage = backend.stage(&job, &account).await;

@@ -214,6 +214,20 @@ impl Repos {
         Repos { inner: Arc::new(Registry { root: root.into(), state: Mutex::new(RegistryState::default()) }) }
     }
 
+    /// Forgets every repository and removes their directories (a backend serving one
+    /// scenario's repos after another's).
+    pub fn clear(&self) -> Result<(), GitError> {
+        let mut state = lock(&self.inner.state);
+        for repo in std::mem::take(&mut state.by_key).into_values() {
+            match std::fs::remove_dir_all(&repo.dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(GitError::Io { path: repo.dir.clone(), action: "remove", source }),
+            }
+        }
+        Ok(())
+    }
+
     /// The directory repositories are created in.
     pub fn root(&self) -> &Path {
         &self.inner.root

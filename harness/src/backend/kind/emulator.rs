@@ -9,6 +9,10 @@ use super::docker::CommandLine;
 use super::sweep::Owner;
 use super::versions;
 
+/// The account moto acts in for credentials it does not know (the kind emulator's controllers
+/// and the harness share it).
+pub const MOTO_ACCOUNT: &str = "123456789012";
+
 /// The Docker network kind puts its nodes on.
 pub const KIND_NETWORK: &str = "kind";
 
@@ -67,7 +71,7 @@ impl EmulatorSpec {
     /// The account the emulator acts in when a request names none.
     pub fn default_account(&self) -> &'static str {
         match self.emulator {
-            Emulator::Moto => "123456789012",
+            Emulator::Moto => MOTO_ACCOUNT,
             // LocalStack takes the account from the access key id; the harness uses the default.
             Emulator::Localstack => "000000000000",
         }

@@ -45,6 +45,12 @@ pub fn repo_hosts(repos: &Repos) -> Vec<String> {
 
 /// `https://Host:443/a/b.git` → (`host`, `/a/b`), from the normalised URL; `None` for other
 /// schemes (ssh, scp-like).
+/// The host (with its port, if any) a repository URL names: what the interception front must
+/// answer for. `None` for URLs that are not http(s).
+pub fn url_host(url: &str) -> Option<String> {
+    split_url(url).map(|(h, _)| h)
+}
+
 fn split_url(url: &str) -> Option<(String, String)> {
     let n = normalize_url(url);
     let rest = n.strip_prefix("https://").or_else(|| n.strip_prefix("http://"))?;

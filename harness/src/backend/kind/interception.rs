@@ -85,6 +85,9 @@ pub struct FrontConfig {
     pub ca: Arc<CertAuthority>,
     /// The scenario repositories, served on the hosts of their URLs.
     pub git: Option<Repos>,
+    /// Git hosts to answer for besides those of the repositories present at start (the hosts
+    /// of repositories the run's scenarios will add).
+    pub git_hosts: Vec<String>,
     /// The STS interception and the regions whose STS hosts it answers for.
     pub sts: Option<(Arc<StsInterceptor>, Vec<String>)>,
 }
@@ -162,7 +165,12 @@ impl Front {
             return Err(InterceptionError::Empty);
         }
         let git = config.git.map(GitServer::new);
-        let git_hosts = git.as_ref().map(GitServer::hosts).unwrap_or_default();
+        let mut git_hosts = git.as_ref().map(GitServer::hosts).unwrap_or_default();
+        if git.is_some() {
+            git_hosts.extend(config.git_hosts);
+            git_hosts.sort();
+            git_hosts.dedup();
+        }
         let (sts, sts_hosts) = match config.sts {
             Some((s, regions)) => (Some(s), sts_hosts(&regions)),
             None => (None, Vec::new()),

@@ -47,6 +47,20 @@ impl Component {
         Component::CrossplaneAws,
     ];
 
+    /// The components a platform profile turns on.
+    pub fn of_profile(p: &sim::platform::Profile) -> Vec<Component> {
+        let on = [
+            (p.flux.is_some(), Component::Flux),
+            (p.gatekeeper.is_some(), Component::Gatekeeper),
+            (p.csi.is_some(), Component::Csi),
+            (p.ack_iam.is_some(), Component::AckIam),
+            (p.ack_rds.is_some(), Component::AckRds),
+            (p.ack_secretsmanager.is_some(), Component::AckSecretsManager),
+            (p.crossplane_aws.is_some(), Component::CrossplaneAws),
+        ];
+        on.into_iter().filter(|(yes, _)| *yes).map(|(_, c)| c).collect()
+    }
+
     /// The namespace its controllers run in.
     pub fn namespace(self) -> &'static str {
         match self {
