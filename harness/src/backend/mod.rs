@@ -417,6 +417,7 @@ impl Backend {
             hosts: front.hosts().to_vec(),
             ca_pem: ca.ca_pem().to_string(),
             extra_roots: std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").ok(),
+            aws_endpoint: state.aws_cluster_endpoint.clone(),
         };
         let profile = sim::platform::Profile::default();
         let context = format!("kind-{name}");

@@ -42,6 +42,10 @@ pub struct Interception {
     pub ca_pem: String,
     /// Roots appended after the CA (PEM), so patched pods still trust other hosts.
     pub extra_roots: Option<String>,
+    /// The emulator's endpoint as pods reach it: the AWS provider's Secrets Manager client is
+    /// pointed there (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, which the Go SDK v2 reads; only its
+    /// STS client ignores endpoint settings, hence the interception).
+    pub aws_endpoint: Option<String>,
 }
 
 /// The STS host names to intercept for `region`.
@@ -120,13 +124,15 @@ impl Interception {
 /// A strategic-merge patch that mounts the CA bundle into container `container` of a pod
 /// template and points `SSL_CERT_FILE` at it (containers, volumes, env and mounts merge by
 /// name, so reapplying it changes nothing).
-pub fn trust_patch(container: &str) -> Value {
+pub fn trust_patch(container: &str, extra_env: &[(&str, &str)]) -> Value {
+    let mut env = vec![json!({"name": "SSL_CERT_FILE", "value": format!("{CA_DIR}/{CA_KEY}")})];
+    env.extend(extra_env.iter().map(|(k, v)| json!({"name": k, "value": v})));
     json!({
         "spec": {"template": {"spec": {
             "volumes": [{"name": VOLUME, "configMap": {"name": CA_CONFIGMAP}}],
             "containers": [{
                 "name": container,
-                "env": [{"name": "SSL_CERT_FILE", "value": format!("{CA_DIR}/{CA_KEY}")}],
+                "env": env,
                 "volumeMounts": [{"name": VOLUME, "mountPath": CA_DIR, "readOnly": true}]
             }]
         }}}
@@ -262,6 +268,7 @@ mod tests {
             hosts: hosts(),
             ca_pem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".into(),
             extra_roots: Some("ROOTS\n".into()),
+            aws_endpoint: None,
         };
         let objs = i.objects(&["flux-system", "kube-system"]);
         let svc = &objs[1];
@@ -280,7 +287,7 @@ mod tests {
 
     #[test]
     fn the_trust_patch_sets_ssl_cert_file_to_the_mounted_bundle() {
-        let p = trust_patch("manager");
+        let p = trust_patch("manager", &[("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://idp-harness-aws:5000")]);
         let spec = &p["spec"]["template"]["spec"];
         let c = &spec["containers"][0];
         assert_eq!(c["name"], "manager");
@@ -288,6 +295,8 @@ mod tests {
         let file = c["env"][0]["value"].as_str().unwrap();
         let mount = c["volumeMounts"][0]["mountPath"].as_str().unwrap();
         assert_eq!(file, format!("{mount}/{CA_KEY}"));
+        assert_eq!(c["env"][1]["name"], "AWS_ENDPOINT_URL_SECRETS_MANAGER");
+        assert_eq!(c["env"][1]["value"], "http://idp-harness-aws:5000");
         assert_eq!(spec["volumes"][0]["configMap"]["name"], CA_CONFIGMAP);
         assert_eq!(spec["volumes"][0]["name"], c["volumeMounts"][0]["name"]);
     }

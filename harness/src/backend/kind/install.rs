@@ -461,12 +461,24 @@ pub fn interception_steps(profile: &Profile, wiring: &Interception) -> Vec<Step>
         steps.push(Step {
             id,
             component: None,
-            action: Action::Patch { target: target.clone(), patch: cluster_wiring::trust_patch(target.container) },
+            action: Action::Patch {
+                target: target.clone(),
+                patch: cluster_wiring::trust_patch(target.container, &extra_env(&target, wiring)),
+            },
             depends_on: vec!["interception-service", after],
             waits,
         });
     }
     steps
+}
+
+/// Environment a patched workload needs besides `SSL_CERT_FILE`: the AWS provider's Secrets
+/// Manager endpoint (the emulator).
+fn extra_env<'a>(target: &cluster_wiring::PatchTarget, wiring: &'a Interception) -> Vec<(&'static str, &'a str)> {
+    match &wiring.aws_endpoint {
+        Some(e) if *target == cluster_wiring::ASCP => vec![("AWS_ENDPOINT_URL_SECRETS_MANAGER", e.as_str())],
+        _ => Vec::new(),
+    }
 }
 
 /// Why a plan's order is wrong.
@@ -851,6 +863,7 @@ mod tests {
             hosts: vec!["github.com".into(), "sts.us-east-1.amazonaws.com".into()],
             ca_pem: "PEM".into(),
             extra_roots: None,
+            aws_endpoint: Some("http://idp-harness-aws:5000".into()),
         };
         let steps = interception_steps(&profile, &wiring);
         let ids: Vec<&str> = steps.iter().map(|s| s.id).collect();
@@ -859,6 +872,8 @@ mod tests {
             vec!["interception-service", "interception-dns", "trust-source-controller", "trust-csi-provider-aws"]
         );
         let c = &commands(&steps[3], "kind-x")[0];
+        assert!(c.to_string().contains("AWS_ENDPOINT_URL_SECRETS_MANAGER"), "{c}");
+        assert!(!commands(&steps[2], "kind-x")[0].to_string().contains("AWS_ENDPOINT_URL"), "only the AWS provider");
         assert!(c.to_string().starts_with(
             "kubectl --context kind-x -n kube-system patch daemonset secrets-provider-aws-secrets-store-csi-driver-provider-aws --type strategic -p "
         ));

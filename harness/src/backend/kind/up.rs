@@ -256,6 +256,7 @@ impl DryRun {
             },
             ca_pem: "<interception CA PEM>".into(),
             extra_roots: None,
+            aws_endpoint: Some(self.emulator.cluster_endpoint()),
         };
         for (n, step) in install::interception_steps(&Profile::default(), &example).iter().enumerate() {
             write_step(w, n + 1, step, &ctx);
