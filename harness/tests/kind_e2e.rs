@@ -48,6 +48,21 @@ fn kind_up_status_down() {
         }
     }
 
+    // A scenario of the reference platform on it: Flux from the served repos, the secret
+    // mounted through the real CSI driver, the AWS provider and the STS interception.
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/platform/secret-mount.yaml");
+    let run = harness(&[
+        "run",
+        "--backend",
+        "kind",
+        "--context",
+        CLUSTER,
+        "--report-dir",
+        &std::env::temp_dir().join("idp-harness-kind-e2e").display().to_string(),
+        &scenario.display().to_string(),
+    ]);
+    let run_text = format!("{}\n{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+
     let status = harness(&["kind", "status", "--name", CLUSTER]);
     let status_text = String::from_utf8_lossy(&status.stdout).to_string();
 
@@ -56,6 +71,7 @@ fn kind_up_status_down() {
     let clusters = docker::run(&config::get_clusters()).unwrap_or_default();
 
     assert!(failures.is_empty(), "not ready after kind up:\n{}", failures.join("\n"));
+    assert!(run.status.success(), "the reference platform's secret-mount scenario on kind:\n{run_text}");
     assert!(status_text.contains("up to date"), "{status_text}");
     assert!(down.status.success(), "kind down failed: {}", String::from_utf8_lossy(&down.stderr));
     assert!(down_text.contains(&format!("removed kind cluster {CLUSTER}")), "{down_text}");
@@ -88,4 +104,24 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     }
     assert!(!text.contains("crossplane-providerconfig"), "--skip crossplane ignored:\n{text}");
     assert!(!home.path().join("idp-harness/clusters").exists(), "a dry run wrote cluster records");
+}
+
+/// `run --backend kind` without a cluster `kind up` made ready says so and what to run; it
+/// needs no Docker to get there.
+#[test]
+fn running_on_kind_without_a_ready_cluster_names_kind_up() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/core/configmap-roundtrip.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_idp-harness"))
+        .args(["run", "--backend", "kind", "--context", "nothing-here"])
+        .arg(&scenario)
+        .env("XDG_CACHE_HOME", home.path())
+        .output()
+        .expect("the idp-harness binary runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no kind cluster \"nothing-here\" is ready: run `idp-harness kind up --name nothing-here` first"),
+        "{err}"
+    );
 }
