@@ -448,6 +448,36 @@ impl Backend {
         who.account().map(str::to_string)
     }
 
+    /// Starts the run's AWS emulator before the first scenario when a scenario will need it,
+    /// and waits until it has loaded the services the simulated platform calls (moto loads a
+    /// service's code on its first request; RDS alone takes most of a second): the emulator's
+    /// start is the run's cost, not its first scenarios'. Returns how long that took; errors
+    /// are left for the scenarios that need the emulator to report.
+    pub async fn prepare(&self, scenarios: &[Loaded]) -> Option<Duration> {
+        if !matches!(self.mode, Mode::Sim { .. }) || !matches!(self.aws, AwsMode::Moto { .. }) {
+            return None;
+        }
+        let needed = scenarios.iter().any(|l| {
+            let profile = crate::scenario::profile::resolve(l.scenario.spec.profile.as_ref(), l.dir()).ok();
+            needs_aws(l, profile.as_ref())
+        });
+        if !needed {
+            return None;
+        }
+        let started = std::time::Instant::now();
+        let (target, _) = self.aws_for(WARM_UP_ACCOUNT, sim::aws::DEFAULT_REGION).await.ok()?;
+        let c = target.clients();
+        // One cheap call per service, in an account of its own; answers do not matter.
+        let _ = tokio::join!(
+            c.iam.list_roles().send(),
+            c.sts.get_caller_identity().send(),
+            c.secretsmanager.list_secrets().send(),
+            c.rds.describe_db_instances().send(),
+            c.organizations.describe_organization().send(),
+        );
+        Some(started.elapsed())
+    }
+
     /// On `--backend cluster`: whether the cluster has what the scenarios' profiles name (CRDs,
     /// controllers ready, the Crossplane provider healthy) and who the AWS credentials are.
     /// `None` on the other backends (the simulator makes its platform; `kind up` waited for
@@ -902,6 +932,10 @@ fn aws_from_env() -> AwsMode {
         ),
     }
 }
+
+/// The account [`Backend::prepare`] warms the emulator up in (no scenario gets it: theirs are
+/// `1` followed by eleven digits or more, see `run::scenario::account_for`).
+const WARM_UP_ACCOUNT: &str = "000000000001";
 
 /// A scenario's account on an emulator, with a fresh call log.
 fn emulator_target(url: &str, account: &str, region: &str) -> AwsTarget {

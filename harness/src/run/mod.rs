@@ -129,6 +129,7 @@ pub async fn run_all(
     // A backend with one account (a real cluster's controllers hold one set of credentials)
     // gives it to every scenario; otherwise each scenario (and each repetition) acts in its own.
     let fixed_account = backend.fixed_account().await;
+    backend.prepare(&jobs).await;
     for (index, job) in jobs.into_iter().enumerate() {
         let account =
             fixed_account.clone().unwrap_or_else(|| scenario::account_for(&run_id, &job.scenario.metadata.name, index));
