@@ -177,40 +177,24 @@ async fn git_clones_over_tls_with_the_harness_ca_and_the_real_host_name() {
     .expect("front");
     assert!(front.hosts().iter().any(|h| h == "git.example.test"), "{:?}", front.hosts());
     let port = front.addr().port();
-    let dest = tmp.path().join("clone");
-    let url = format!("https://github.com:{port}/your-org/platform-repo.git");
-    let resolve = format!("http.curloptResolve=github.com:{port}:127.0.0.1");
     // git's libcurl here is built on GnuTLS, which takes the CA from GIT_SSL_CAINFO (as
     // source-controller takes it from SSL_CERT_FILE); the name resolves to the front through
-    // curl's resolve list, so SNI and Host are the real `github.com`.
-    let mut clone = Command::new("git");
-    clone.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null").env("GIT_SSL_CAINFO", &ca_file).args([
-        "-c",
-        &resolve,
-        "clone",
-        "-q",
-        &url,
-        dest.to_str().expect("utf-8"),
-    ]);
-    ok(&clone.output().expect("git runs"));
-    assert!(dest.join("apps/app.yaml").is_file());
-
+    // curl's resolve list, so SNI and Host are the real host name.
+    let clone_tls = |host: &str, path: &str, dest: &Path| {
+        let resolve = format!("http.curloptResolve={host}:{port}:127.0.0.1");
+        let url = format!("https://{host}:{port}/{path}");
+        let mut clone = Command::new("git");
+        clone.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null").env("GIT_SSL_CAINFO", &ca_file);
+        clone.args(["-c", &resolve, "clone", "-q", &url, dest.to_str().expect("utf-8")]);
+        ok(&clone.output().expect("git runs"));
+        assert!(dest.join("apps/app.yaml").is_file());
+    };
+    clone_tls("github.com", "your-org/platform-repo.git", &tmp.path().join("clone"));
     // A repository added after the front started, on a host it was told about.
     repos.add(RepoSpec::new("https://git.example.test/team/late.git", tmp.path().join("from"))).expect("late repo");
-    let late = tmp.path().join("late");
-    let late_url = format!("https://git.example.test:{port}/team/late.git");
-    let late_resolve = format!("http.curloptResolve=git.example.test:{port}:127.0.0.1");
-    let mut clone = Command::new("git");
-    clone.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null").env("GIT_SSL_CAINFO", &ca_file).args([
-        "-c",
-        &late_resolve,
-        "clone",
-        "-q",
-        &late_url,
-        late.to_str().expect("utf-8"),
-    ]);
-    ok(&clone.output().expect("git runs"));
-    assert!(late.join("apps/app.yaml").is_file());
+    clone_tls("git.example.test", "team/late.git", &tmp.path().join("late"));
+    let url = format!("https://github.com:{port}/your-org/platform-repo.git");
+    let resolve = format!("http.curloptResolve=github.com:{port}:127.0.0.1");
 
     // Without the CA, git refuses the certificate.
     let out = git(None, &["-c", &resolve, "ls-remote", &url]);

@@ -454,8 +454,10 @@ impl Backend {
     /// start is the run's cost, not its first scenarios'. Returns how long that took; errors
     /// are left for the scenarios that need the emulator to report.
     pub async fn prepare(&self, scenarios: &[Loaded]) -> Option<Duration> {
-        if !matches!(self.mode, Mode::Sim { .. }) || !matches!(self.aws, AwsMode::Moto { .. }) {
-            return None;
+        // On the simulator with moto, once per backend (a later run finds it started).
+        match (&self.mode, &self.aws) {
+            (Mode::Sim { .. }, AwsMode::Moto { server, .. }) if !server.initialized() => {}
+            _ => return None,
         }
         let needed = scenarios.iter().any(|l| {
             let profile = crate::scenario::profile::resolve(l.scenario.spec.profile.as_ref(), l.dir()).ok();
@@ -628,36 +630,38 @@ impl Backend {
         Ok(Some(self.aws_for(account, region).await?))
     }
 
+    /// A stage on a cluster the run's scenarios share (kind, cluster).
+    fn shared_stage(
+        &self,
+        client: &kube::Client,
+        kubeconfig: &Path,
+        aws: Option<AwsTarget>,
+        repos: Option<sim::git::Repos>,
+    ) -> Arc<Stage> {
+        Arc::new(Stage {
+            client: client.clone(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            backend: self.name,
+            aws,
+            emulator: None,
+            cli_target: Default::default(),
+            sim: None,
+            repos,
+        })
+    }
+
     /// The stage one scenario runs on, acting in AWS `account` when the scenario needs AWS.
     pub async fn stage(&self, loaded: &Loaded, account: &str) -> Result<Arc<Stage>, BackendError> {
         match &self.mode {
             Mode::Cluster { client, kubeconfig } => {
                 let aws = self.scenario_aws(loaded, None, account).await?;
-                Ok(Arc::new(Stage {
-                    client: client.clone(),
-                    kubeconfig: kubeconfig.clone(),
-                    backend: self.name,
-                    aws: aws.as_ref().map(|(t, _)| t.clone()),
-                    emulator: None,
-                    cli_target: Default::default(),
-                    sim: None,
-                    repos: None,
-                }))
+                Ok(self.shared_stage(client, kubeconfig, aws.map(|(t, _)| t), None))
             }
             Mode::Kind { client, kubeconfig, repos, .. } => {
                 let aws = self.scenario_aws(loaded, None, account).await?;
                 // The previous scenario's repos go: the next one may declare the same URLs.
                 repos.clear().map_err(|e| BackendError::Config(format!("clearing the served repos: {e}")))?;
-                Ok(Arc::new(Stage {
-                    client: client.clone(),
-                    kubeconfig: kubeconfig.clone(),
-                    backend: self.name,
-                    aws: aws.as_ref().map(|(t, _)| t.clone()),
-                    emulator: None,
-                    cli_target: Default::default(),
-                    sim: None,
-                    repos: Some(repos.clone()),
-                }))
+                Ok(self.shared_stage(client, kubeconfig, aws.map(|(t, _)| t), Some(repos.clone())))
             }
             Mode::Sim { tools } => {
                 let profile = crate::scenario::profile::resolve(loaded.scenario.spec.profile.as_ref(), loaded.dir())

@@ -36,6 +36,13 @@ def warm():
         sys.stderr.write("idp-harness: warming moto up failed (first calls will be slower): %s\n" % e)
 threading.Thread(target=warm, daemon=True).start()
 try:
+    # One access-log line per request is noise in the output kept for error messages, and
+    # costs a pipe write per AWS call.
+    import werkzeug.serving
+    werkzeug.serving.WSGIRequestHandler.log_request = lambda *args, **kwargs: None
+except Exception:
+    pass
+try:
     from moto.server import main
 except ImportError as e:
     sys.stderr.write("idp-harness: cannot import moto.server: %s\n" % e)

@@ -794,16 +794,7 @@ mod tests {
 
     #[test]
     fn the_profile_decides_what_is_installed() {
-        let profile = Profile {
-            flux: Some("2.8".into()),
-            gatekeeper: None,
-            csi: None,
-            ack_iam: None,
-            ack_rds: None,
-            ack_secretsmanager: None,
-            crossplane_aws: None,
-            ..Profile::default()
-        };
+        let profile = Profile { flux: Some("2.8".into()), ..Profile::bare() };
         let emu = EmulatorSpec::new(Emulator::Moto, "c", false);
         let p = plan(&PlanInput { profile: &profile, emulator: &emu, region: "us-east-1".into() });
         assert_eq!(p.steps.iter().map(|s| s.id).collect::<Vec<_>>(), vec!["flux"]);

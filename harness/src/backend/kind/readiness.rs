@@ -251,20 +251,10 @@ pub async fn wait_with(
         if elapsed >= options.timeout {
             return Err(WaitTimeout { elapsed, total: checks.len(), unmet });
         }
+        // The last sleep ends at the timeout: the next look is the last one, so a status
+        // written during the final interval still counts.
         let left = options.timeout.saturating_sub(elapsed);
         tokio::time::sleep(options.interval.min(left)).await;
-        if started.elapsed() >= options.timeout {
-            // One last look, so a status written during the final interval still counts.
-            let unmet = evaluate(client, checks).await;
-            let elapsed = started.elapsed();
-            progress(&WaitProgress {
-                met: checks.len() - unmet.len(),
-                total: checks.len(),
-                waiting: unmet.clone(),
-                elapsed,
-            });
-            return if unmet.is_empty() { Ok(()) } else { Err(WaitTimeout { elapsed, total: checks.len(), unmet }) };
-        }
     }
 }
 
