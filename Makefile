@@ -54,7 +54,8 @@ localstack-setup:
 
 # The kind backend (docs/kind.md): a kind cluster with the real platform and an AWS emulator.
 # Needs Docker, kind, helm and kubectl. `make nightly` is what the nightly workflow runs: bring the
-# cluster up, run the scenarios and the test suite against it, then tear it down (KEEP=1 keeps it).
+# cluster up, run the scenarios and the test suite against it, then tear it down (KEEP=1 keeps it);
+# also the simulator scenarios of scenarios/aws/ (IAM and STS) on LocalStack in Docker.
 KEEP ?= 0
 kind-up: setup
 	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo run -q -p idp-harness -- kind up
@@ -70,6 +71,7 @@ nightly: setup
 	  IDP_HARNESS_BACKEND=kind cargo nextest run -p idp-harness --test scenarios --test-threads 1 || status=$$?; \
 	  cargo nextest run -p idp-harness --test kind_e2e || status=$$?; \
 	fi; \
+	cargo run -q -p idp-harness -- run --aws localstack-container scenarios/aws || status=$$?; \
 	if [ "$(KEEP)" != "1" ]; then cargo run -q -p idp-harness -- kind down || true; \
 	else echo "[nightly] KEEP=1: cluster left up (make kind-down removes it)" >&2; fi; \
 	exit $$status
