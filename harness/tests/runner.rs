@@ -342,18 +342,30 @@ async fn repeat_partition_and_fail_fast() {
 #[test]
 fn ctrl_c_on_the_cli_stops_cleans_up_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_idp-harness"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_idp-harness"))
         .args(["run", fixture("long.yaml").to_str().unwrap_or_default(), "--report-dir", "reports"])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start the CLI");
-    std::thread::sleep(Duration::from_millis(800));
+    // Interrupt once the scenario is in its long step (the run may first start its emulator).
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().expect("stdout")));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("read stdout");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("step spec.steps[1]") {
+            break;
+        }
+    }
+    assert!(seen.contains("step spec.steps[1]"), "the scenario never reached its sleep:\n{seen}");
     let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let out = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = format!("{seen}{}", rest.join("\n"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("interrupted: stopping scenarios and cleaning up"), "{stderr}");

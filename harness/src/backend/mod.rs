@@ -395,7 +395,16 @@ impl Backend {
         regions.sort();
         regions.dedup();
         let region = sim::aws::DEFAULT_REGION;
-        let target = AwsTarget::emulator(&endpoint, kind::emulator::MOTO_ACCOUNT, region);
+        // The credentials the cluster's controllers hold (so the same account on moto, where
+        // unknown keys act in the default account, and on LocalStack, where the key decides).
+        let target = AwsTarget::with_keys(
+            Some(&endpoint),
+            region,
+            install::EMULATOR_ACCESS_KEY,
+            install::EMULATOR_SECRET_KEY,
+            None,
+        )
+        .with_log(Arc::new(sim::aws::CallLog::default()));
         let gateway = up::kind_gateway().map_err(|e| BackendError::Config(e.to_string()))?;
         let ca = std::sync::Arc::new(
             tls::CertAuthority::load_or_create(&cache).map_err(|e| BackendError::Config(e.to_string()))?,

@@ -119,6 +119,7 @@ pub async fn run(args: RunArgs) -> i32 {
         run_id: Some(run_id),
         evidence_dir: Some(dir.clone()),
     };
+    let interrupted = cancel_rx.clone();
     let totals = run_all(loaded, &backend, &opts, &mut reporter, cancel_rx).await;
     backend.shutdown().await;
     match reporter.finish() {
@@ -129,7 +130,8 @@ pub async fn run(args: RunArgs) -> i32 {
         }
         Err(e) => eprintln!("warning: cannot write reports: {e}"),
     }
-    if totals.failed > 0 {
+    // An interrupted run did not show that everything passes, even when nothing had failed yet.
+    if totals.failed > 0 || *interrupted.borrow() {
         exit::FAILED
     } else {
         exit::OK
