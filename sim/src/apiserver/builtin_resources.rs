@@ -179,6 +179,7 @@ pub fn all() -> Vec<ResourceDef> {
             ..t("batch", "v1", "CronJob", "cronjobs", true, codec!(k::batch::v1::CronJob))
         },
         t("coordination.k8s.io", "v1", "Lease", "leases", true, codec!(k::coordination::v1::Lease)),
+        t("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, codec!(k::discovery::v1::EndpointSlice)),
         B {
             short: &["ev"],
             // One resource seen through two APIs: stored as core v1 Events.
