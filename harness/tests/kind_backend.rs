@@ -115,6 +115,7 @@ async fn the_kind_backend_wires_the_cluster_to_its_front_and_runs_a_scenario() {
             aws_endpoint: Some(moto.url().to_string()),
             aws_cluster_endpoint: Some("http://fake-aws:5000".into()),
             plan_hash: None,
+            components: Vec::new(),
         },
     )
     .expect("record");

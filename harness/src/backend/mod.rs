@@ -428,7 +428,8 @@ impl Backend {
             extra_roots: std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").ok(),
             aws_endpoint: state.aws_cluster_endpoint.clone(),
         };
-        let profile = sim::platform::Profile::default();
+        // Trust patches only for what `kind up` installed.
+        let profile = kind::readiness::Component::installed_profile(&state.components);
         let context = format!("kind-{name}");
         let steps = install::interception_steps(&profile, &wiring);
         tokio::task::spawn_blocking(move || up::apply_interception(&context, &steps))

@@ -22,7 +22,7 @@ pub enum Check {
 /// A platform component a profile can ask for. The kind backend installs it under the release
 /// names and namespaces below (the ones the upstream install guides use); the cluster backend
 /// expects it there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Component {
     Flux,
@@ -59,6 +59,39 @@ impl Component {
             (p.crossplane_aws.is_some(), Component::CrossplaneAws),
         ];
         on.into_iter().filter(|(yes, _)| *yes).map(|(_, c)| c).collect()
+    }
+
+    /// The platform profile of a cluster with these components installed (the other
+    /// components off); an empty list, as in records written before the list was kept, means
+    /// every component.
+    pub fn installed_profile(components: &[Component]) -> sim::platform::Profile {
+        let mut p = sim::platform::Profile::default();
+        if components.is_empty() {
+            return p;
+        }
+        let off = |c: Component| !components.contains(&c);
+        if off(Component::Flux) {
+            p.flux = None;
+        }
+        if off(Component::Gatekeeper) {
+            p.gatekeeper = None;
+        }
+        if off(Component::Csi) {
+            p.csi = None;
+        }
+        if off(Component::AckIam) {
+            p.ack_iam = None;
+        }
+        if off(Component::AckRds) {
+            p.ack_rds = None;
+        }
+        if off(Component::AckSecretsManager) {
+            p.ack_secretsmanager = None;
+        }
+        if off(Component::CrossplaneAws) {
+            p.crossplane_aws = None;
+        }
+        p
     }
 
     /// The namespace its controllers run in.
@@ -421,5 +454,21 @@ mod eval {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod installed_tests {
+    use super::Component;
+
+    #[test]
+    fn the_installed_profile_is_the_inverse_of_the_profiles_components() {
+        assert_eq!(Component::of_profile(&Component::installed_profile(&[])), Component::ALL.to_vec());
+        for subset in [vec![Component::Gatekeeper], vec![Component::Flux, Component::Csi], Component::ALL.to_vec()] {
+            let p = Component::installed_profile(&subset);
+            assert_eq!(Component::of_profile(&p), subset, "{subset:?}");
+        }
+        let p = Component::installed_profile(&[Component::Gatekeeper]);
+        assert!(p.flux.is_none() && p.csi.is_none() && p.gatekeeper.is_some());
     }
 }

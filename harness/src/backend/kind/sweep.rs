@@ -98,6 +98,10 @@ pub struct ClusterState {
     /// The hash of the install plan the cluster was brought up with.
     #[serde(default)]
     pub plan_hash: Option<String>,
+    /// The components installed (`kind up --skip` leaves some out); empty in records written
+    /// before this field existed, which mean every component.
+    #[serde(default)]
+    pub components: Vec<super::readiness::Component>,
 }
 
 /// `~/.cache/idp-harness` (or `$XDG_CACHE_HOME/idp-harness`); `None` without a home.
@@ -324,6 +328,7 @@ not json
             aws_endpoint: None,
             aws_cluster_endpoint: None,
             plan_hash: None,
+            components: Vec::new(),
         }
     }
 

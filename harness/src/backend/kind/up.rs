@@ -401,6 +401,7 @@ fn bring_up(
         aws_endpoint: None,
         aws_cluster_endpoint: None,
         plan_hash: Some(plan.plan_hash()),
+        components: super::readiness::Component::of_profile(&opts.profile),
     };
     let reused = decision == Reuse::Reuse;
     // A reused cluster that a finished `kind up` installed from the same plan needs neither
