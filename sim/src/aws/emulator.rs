@@ -108,34 +108,20 @@ impl Moto {
             .map_err(|source| EmulatorError::Spawn { python: opts.python.clone(), source })?;
         let mut moto = Moto { process, url: String::new(), started_in: Duration::ZERO };
         let deadline = began + START_TIMEOUT;
-        let port = loop {
-            match port_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(p) => break p,
-                Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => {
-                    if let Some(status) = moto.process.exited() {
-                        return Err(moto.early_exit_error(&opts.python, opts.port, status));
-                    }
-                    if Instant::now() > deadline {
-                        return Err(EmulatorError::NotReady(START_TIMEOUT, moto.process.tail_text()));
-                    }
-                }
-            }
+        let not_ready = |moto: &Moto, end: StartEnd| match end {
+            StartEnd::Exited(status) => moto.early_exit_error(&opts.python, opts.port, status),
+            StartEnd::TimedOut => EmulatorError::NotReady(START_TIMEOUT, moto.process.tail_text()),
         };
+        let port = moto
+            .process
+            .poll(deadline, Duration::ZERO, || port_rx.recv_timeout(Duration::from_millis(50)).ok())
+            .map_err(|end| not_ready(&moto, end))?;
         moto.url = format!("http://127.0.0.1:{port}");
         // Listening is announced once the socket is bound; one request proves it serves.
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        loop {
-            if health(addr).is_ok() {
-                break;
-            }
-            if let Some(status) = moto.process.exited() {
-                return Err(moto.early_exit_error(&opts.python, opts.port, status));
-            }
-            if Instant::now() > deadline {
-                return Err(EmulatorError::NotReady(START_TIMEOUT, moto.process.tail_text()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        moto.process
+            .poll(deadline, Duration::from_millis(20), || health(addr).ok())
+            .map_err(|end| not_ready(&moto, end))?;
         moto.started_in = began.elapsed();
         tracing::debug!(url = %moto.url, pid = moto.pid(), elapsed = ?moto.started_in, "moto ready");
         Ok(moto)
@@ -212,7 +198,37 @@ pub(crate) struct Watched {
     tail: Arc<Mutex<Tail>>,
 }
 
+/// Why [`Watched::poll`] gave up.
+pub(crate) enum StartEnd {
+    /// The process exited (its status).
+    Exited(String),
+    /// The deadline passed.
+    TimedOut,
+}
+
 impl Watched {
+    /// Calls `probe` until it gives a value, sleeping `every` between calls; gives up when the
+    /// process exits or `deadline` passes (the start-up wait of every emulator).
+    pub(crate) fn poll<T>(
+        &self,
+        deadline: Instant,
+        every: Duration,
+        mut probe: impl FnMut() -> Option<T>,
+    ) -> Result<T, StartEnd> {
+        loop {
+            if let Some(v) = probe() {
+                return Ok(v);
+            }
+            if let Some(status) = self.exited() {
+                return Err(StartEnd::Exited(status));
+            }
+            if Instant::now() > deadline {
+                return Err(StartEnd::TimedOut);
+            }
+            std::thread::sleep(every);
+        }
+    }
+
     /// Spawns `cmd` with piped stdio. `what` names the output reader threads; `announce` is
     /// given the port the first time its parser finds one in the output.
     pub(crate) fn spawn(

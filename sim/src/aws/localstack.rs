@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::emulator::{fetch, port_busy, Watched};
+use super::emulator::{fetch, port_busy, StartEnd, Watched};
 
 /// The services of LocalStack's free tier the harness can use; started alone to start fast.
 pub const FREE_SERVICES: &[&str] = &["iam", "sts", "secretsmanager", "ssm", "kms"];
@@ -155,19 +155,11 @@ impl LocalStack {
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = began + START_TIMEOUT;
-        loop {
-            if let Some(health) = healthy(addr) {
-                ls.health = health;
-                break;
-            }
-            if let Some(status) = ls.process.exited() {
-                return Err(ls.early_exit_error(&opts.python, port, status));
-            }
-            if Instant::now() > deadline {
-                return Err(LocalStackError::NotReady(START_TIMEOUT, ls.process.tail_text()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        ls.health =
+            ls.process.poll(deadline, Duration::from_millis(50), || healthy(addr)).map_err(|end| match end {
+                StartEnd::Exited(status) => ls.early_exit_error(&opts.python, port, status),
+                StartEnd::TimedOut => LocalStackError::NotReady(START_TIMEOUT, ls.process.tail_text()),
+            })?;
         ls.started_in = began.elapsed();
         tracing::debug!(url = %ls.url, pid = ls.pid(), elapsed = ?ls.started_in, "LocalStack ready");
         Ok(ls)
