@@ -18,4 +18,5 @@ pub mod iam;
 pub mod identity;
 pub mod platform;
 pub mod runtime;
+pub mod scratch;
 pub mod workloads;

@@ -147,8 +147,7 @@ impl Platform {
                 (d.clone(), None)
             }
             None => {
-                let t =
-                    tempfile::Builder::new().prefix("idp-harness-sim-").tempdir().map_err(PlatformError::WorkDir)?;
+                let t = crate::scratch::new_dir().map_err(PlatformError::WorkDir)?;
                 (t.path().to_path_buf(), Some(t))
             }
         };

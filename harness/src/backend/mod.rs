@@ -677,8 +677,7 @@ impl Backend {
                 let profile = crate::scenario::profile::resolve(loaded.scenario.spec.profile.as_ref(), loaded.dir())
                     .map_err(BackendError::Profile)?;
                 let aws = self.scenario_aws(loaded, Some(&profile), account).await?;
-                let dir =
-                    tempfile::Builder::new().prefix("idp-harness-sim-").tempdir().map_err(BackendError::TempDir)?;
+                let dir = sim::scratch::new_dir().map_err(BackendError::TempDir)?;
                 let config = PlatformConfig {
                     profile,
                     tools: tools.clone(),

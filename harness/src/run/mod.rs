@@ -125,55 +125,74 @@ pub async fn run_all(
     let (tx, mut rx) = mpsc::unbounded_channel::<RunEvent>();
     let sem = Arc::new(Semaphore::new(opts.parallel.max(1)));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut handles = Vec::new();
     // A backend with one account (a real cluster's controllers hold one set of credentials)
     // gives it to every scenario; otherwise each scenario (and each repetition) acts in its own.
     let fixed_account = backend.fixed_account().await;
     backend.prepare(&jobs).await;
-    for (index, job) in jobs.into_iter().enumerate() {
-        let account =
-            fixed_account.clone().unwrap_or_else(|| scenario::account_for(&run_id, &job.scenario.metadata.name, index));
-        // Stages are made here, one per scenario, in order; starting one takes milliseconds (the
-        // first that needs AWS also starts the run's emulator).
-        let stage = backend.stage(&job, &account).await;
-        let sem = sem.clone();
-        let tx = tx.clone();
-        let stop = stop.clone();
-        let backend_name = backend.name;
-        let run_id = run_id.clone();
-        let cancel = cancel.clone();
-        let fail_fast = opts.fail_fast;
-        let evidence_dir = opts.evidence_dir.clone();
-        handles.push(tokio::spawn(async move {
-            let Ok(_permit) = sem.acquire_owned().await else { return None };
+    // Scenarios are staged here, in order, each once a slot is free (a stage is a whole
+    // simulated platform: making them all up front would compete with the running ones), while
+    // the events of the running ones reach the reporter as they happen.
+    let staging = async move {
+        let mut handles = Vec::new();
+        for (index, job) in jobs.into_iter().enumerate() {
+            let Ok(permit) = sem.clone().acquire_owned().await else { break };
+            let name = job.scenario.metadata.name.clone();
             if stop.load(Ordering::SeqCst) || *cancel.borrow() {
-                return Some(skipped(&job, backend_name, &tx));
+                let report = skipped(&job, backend.name, &tx);
+                handles.push(tokio::spawn(async move { Some(report) }));
+                continue;
             }
-            let stage = match stage {
+            let account = fixed_account.clone().unwrap_or_else(|| scenario::account_for(&run_id, &name, index));
+            // A scenario's time includes its stage (the first that needs AWS also starts the
+            // run's emulator).
+            let started = Instant::now();
+            let _ = tx.send(RunEvent::ScenarioStarted { scenario: name });
+            let stage = match backend.stage(&job, &account).await {
                 Ok(s) => s,
-                Err(e) => return Some(scenario::not_started(&job, backend_name, &tx, format!("set-up failed: {e}"))),
+                Err(e) => {
+                    let report = scenario::not_started(&job, backend.name, &tx, format!("set-up failed: {e}"), started);
+                    if opts.fail_fast {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    handles.push(tokio::spawn(async move { Some(report) }));
+                    continue;
+                }
             };
-            let env = scenario::Env {
-                stage: stage.clone(),
-                backend: backend_name,
-                run_id: &run_id,
-                account,
-                tx: tx.clone(),
-                cancel,
-                evidence_dir: evidence_dir.as_deref(),
-            };
-            let report = scenario::run(&job, env).await;
-            stage.shutdown().await;
-            if fail_fast && report.verdict == Verdict::Failed {
-                stop.store(true, Ordering::SeqCst);
-            }
-            Some(report)
-        }));
-    }
-    drop(tx);
-    while let Some(e) = rx.recv().await {
-        reporter.event(&e);
-    }
+            let tx = tx.clone();
+            let stop = stop.clone();
+            let backend_name = backend.name;
+            let run_id = run_id.clone();
+            let cancel = cancel.clone();
+            let fail_fast = opts.fail_fast;
+            let evidence_dir = opts.evidence_dir.clone();
+            handles.push(tokio::spawn(async move {
+                let _permit = permit;
+                let env = scenario::Env {
+                    stage: stage.clone(),
+                    backend: backend_name,
+                    run_id: &run_id,
+                    account,
+                    started,
+                    tx: tx.clone(),
+                    cancel,
+                    evidence_dir: evidence_dir.as_deref(),
+                };
+                let report = scenario::run(&job, env).await;
+                stage.shutdown().await;
+                if fail_fast && report.verdict == Verdict::Failed {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                Some(report)
+            }));
+        }
+        (handles, run_id)
+    };
+    let draining = async {
+        while let Some(e) = rx.recv().await {
+            reporter.event(&e);
+        }
+    };
+    let ((handles, run_id), ()) = tokio::join!(staging, draining);
     let mut totals = Totals::default();
     for h in handles {
         if let Ok(Some(r)) = h.await {

@@ -35,6 +35,8 @@ pub struct Env<'a> {
     pub run_id: &'a str,
     /// The scenario's AWS account (`${account}`).
     pub account: String,
+    /// When the scenario started (its stage was being made): the runner has announced it.
+    pub started: Instant,
     pub tx: UnboundedSender<RunEvent>,
     pub cancel: watch::Receiver<bool>,
     /// Where a failed scenario's evidence bundle goes (None: capture nothing).
@@ -58,8 +60,7 @@ pub fn account_for(run_id: &str, name: &str, index: usize) -> String {
 pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
     let s = &loaded.scenario;
     let name = s.metadata.name.clone();
-    let start = Instant::now();
-    let _ = env.tx.send(RunEvent::ScenarioStarted { scenario: name.clone() });
+    let start = env.started;
     let namespace: String = format!("{}-{}", name.chars().take(56).collect::<String>(), random_suffix());
     let mut values = BTreeMap::new();
     values.insert("scenario".to_string(), name.clone());
@@ -233,15 +234,20 @@ async fn add_repos(cx: &Cx, loaded: &Loaded) -> Result<(), Failure> {
 }
 
 /// The report of a scenario whose stage could not be made.
-pub fn not_started(loaded: &Loaded, backend: &str, tx: &UnboundedSender<RunEvent>, message: String) -> ScenarioReport {
+pub fn not_started(
+    loaded: &Loaded,
+    backend: &str,
+    tx: &UnboundedSender<RunEvent>,
+    message: String,
+    started: Instant,
+) -> ScenarioReport {
     let name = loaded.scenario.metadata.name.clone();
-    let _ = tx.send(RunEvent::ScenarioStarted { scenario: name.clone() });
     let report = ScenarioReport {
         name,
         file: loaded.path.clone(),
         backend: backend.to_string(),
         verdict: Verdict::Failed,
-        duration: Duration::ZERO,
+        duration: started.elapsed(),
         failure: Some(fail(message)),
         steps: Vec::new(),
         cleanup: Vec::new(),

@@ -25,16 +25,52 @@ def watch():
     finally:
         os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+def speed_up():
+    # Work moto 5.2 repeats on every request or every new account, although its result never
+    # changes in a process: memoised here. Each patch only caches a pure function of its
+    # arguments; if moto's internals differ, the patch is skipped and only speed is lost.
+    import functools
+    try:
+        import moto.backends as backends
+        modules = tuple(backends.list_of_moto_modules())  # a directory scan per request
+        backends.list_of_moto_modules = lambda: modules
+    except Exception:
+        pass
+    try:
+        import moto.core.errors as errors
+        shared = errors.ErrorLookupFactory()  # a new error table per error answer
+        errors.ErrorLookupFactory = lambda: shared
+    except Exception:
+        pass
+    try:
+        from moto.core.base_backend import AccountSpecificBackend as asb
+        generate = asb._generate_regions.__wrapped__
+        regions = functools.lru_cache(maxsize=None)(lambda service: tuple(generate(None, service)))
+        asb._generate_regions = lambda self, service: list(regions(service))  # per account
+    except Exception:
+        pass
+    try:
+        import boto3.session
+        original, sessions = boto3.session.Session.get_available_regions, []
+        @functools.lru_cache(maxsize=None)
+        def available(*a, **k):  # each new Session parses the endpoint tables again
+            if not sessions:
+                sessions.append(boto3.session.Session())
+            return tuple(original(sessions[0], *a, **k))
+        boto3.session.Session.get_available_regions = lambda self, *a, **k: list(available(*a, **k))
+    except Exception:
+        pass
 def warm():
     # moto imports a service's models on its first request (RDS alone takes most of a
     # second): import the ones the simulator calls while the first scenarios start.
     try:
         from moto.backends import get_backend
+        from moto.core.utils import get_service_model
         for service in ("iam", "sts", "secretsmanager", "organizations", "rds"):
             get_backend(service)
+            get_service_model(service)
     except Exception as e:
         sys.stderr.write("idp-harness: warming moto up failed (first calls will be slower): %s\n" % e)
-threading.Thread(target=warm, daemon=True).start()
 try:
     # One access-log line per request is noise in the output kept for error messages, and
     # costs a pipe write per AWS call.
@@ -47,6 +83,8 @@ try:
 except ImportError as e:
     sys.stderr.write("idp-harness: cannot import moto.server: %s\n" % e)
     sys.exit(3)
+speed_up()
+threading.Thread(target=warm, daemon=True).start()
 main(sys.argv[1:])
 "#;
 

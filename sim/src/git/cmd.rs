@@ -32,6 +32,10 @@ const CONFIG: &[&str] = &[
     "commit.gpgSign=false",
     "tag.gpgSign=false",
     "advice.detachedHead=false",
+    // fast-import keeps what it writes as one pack: below its default limit (100 objects) it
+    // starts `git unpack-objects` to write each object as a file of its own, which costs a
+    // process and, on ext4 with many recent deletions, slow inode allocation.
+    "fastimport.unpackLimit=0",
 ];
 
 /// One git command to run in a directory (`git -C <dir> ...`).
