@@ -128,7 +128,9 @@ pub async fn run_all(
     // A backend with one account (a real cluster's controllers hold one set of credentials)
     // gives it to every scenario; otherwise each scenario (and each repetition) acts in its own.
     let fixed_account = backend.fixed_account().await;
-    backend.prepare(&jobs).await;
+    if let Some(took) = backend.prepare(&jobs).await {
+        tracing::debug!(?took, "the AWS emulator is started and warm");
+    }
     // Scenarios are staged here, in order, each once a slot is free (a stage is a whole
     // simulated platform: making them all up front would compete with the running ones), while
     // the events of the running ones reach the reporter as they happen.

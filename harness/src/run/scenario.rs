@@ -317,6 +317,9 @@ async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duratio
         }
         let mut pause = POLL_MIN;
         loop {
+            // On the simulator the controllers have reacted (finalizers, cascades) once it has
+            // settled, so a look after settling needs no sleep; elsewhere settling does nothing.
+            let _ = cx.stage.settle().await;
             match cx.kube.get(ar, t).await {
                 Ok(None) => break,
                 Ok(Some(obj)) if Instant::now() >= deadline => {
@@ -324,8 +327,6 @@ async fn remove_everything(cx: &Cx, reports: &mut Vec<StepReport>, wait: Duratio
                     break;
                 }
                 Ok(Some(_)) => {
-                    // On the simulator the controllers react by the next settle.
-                    let _ = cx.stage.settle().await;
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(POLL_MAX);
                 }

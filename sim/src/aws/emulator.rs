@@ -43,6 +43,12 @@ def speed_up():
     except Exception:
         pass
     try:
+        import moto.core.utils as utils
+        loader = utils.create_loader()  # a new loader per model lists every botocore service again
+        utils.create_loader = lambda: loader
+    except Exception:
+        pass
+    try:
         from moto.core.base_backend import AccountSpecificBackend as asb
         generate = asb._generate_regions.__wrapped__
         regions = functools.lru_cache(maxsize=None)(lambda service: tuple(generate(None, service)))

@@ -93,6 +93,23 @@ pub struct AwsTarget {
     account: Option<String>,
     /// Where calls are recorded, when someone listens.
     log: Option<std::sync::Arc<CallLog>>,
+    /// The SDK clients, made on the first [`AwsTarget::clients`] (making them costs more than
+    /// an emulator's answer) and shared by this target's clones. A changed credential or log
+    /// makes a new target with an empty cache.
+    made: std::sync::Arc<std::sync::OnceLock<Made>>,
+}
+
+/// The SDK clients of a target, with the endpoint and region they were made for (both are
+/// public fields: a target changed after its clients were made gets fresh ones).
+#[derive(Clone)]
+struct Made {
+    endpoint: Option<String>,
+    region: String,
+    iam: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+    secretsmanager: aws_sdk_secretsmanager::Client,
+    rds: aws_sdk_rds::Client,
+    organizations: aws_sdk_organizations::Client,
 }
 
 impl std::fmt::Debug for AwsTarget {
@@ -116,6 +133,7 @@ impl AwsTarget {
             credentials: Credentials::from_keys(account, EMULATOR_SECRET_KEY, None),
             account: Some(account.to_string()),
             log: None,
+            made: Default::default(),
         }
     }
 
@@ -133,18 +151,20 @@ impl AwsTarget {
             credentials: Credentials::from_keys(access_key_id, secret_access_key, session_token.map(str::to_string)),
             account: None,
             log: None,
+            made: Default::default(),
         }
     }
 
     /// The same endpoint and region acting as other credentials (an assumed role's).
     pub fn as_credentials(&self, credentials: Credentials) -> AwsTarget {
-        AwsTarget { credentials, account: self.account.clone(), ..self.clone() }
+        AwsTarget { credentials, account: self.account.clone(), made: Default::default(), ..self.clone() }
     }
 
     /// The same target, recording every call (its clones and assumed-role variants too) in
     /// `log`.
     pub fn with_log(mut self, log: std::sync::Arc<CallLog>) -> AwsTarget {
         self.log = Some(log);
+        self.made = Default::default();
         self
     }
 
@@ -220,6 +240,23 @@ impl AwsTarget {
     /// the account in moto's `x-moto-account-id` header (moto, unlike LocalStack, does not take
     /// the account from an unknown access key id).
     pub fn clients(&self) -> Clients {
+        let fresh = |m: &Made| m.endpoint == self.endpoint && m.region == self.region;
+        let made = match self.made.get() {
+            Some(m) if fresh(m) => m.clone(),
+            Some(_) => self.make_clients(),
+            None => self.made.get_or_init(|| self.make_clients()).clone(),
+        };
+        Clients {
+            iam: made.iam,
+            sts: made.sts,
+            secretsmanager: made.secretsmanager,
+            rds: made.rds,
+            organizations: made.organizations,
+            target: self.clone(),
+        }
+    }
+
+    fn make_clients(&self) -> Made {
         let c = self.sdk_config();
         let account = self.endpoint.as_ref().and(self.account.clone()).map(MotoAccount);
         let recorder = self.log.clone().map(|log| Recorder { log, key: self.credentials.access_key_id().to_string() });
@@ -235,13 +272,14 @@ impl AwsTarget {
                 $krate::Client::from_conf(b.build())
             }};
         }
-        Clients {
+        Made {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
             iam: client!(aws_sdk_iam),
             sts: client!(aws_sdk_sts),
             secretsmanager: client!(aws_sdk_secretsmanager),
             rds: client!(aws_sdk_rds),
             organizations: client!(aws_sdk_organizations),
-            target: self.clone(),
         }
     }
 }

@@ -320,7 +320,7 @@ fn parse_node(v: &Value, path: &str, errs: &mut Vec<FieldError>) -> Structural {
         validations: parse_rules(obj.get("x-kubernetes-validations"), path, errs),
         ..Structural::default()
     };
-    s.pattern_regex = s.pattern.as_deref().and_then(|p| Regex::new(p).ok());
+    s.pattern_regex = s.pattern.as_deref().and_then(super::compiled_regex);
     s.default = obj.get("default").cloned();
     s.enum_values = match obj.get("enum") {
         None | Some(Value::Null) => None,

@@ -505,7 +505,7 @@ const STRING_FORMATS: &[&str] = &[
 ];
 
 fn re_match(pattern: &str, text: &str) -> bool {
-    Regex::new(pattern).map(|r| r.is_match(text)).unwrap_or(true)
+    super::compiled_regex(pattern).is_none_or(|r| r.is_match(text))
 }
 
 /// Whether `text` is valid for a string format: `None` when the format is not checked here.
