@@ -182,7 +182,7 @@ fn causal_text(
     // (offset from t0 in µs, kind, text)
     let mut rows: Vec<(i64, &str, String)> = Vec::new();
     if let Some((origin, calls)) = calls {
-        let shift = t0.saturating_duration_since(*origin).as_micros() as i64;
+        let shift = micros_between(*origin, t0);
         for c in calls {
             let status = c.status.map_or("no answer".to_string(), |s| s.to_string());
             rows.push((
@@ -206,8 +206,8 @@ fn causal_text(
     }
     match origin {
         Some(origin) => {
-            // Decisions count from the runtime's start, which is before the scenario's.
-            let shift = t0.saturating_duration_since(origin).as_micros() as i64;
+            // Decisions count from the runtime's start (inside the scenario's stage, so after t0).
+            let shift = micros_between(origin, t0);
             for d in decisions {
                 let at = d.get("atUs").and_then(Value::as_i64).unwrap_or_default() - shift;
                 let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -250,6 +250,14 @@ fn causal_text(
     out
 }
 
+/// `to - from` in µs, negative when `to` is earlier (a clock that started after the scenario).
+fn micros_between(from: std::time::Instant, to: std::time::Instant) -> i64 {
+    match to.checked_duration_since(from) {
+        Some(d) => d.as_micros() as i64,
+        None => -(from.duration_since(to).as_micros() as i64),
+    }
+}
+
 /// Every AWS call, one per line.
 fn aws_calls_text(calls: Option<&(std::time::Instant, Vec<sim::aws::Call>)>, t0: std::time::Instant) -> String {
     let Some((origin, calls)) = calls else {
@@ -258,7 +266,7 @@ fn aws_calls_text(calls: Option<&(std::time::Instant, Vec<sim::aws::Call>)>, t0:
     if calls.is_empty() {
         return "no AWS calls were made\n".into();
     }
-    let shift = t0.saturating_duration_since(*origin).as_millis() as i64;
+    let shift = micros_between(*origin, t0) / 1000;
     let mut out = String::from("+OFFSET   TOOK  STATUS  CALL (signed by access key id)\n");
     for c in calls {
         let _ = writeln!(
