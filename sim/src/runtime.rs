@@ -12,7 +12,8 @@
 //! again whenever something else changed since it failed, until a pass changes nothing: the
 //! fixed point. A reconcile waiting on other objects ([`Outcome::Wait`], e.g. a Flux health
 //! check) is run once more with [`Cx::quiescent`] set when nothing else is left to happen, and
-//! must then conclude (a real controller would time out). Interval requeues do not exist:
+//! must then conclude (a real controller would time out). [`Outcome::Requeue`] runs a key again
+//! at once, as controller-runtime's `Requeue: true` does. Interval requeues do not exist:
 //! external changes (a new commit in a scenario repo) are announced with [`Runtime::touch`].
 //!
 //! This module must not know any component: it only schedules. Changes to Events do not count
@@ -111,6 +112,9 @@ pub enum Outcome {
     /// In progress and waiting for other objects; called again with [`Cx::quiescent`] when
     /// nothing else will change.
     Wait,
+    /// Run again at once (controller-runtime's `Requeue: true`), e.g. to observe what a create
+    /// just made. At most [`MAX_REQUEUES`] times in a row; after that it counts as a failure.
+    Requeue,
 }
 
 /// A failure inside a reconcile (reported as a decision and retried).
@@ -306,6 +310,8 @@ pub enum SettleError {
 const DECISIONS_KEPT: usize = 5_000;
 /// A key rerun this many times without the world settling is given up on (a livelock guard).
 const MAX_RERUNS: u32 = 100;
+/// How many [`Outcome::Requeue`]s in a row a key gets before it is treated as failed.
+pub const MAX_REQUEUES: u32 = 10;
 
 #[derive(Default)]
 struct Queue {
@@ -317,6 +323,8 @@ struct Queue {
     waiting: BTreeMap<(usize, Key), u64>,
     /// Reruns since the last external change, per key.
     reruns: BTreeMap<(usize, Key), u32>,
+    /// Requeues in a row, per key.
+    requeues: BTreeMap<(usize, Key), u32>,
 }
 
 impl Queue {
@@ -701,6 +709,7 @@ async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiesce
         Ok(Outcome::Retry) => "retry".to_string(),
         Ok(Outcome::Wait) if quiescent => "gave up waiting".to_string(),
         Ok(Outcome::Wait) => "wait".to_string(),
+        Ok(Outcome::Requeue) => "requeue".to_string(),
         Err(e) => format!("error: {e}"),
     };
     {
@@ -710,11 +719,23 @@ async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiesce
         q.waiting.remove(&entry);
         // A failure is retried after progress beyond what this reconcile itself wrote.
         let at = current.max(p.mark);
+        let requeues = match &result {
+            Ok(Outcome::Requeue) => q.requeues.get(&entry).copied().unwrap_or(0) + 1,
+            _ => 0,
+        };
+        if requeues == 0 {
+            q.requeues.remove(&entry);
+        }
         match &result {
             Ok(Outcome::Done) => {
                 q.reruns.remove(&entry);
             }
-            Ok(Outcome::Retry) | Err(_) => {
+            Ok(Outcome::Requeue) if requeues <= MAX_REQUEUES => {
+                q.requeues.insert(entry, requeues);
+                q.push(idx, key.clone());
+            }
+            Ok(Outcome::Retry) | Ok(Outcome::Requeue) | Err(_) => {
+                q.requeues.remove(&entry);
                 q.retry.insert(entry, at);
             }
             Ok(Outcome::Wait) if quiescent => {

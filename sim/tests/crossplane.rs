@@ -75,6 +75,17 @@ fn policy_role_and_attachment_with_references_become_ready_in_aws() {
     assert!(p
         .pointer("/metadata/finalizers")
         .is_some_and(|f| f.to_string().contains("finalizer.managedresource.crossplane.io")));
+    // As upjet's reconciler: the external name and the finalizer are written on the way, the
+    // create is requeued at once to observe, and its own status writes do not reconcile again.
+    let platform = s.platform.as_ref().expect("platform");
+    let policy_runs: Vec<String> = platform
+        .runtime()
+        .decisions()
+        .into_iter()
+        .filter(|d| d.controller == "provider-aws-iam" && d.key.name == "app-policy")
+        .map(|d| d.outcome)
+        .collect();
+    assert_eq!(policy_runs, vec!["requeue", "done"], "{policy_runs:?}");
     let r = get(&s, "roles.iam.aws.upbound.io", "app-role");
     assert_ready(&r);
     let a = get(&s, "rolepolicyattachments.iam.aws.upbound.io", "app-attach");

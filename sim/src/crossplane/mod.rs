@@ -116,6 +116,10 @@ impl Controller for ManagedController {
         w
     }
 
+    fn on_own_change(&self, change: &crate::apiserver::store::Change) -> bool {
+        desired_state_changed(change)
+    }
+
     fn reconcile<'a>(&'a self, cx: &'a Cx, key: &'a Key) -> BoxFuture<'a, Result<Outcome, ReconcileError>> {
         Box::pin(reconcile(self, cx, key))
     }
@@ -380,6 +384,38 @@ fn provider_config(cx: &Cx, k: &Kind, obj: &Value) -> Result<Arc<Value>, String>
     })
 }
 
+/// The object as stored now (after this reconcile's own write), or `obj` if it is gone.
+fn reread(cx: &Cx, k: &Kind, key: &Key, obj: Value) -> Value {
+    cx.get(k.group, k.plural, &key.namespace, &key.name).map(|o| o.as_ref().clone()).unwrap_or(obj)
+}
+
+/// crossplane-runtime's `DesiredStateChanged` event filter, which upjet's managed reconcilers
+/// use: a new object, a deletion, or a change to the generation, labels, annotations (except
+/// the `crossplane.io/external-create-*` bookkeeping) or the deletion timestamp. The
+/// reconciler's own status and finalizer writes do not reconcile again.
+pub fn desired_state_changed(change: &crate::apiserver::store::Change) -> bool {
+    let Some(old) = &change.old else { return true };
+    if change.type_ == crate::apiserver::store::EventType::Deleted {
+        return true;
+    }
+    let new = &change.object;
+    let annotations = |o: &Value| -> Vec<(String, Value)> {
+        o.pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !k.starts_with("crossplane.io/external-create-"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    ["/metadata/generation", "/metadata/labels", "/metadata/deletionTimestamp"]
+        .iter()
+        .any(|p| old.pointer(p) != new.pointer(p))
+        || annotations(old) != annotations(new)
+}
+
 async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
     let k = &c.kind;
     let Some(obj) = cx.get(k.group, k.plural, &key.namespace, &key.name) else { return Ok(Outcome::Done) };
@@ -422,10 +458,12 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
     let clients = aws.clients();
     // 4. External name (the name initialiser for user-named kinds).
     let mut external = extract_external_name(&obj);
+    // crossplane-runtime's initialiser writes it and goes on in the same reconcile.
+    let mut obj = obj;
     if external.is_empty() && named_by_user(k.resource) && !deleting {
         external = key.name.clone();
         merge_patch(cx, k, &obj, &json!({"metadata": {"annotations": {EXTERNAL_NAME: external}}})).await?;
-        return Ok(Outcome::Done);
+        obj = reread(cx, k, key, obj);
     }
     let params = obj.pointer("/spec/forProvider").cloned().unwrap_or(json!({}));
     let at = obj.pointer("/status/atProvider").cloned().unwrap_or(json!({}));
@@ -455,10 +493,11 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
         set_finalizer(cx, k, &obj, false).await?;
         return Ok(Outcome::Done);
     }
+    // AddFinalizer, then on in the same reconcile (as upstream).
     if !obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == FINALIZER))
     {
         set_finalizer(cx, k, &obj, true).await?;
-        return Ok(Outcome::Done);
+        obj = reread(cx, k, key, obj);
     }
     match observed {
         // 7. Create.
@@ -488,10 +527,11 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
                         "Successfully requested creation of external resource",
                         &comp,
                     );
-                    let obj =
-                        cx.get(k.group, k.plural, &key.namespace, &key.name).map(|o| o.as_ref().clone()).unwrap_or(obj);
+                    let obj = reread(cx, k, key, obj);
                     write_status(cx, k, &obj, &[READY_CREATING, SYNCED_OK], None).await?;
-                    Ok(Outcome::Done)
+                    // Upstream requeues at once to observe what it made (its own status write
+                    // does not trigger a reconcile: see `desired_state_changed`).
+                    Ok(Outcome::Requeue)
                 }
                 Err(e) => {
                     fail(cx, k, &obj, "CannotCreateExternalResource", &diag("create", &e), &[READY_CREATING]).await
@@ -523,8 +563,7 @@ async fn reconcile(c: &ManagedController, cx: &Cx, key: &Key) -> Result<Outcome,
                         Ok(Observation::Exists(a)) => a,
                         _ => at,
                     };
-                    let obj =
-                        cx.get(k.group, k.plural, &key.namespace, &key.name).map(|o| o.as_ref().clone()).unwrap_or(obj);
+                    let obj = reread(cx, k, key, obj);
                     write_status(cx, k, &obj, &[READY_AVAILABLE, SYNCED_OK], Some(&at)).await?;
                     Ok(Outcome::Done)
                 }
@@ -548,6 +587,37 @@ mod tests {
         assert!(!allows(&observe_only, "Create"));
         assert!(!deletes_external(&k, &observe_only));
         assert!(allows(&json!({"spec": {"managementPolicies": ["*"]}}), "Update"));
+    }
+
+    #[test]
+    fn only_desired_state_changes_reconcile_again() {
+        use crate::apiserver::store::{Change, EventType};
+        let base = json!({"metadata": {"name": "p", "generation": 1, "annotations": {"a": "1"}}, "status": {}});
+        let change = |old: Option<&Value>, new: Value, type_| Change {
+            type_,
+            gr: crate::apiserver::resources::GroupResource::new(AWS_GROUP, "policies"),
+            namespace: String::new(),
+            name: "p".into(),
+            rv: 2,
+            object: std::sync::Arc::new(new),
+            old: old.map(|o| std::sync::Arc::new(o.clone())),
+        };
+        let with = |pointer: &str, v: Value| {
+            let mut o = base.clone();
+            let (parent, leaf) = pointer.rsplit_once('/').expect("pointer");
+            o.pointer_mut(parent).expect("parent").as_object_mut().expect("object").insert(leaf.replace("~1", "/"), v);
+            o
+        };
+        let passes = |new: Value| desired_state_changed(&change(Some(&base), new, EventType::Modified));
+        assert!(desired_state_changed(&change(None, base.clone(), EventType::Added)));
+        assert!(desired_state_changed(&change(Some(&base), base.clone(), EventType::Deleted)));
+        assert!(!passes(with("/status/conditions", json!([{"type": "Ready"}]))), "a status write");
+        assert!(!passes(with("/metadata/finalizers", json!([FINALIZER]))), "a finalizer");
+        assert!(!passes(with("/metadata/annotations/crossplane.io~1external-create-pending", json!("x"))));
+        assert!(passes(with("/metadata/generation", json!(2))));
+        assert!(passes(with("/metadata/labels", json!({"team": "a"}))));
+        assert!(passes(with("/metadata/annotations/crossplane.io~1external-name", json!("p"))));
+        assert!(passes(with("/metadata/deletionTimestamp", json!("2026-01-01T00:00:00Z"))));
     }
 
     #[test]

@@ -322,3 +322,52 @@ async fn a_held_runtime_queues_changes_and_reconciles_them_once_released() {
     assert!(get_cm(&server, "held-copy").await.is_some());
     assert!(get_cm(&server, "held-copy-2").await.is_some());
 }
+
+/// Requeues `times` times (counting in an annotation-free counter), then is done.
+fn requeuer(times: u32) -> Arc<TestController> {
+    let left = Arc::new(AtomicU32::new(times));
+    controller(
+        "requeuer",
+        vec![],
+        Box::new(move |_cx, _key| {
+            let left = left.clone();
+            Box::pin(async move {
+                if left.load(Ordering::SeqCst) == 0 {
+                    return Ok(Outcome::Done);
+                }
+                left.fetch_sub(1, Ordering::SeqCst);
+                Ok(Outcome::Requeue)
+            })
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_requeue_runs_the_key_again_without_any_change() {
+    let server = ApiServer::default();
+    let rt = Runtime::start(&server);
+    let c = requeuer(2);
+    rt.add(c.clone());
+    create_cm(&server, cm("a", &[])).await;
+    rt.settle(SETTLE).await.expect("settles");
+    // The create, then two requeues (the last run finds nothing left to do).
+    assert_eq!(c.runs.load(Ordering::SeqCst), 3);
+    let outcomes: Vec<String> = rt.decisions().into_iter().map(|d| d.outcome).collect();
+    assert_eq!(outcomes, vec!["requeue", "requeue"], "the idle last run is not a decision");
+}
+
+#[tokio::test]
+async fn endless_requeues_stop_and_count_as_a_failure() {
+    let server = ApiServer::default();
+    let rt = Runtime::start(&server);
+    let c = requeuer(u32::MAX);
+    rt.add(c.clone());
+    create_cm(&server, cm("a", &[])).await;
+    rt.settle(SETTLE).await.expect("settles: the requeues are bounded");
+    let runs = c.runs.load(Ordering::SeqCst);
+    assert_eq!(runs, MAX_REQUEUES + 1, "the first run and MAX_REQUEUES requeues");
+    // Unrelated progress retries it like any failure.
+    create_cm(&server, cm("unrelated", &[])).await;
+    rt.settle(SETTLE).await.expect("settles");
+    assert!(c.runs.load(Ordering::SeqCst) > runs + 1, "retried after progress");
+}
