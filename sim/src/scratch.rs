@@ -41,7 +41,11 @@ pub fn base() -> &'static Path {
 }
 
 fn choose(explicit: Option<PathBuf>, tmpdir: Option<PathBuf>, memory: Option<PathBuf>) -> PathBuf {
-    explicit.filter(|p| !p.as_os_str().is_empty()).or(tmpdir.filter(|p| !p.as_os_str().is_empty())).or(memory).unwrap_or_else(std::env::temp_dir)
+    explicit
+        .filter(|p| !p.as_os_str().is_empty())
+        .or(tmpdir.filter(|p| !p.as_os_str().is_empty()))
+        .or(memory)
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 /// `/dev/shm/idp-harness-<uid>` if `/dev/shm` is a tmpfs where this user can make a private

@@ -477,6 +477,14 @@ impl Backend {
             return None;
         }
         let started = std::time::Instant::now();
+        // While moto starts (one busy core), one throwaway platform fills this process's caches
+        // (compiled schema patterns, lazily built tables) that the first scenario would fill.
+        let Mode::Sim { tools } = &self.mode else { return None };
+        let tools = tools.clone();
+        let platform = tokio::task::spawn_blocking(move || {
+            let config = PlatformConfig { tools, ..Default::default() };
+            Platform::start(config).map(drop)
+        });
         let (target, _) = self.aws_for(WARM_UP_ACCOUNT, sim::aws::DEFAULT_REGION).await.ok()?;
         let c = target.clients();
         // One cheap call per service, in an account of its own; answers do not matter.
@@ -486,6 +494,7 @@ impl Backend {
             c.secretsmanager.list_secrets().send(),
             c.rds.describe_db_instances().send(),
             c.organizations.describe_organization().send(),
+            platform,
         );
         Some(started.elapsed())
     }

@@ -77,6 +77,11 @@ impl PolicySet {
     /// constraint whose template exists and whose `spec.match` matches, ordered by kind and
     /// name. `request` is `AdmissionRequest::to_json()`; `namespace_object` is the request's
     /// Namespace (for a Namespace object, the object itself).
+    /// Whether any constraint is in force (without one every request is admitted as is).
+    pub fn has_constraints(&self) -> bool {
+        !self.constraints.is_empty()
+    }
+
     pub fn admit(&self, request: &Value, namespace_object: Option<&Value>) -> AdmissionOutcome {
         let s = |k: &str| request.get(k).and_then(Value::as_str).unwrap_or_default();
         let operation = s("operation");

@@ -68,8 +68,13 @@ impl ValidatingPlugin for Webhook {
             return Verdict::allow();
         }
         drop(exclusions);
-        let namespace_object = self.namespace_object(req);
         let policy = self.state.policy.read().unwrap_or_else(|e| e.into_inner());
+        // No constraint, nothing to evaluate: skip building the AdmissionReview (most requests
+        // while a platform installs).
+        if !policy.has_constraints() {
+            return Verdict::allow();
+        }
+        let namespace_object = self.namespace_object(req);
         let outcome = policy.admit(&req.to_json(), namespace_object.as_ref());
         for e in &outcome.errors {
             tracing::warn!("gatekeeper webhook: {e} (admitted: failurePolicy Ignore)");
