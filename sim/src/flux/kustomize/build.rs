@@ -82,6 +82,50 @@ static SHARED: std::sync::LazyLock<Mutex<HashMap<String, String>>> = std::sync::
 /// At most this many outputs are kept in [`SHARED`] (then it starts again).
 const SHARED_LIMIT: usize = 1024;
 
+/// Builds running now, by the same key as [`SHARED`]: a second platform that needs the same
+/// build (two scenarios of one platform starting together) waits for the first instead of
+/// running kustomize on the same tree again.
+static IN_FLIGHT: std::sync::LazyLock<Mutex<HashMap<String, std::sync::Arc<InFlight>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+#[derive(Default)]
+struct InFlight {
+    done: Mutex<bool>,
+    finished: std::sync::Condvar,
+}
+
+/// Marks a build as running until dropped (also when the build panics), then wakes waiters.
+struct FlightGuard {
+    key: String,
+    flight: std::sync::Arc<InFlight>,
+}
+
+impl FlightGuard {
+    /// `Some` when this caller runs the build; `None` after waiting for another caller's.
+    fn claim(key: &str) -> Option<FlightGuard> {
+        let mut map = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(flight) = map.get(key).cloned() {
+            drop(map);
+            let mut done = flight.done.lock().unwrap_or_else(|e| e.into_inner());
+            while !*done {
+                done = flight.finished.wait(done).unwrap_or_else(|e| e.into_inner());
+            }
+            return None;
+        }
+        let flight = std::sync::Arc::new(InFlight::default());
+        map.insert(key.to_string(), flight.clone());
+        Some(FlightGuard { key: key.to_string(), flight })
+    }
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
+        *self.flight.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.flight.finished.notify_all();
+    }
+}
+
 /// True when a kustomization file under `dir` names something remote (`scheme://` or an
 /// scp-like `git@host:` reference), whose contents the artifact digest does not cover.
 fn names_remote(dir: &Path) -> bool {
@@ -219,8 +263,17 @@ impl BuildCache {
             (Some(d), Some(k)) => DiskCache::key(k, &ck).map(|key| (d, key)),
             _ => None,
         };
-        let shared = SHARED.lock().unwrap_or_else(|e| e.into_inner()).get(&ck).cloned();
-        let shared = shared.or_else(|| disk.as_ref().and_then(|(d, key)| d.get(key)));
+        let from_shared = || SHARED.lock().unwrap_or_else(|e| e.into_inner()).get(&ck).cloned();
+        let mut shared = from_shared().or_else(|| disk.as_ref().and_then(|(d, key)| d.get(key)));
+        // The same build running elsewhere: wait for it (a failure is not shared, so after a
+        // failed one this caller builds too).
+        let mut _flight = None;
+        if shared.is_none() {
+            _flight = FlightGuard::claim(&ck);
+            if _flight.is_none() {
+                shared = from_shared();
+            }
+        }
         let result = match shared {
             Some(output) => {
                 CACHED.fetch_add(1, Ordering::Relaxed);

@@ -184,3 +184,26 @@ fn failed_builds_and_remote_references_are_not_kept() {
         !disk.join("kustomize").exists() || std::fs::read_dir(disk.join("kustomize")).expect("dir").next().is_none()
     );
 }
+
+#[test]
+fn platforms_building_the_same_tree_at_once_run_kustomize_once() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("app")).expect("mkdir");
+    let unique = format!("in-flight-{}", std::process::id());
+    std::fs::write(tree.join("app/cm.yaml"), format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {unique}\n"))
+        .expect("write");
+    let before = build::stats().runs;
+    // Four platforms (each its own cache, no disk cache) start together.
+    let outputs: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let (tree, scratch) = (tree.clone(), work.path().join(format!("s{i}")));
+                scope.spawn(move || build_in(&build::BuildCache::new(None), &tree, &scratch).expect("build"))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    assert!(outputs.iter().all(|o| o.contains(&unique) && *o == outputs[0]), "{outputs:?}");
+    assert_eq!(build::stats().runs - before, 1, "one kustomize process for the four");
+}
