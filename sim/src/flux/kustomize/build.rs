@@ -266,13 +266,11 @@ impl BuildCache {
         let from_shared = || SHARED.lock().unwrap_or_else(|e| e.into_inner()).get(&ck).cloned();
         let mut shared = from_shared().or_else(|| disk.as_ref().and_then(|(d, key)| d.get(key)));
         // The same build running elsewhere: wait for it (a failure is not shared, so after a
-        // failed one this caller builds too).
-        let mut _flight = None;
-        if shared.is_none() {
-            _flight = FlightGuard::claim(&ck);
-            if _flight.is_none() {
-                shared = from_shared();
-            }
+        // failed one this caller builds too). A claimed flight is held until this build is
+        // stored below, so its waiters find it in SHARED.
+        let flight = if shared.is_none() { FlightGuard::claim(&ck) } else { None };
+        if shared.is_none() && flight.is_none() {
+            shared = from_shared();
         }
         let result = match shared {
             Some(output) => {
