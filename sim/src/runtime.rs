@@ -701,7 +701,9 @@ async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiesce
     let cx =
         Cx { server: inner.server.clone(), client: inner.client.clone(), quiescent, notes: Mutex::new(Vec::new()) };
     let before = inner.server.store().current_rv();
+    let began = Instant::now();
     let result = controller.reconcile(&cx, &key).await;
+    let took = began.elapsed();
     // The reconcile's own writes are progress too: take them in before recording the mark.
     let current = inner.server.store().current_rv();
     let outcome = match &result {
@@ -749,7 +751,7 @@ async fn run_one(inner: &Arc<Inner>, rt: &Runtime, idx: usize, key: Key, quiesce
     let notes = std::mem::take(&mut *lock(&cx.notes));
     let at_us = inner.started.elapsed().as_micros() as u64;
     let at_ms = at_us / 1000;
-    tracing::debug!(controller = controller.name(), key = %key, outcome = %outcome, "reconciled");
+    tracing::debug!(controller = controller.name(), key = %key, outcome = %outcome, took_us = took.as_micros() as u64, "reconciled");
     // A reconcile that found nothing to do, wrote nothing and said nothing is not a decision.
     let idle = matches!(result, Ok(Outcome::Done) | Ok(Outcome::Wait)) && notes.is_empty() && current == before;
     if !idle {

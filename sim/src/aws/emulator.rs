@@ -49,6 +49,12 @@ def speed_up():
     except Exception:
         pass
     try:
+        import moto.core.responses as responses
+        names = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+        responses.method_names_from_class = lambda clazz: list(names(clazz))  # inspects per request
+    except Exception:
+        pass
+    try:
         from moto.core.base_backend import AccountSpecificBackend as asb
         generate = asb._generate_regions.__wrapped__
         regions = functools.lru_cache(maxsize=None)(lambda service: tuple(generate(None, service)))
@@ -77,21 +83,48 @@ def warm():
             get_service_model(service)
     except Exception as e:
         sys.stderr.write("idp-harness: warming moto up failed (first calls will be slower): %s\n" % e)
-try:
-    # One access-log line per request is noise in the output kept for error messages, and
-    # costs a pipe write per AWS call.
-    import werkzeug.serving
-    werkzeug.serving.WSGIRequestHandler.log_request = lambda *args, **kwargs: None
-except Exception:
-    pass
-try:
-    from moto.server import main
-except ImportError as e:
-    sys.stderr.write("idp-harness: cannot import moto.server: %s\n" % e)
-    sys.exit(3)
+def serve(argv):
+    # moto's own entry point serves with werkzeug's development server, which closes the
+    # connection after every answer: a TCP connection and a new thread per AWS call. waitress
+    # (pinned in requirements.txt) keeps connections open and answers from a thread pool.
+    # It drops header names with an underscore, which only S3 object metadata uses. Without
+    # waitress, moto's own server.
+    try:
+        from moto.server import main
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    except ImportError as e:
+        sys.stderr.write("idp-harness: cannot import moto.server: %s\n" % e)
+        sys.exit(3)
+    try:
+        import waitress.server
+    except ImportError:
+        sys.stderr.write("idp-harness: waitress is not installed (run `make setup`): moto serves with its slower development server\n")
+        import werkzeug.serving
+        werkzeug.serving.WSGIRequestHandler.log_request = lambda *args, **kwargs: None
+        main(argv)
+        return
+    host, port = "127.0.0.1", 0
+    for flag, value in zip(argv, argv[1:]):
+        if flag == "-H":
+            host = value
+        elif flag == "-p":
+            port = int(value)
+    app = DomainDispatcherApplication(create_backend_app)
+    # A connection stays open while its client keeps it (the simulator's HTTP client pools
+    # them); a request never waits for a free thread behind idle connections.
+    server = waitress.server.create_server(
+        app, host=host, port=port, threads=4, connection_limit=1000, channel_timeout=86400, ident="moto"
+    )
+    port = int(server.effective_port)
+    os.environ["MOTO_PORT"] = str(port)  # moto builds some URLs from it
+    print(" * Running on http://%s:%d" % (host, port), flush=True)
+    server.run()
+# moto's default AMIs (hundreds of made-up images) are loaded for every new account and
+# region that touches EC2, which RDS does for its default VPC: the simulator uses none.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 speed_up()
 threading.Thread(target=warm, daemon=True).start()
-main(sys.argv[1:])
+serve(sys.argv[1:])
 "#;
 
 /// How long moto may take to listen (it takes about 1 s here).
@@ -392,7 +425,7 @@ fn read_output(
     }
 }
 
-/// The port of werkzeug's ` * Running on http://127.0.0.1:<port>` line.
+/// The port of the ` * Running on http://127.0.0.1:<port>` line (the wrapper's, or werkzeug's).
 fn listening_port(line: &str) -> Option<u16> {
     let rest = line.split("Running on http://").nth(1)?;
     let hostport = rest.split_whitespace().next()?;

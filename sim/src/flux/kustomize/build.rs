@@ -13,9 +13,11 @@
 //! does not parse fails the generation (`failed to decode Kubernetes YAML from <file>: ...`).
 //!
 //! Builds are cached by (artifact digest, path, build settings) so the fixed point does not
-//! run kustomize again for nothing. Successful builds are also shared process-wide by the same
-//! key ([`SHARED`]): the digest covers every file of the artifact, so scenarios that start
-//! from the same fixtures build each Kustomization once per run. The time spent in kustomize
+//! run kustomize again for nothing. Builds are also shared process-wide by the same key
+//! ([`SHARED`]) and kept on disk: the digest covers every file of the artifact, so scenarios
+//! that start from the same fixtures build each Kustomization once. kustomize's own failures
+//! are kept too, with the scratch directory of the failed build as a mark that the next
+//! caller's directory replaces, so a replayed message reads as if kustomize had run there. The time spent in kustomize
 //! processes is counted apart ([`stats`]). This module must not talk to the API server.
 
 use std::collections::HashMap;
@@ -73,11 +75,47 @@ pub fn stats() -> BuildStats {
     }
 }
 
-/// Successful builds of this process by (artifact digest, build settings). kustomize output
-/// depends only on the files of the tree (plugins are off; a remote base is the exception:
-/// builds whose kustomization files name a URL are not shared). Failures are not shared:
-/// their messages name the scratch directory of the build that failed.
-static SHARED: std::sync::LazyLock<Mutex<HashMap<String, String>>> = std::sync::LazyLock::new(Default::default);
+/// Builds of this process by (artifact digest, build settings). kustomize's answer depends
+/// only on the files of the tree (plugins are off; a remote base is the exception: builds
+/// whose kustomization files name a URL are not shared).
+static SHARED: std::sync::LazyLock<Mutex<HashMap<String, Kept>>> = std::sync::LazyLock::new(Default::default);
+
+/// What [`SHARED`] and the disk keep of one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kept {
+    /// kustomize's output.
+    Output(String),
+    /// kustomize exited with an error: its message, the build's scratch directory replaced by
+    /// [`SCRATCH_MARK`].
+    Failed(String),
+}
+
+/// Stands for the scratch directory in a kept failure (NUL appears in no path or message).
+const SCRATCH_MARK: &str = "\u{0}scratch\u{0}";
+
+impl Kept {
+    /// A failure as kept: `scratch` (as given and as resolved) replaced by the mark.
+    fn failed(message: &str, scratch: &Path, resolved: Option<&Path>) -> Kept {
+        let mut text = message.to_string();
+        for dir in resolved.into_iter().chain([scratch]) {
+            let dir = dir.display().to_string();
+            if !dir.is_empty() {
+                text = text.replace(&dir, SCRATCH_MARK);
+            }
+        }
+        Kept::Failed(text)
+    }
+
+    /// The build's result for a caller building in `scratch`.
+    fn result(&self, scratch: &Path) -> Result<String, BuildError> {
+        match self {
+            Kept::Output(output) => Ok(output.clone()),
+            Kept::Failed(text) => {
+                Err(BuildError::Kustomize(text.replace(SCRATCH_MARK, &scratch.display().to_string())))
+            }
+        }
+    }
+}
 
 /// At most this many outputs are kept in [`SHARED`] (then it starts again).
 const SHARED_LIMIT: usize = 1024;
@@ -183,10 +221,10 @@ pub struct BuildCache {
     disk: Option<DiskCache>,
 }
 
-/// kustomize outputs on disk, one file per key: `<dir>/kustomize/<sha256>.yaml`. The key
-/// covers the kubectl binary (path, size, modification time), the artifact digest (every
-/// file of the tree) and the build settings; like the process-wide map, only successful
-/// builds of trees without remote references are kept. Files are written whole and renamed
+/// kustomize outputs on disk, one file per key: `<dir>/kustomize/<sha256>.yaml` (a failure:
+/// `<sha256>.err`, see [`Kept`]). The key covers the kubectl binary (path, size, modification
+/// time), the artifact digest (every file of the tree) and the build settings; like the
+/// process-wide map, only builds of trees without remote references are kept. Files are written whole and renamed
 /// into place, so parallel runs sharing the directory never read half a file. When the
 /// directory holds more than [`DISK_LIMIT`] outputs, the older half is removed.
 struct DiskCache {
@@ -205,18 +243,23 @@ impl DiskCache {
         Some(ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    fn get(&self, key: &str) -> Option<String> {
-        std::fs::read_to_string(self.dir.join(format!("{key}.yaml"))).ok()
+    fn get(&self, key: &str) -> Option<Kept> {
+        let read = |ext: &str| std::fs::read_to_string(self.dir.join(format!("{key}.{ext}"))).ok();
+        read("yaml").map(Kept::Output).or_else(|| read("err").map(Kept::Failed))
     }
 
     /// Best effort: a cache that cannot be written only costs time.
-    fn put(&self, key: &str, output: &str) {
+    fn put(&self, key: &str, kept: &Kept) {
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
         let Ok(mut tmp) = tempfile::NamedTempFile::new_in(&self.dir) else { return };
+        let (text, ext) = match kept {
+            Kept::Output(output) => (output, "yaml"),
+            Kept::Failed(text) => (text, "err"),
+        };
         use std::io::Write;
-        if tmp.write_all(output.as_bytes()).is_ok() && tmp.persist(self.dir.join(format!("{key}.yaml"))).is_ok() {
+        if tmp.write_all(text.as_bytes()).is_ok() && tmp.persist(self.dir.join(format!("{key}.{ext}"))).is_ok() {
             self.trim();
         }
     }
@@ -265,34 +308,38 @@ impl BuildCache {
         };
         let from_shared = || SHARED.lock().unwrap_or_else(|e| e.into_inner()).get(&ck).cloned();
         let mut shared = from_shared().or_else(|| disk.as_ref().and_then(|(d, key)| d.get(key)));
-        // The same build running elsewhere: wait for it (a failure is not shared, so after a
-        // failed one this caller builds too). A claimed flight is held until this build is
-        // stored below, so its waiters find it in SHARED.
+        // The same build running elsewhere: wait for it (after one that was not kept, such as
+        // a kustomize that could not start, this caller builds too). A claimed flight is held
+        // until this build is stored below, so its waiters find it in SHARED.
         let flight = if shared.is_none() { FlightGuard::claim(&ck) } else { None };
         if shared.is_none() && flight.is_none() {
             shared = from_shared();
         }
         let result = match shared {
-            Some(output) => {
+            Some(kept) => {
                 CACHED.fetch_add(1, Ordering::Relaxed);
-                Ok(output)
+                kept.result(scratch)
             }
             None => {
-                let result = build_uncached(kubectl, artifact_dir, spec, scratch);
+                let (result, exited) = build_uncached(kubectl, artifact_dir, spec, scratch);
+                let resolved = std::fs::canonicalize(scratch).ok();
                 let _ = std::fs::remove_dir_all(scratch);
-                if let Ok(output) = &result {
-                    if !names_remote(artifact_dir) {
-                        {
-                            let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-                            if map.len() >= SHARED_LIMIT {
-                                map.clear();
-                            }
-                            map.insert(ck.clone(), output.clone());
-                        }
-                        if let Some((d, key)) = &disk {
-                            d.put(key, output);
-                        }
+                let kept = match &result {
+                    Ok(output) => Some(Kept::Output(output.clone())),
+                    Err(BuildError::Kustomize(message)) if exited => {
+                        Some(Kept::failed(message, scratch, resolved.as_deref()))
                     }
+                    Err(_) => None,
+                };
+                if let Some(kept) = kept.filter(|_| !names_remote(artifact_dir)) {
+                    if let Some((d, key)) = &disk {
+                        d.put(key, &kept);
+                    }
+                    let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+                    if map.len() >= SHARED_LIMIT {
+                        map.clear();
+                    }
+                    map.insert(ck.clone(), kept);
                 }
                 result
             }
@@ -384,12 +431,28 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Runs kustomize on a scratch copy of the artifact. The flag says whether kustomize ran and
+/// exited: only then does the result depend on nothing but the tree and the settings.
 fn build_uncached(
     kubectl: Option<&Path>,
     artifact_dir: &Path,
     spec: &Spec,
     scratch: &Path,
-) -> Result<String, BuildError> {
+) -> (Result<String, BuildError>, bool) {
+    match run_kustomize(kubectl, artifact_dir, spec, scratch) {
+        Ok((result, code)) => (result, code.is_some()),
+        Err(e) => (Err(e), false),
+    }
+}
+
+/// The build and kustomize's exit code (`None`: killed by a signal); `Err` when kustomize did
+/// not run.
+fn run_kustomize(
+    kubectl: Option<&Path>,
+    artifact_dir: &Path,
+    spec: &Spec,
+    scratch: &Path,
+) -> Result<(Result<String, BuildError>, Option<i32>), BuildError> {
     let _ = std::fs::remove_dir_all(scratch);
     copy_tree(artifact_dir, scratch)?;
     let dir = secure_join(scratch, &spec.path);
@@ -411,9 +474,9 @@ fn build_uncached(
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let msg = stderr.trim().strip_prefix("error: ").unwrap_or(stderr.trim()).to_string();
-        return Err(BuildError::Kustomize(msg));
+        return Ok((Err(BuildError::Kustomize(msg)), out.status.code()));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok((Ok(String::from_utf8_lossy(&out.stdout).into_owned()), out.status.code()))
 }
 
 /// Finds or generates the kustomization file of `dir` and adds the spec's settings. Returns

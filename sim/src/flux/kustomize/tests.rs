@@ -159,30 +159,69 @@ fn builds_are_kept_on_disk_and_reused_by_a_later_process() {
 }
 
 #[test]
-fn failed_builds_and_remote_references_are_not_kept() {
+fn a_failed_build_is_kept_and_replayed_naming_the_callers_scratch_directory() {
     let work = tempfile::tempdir().expect("tempdir");
     let tree = work.path().join("tree");
     std::fs::create_dir_all(tree.join("app")).expect("mkdir");
-    std::fs::write(tree.join("app/kustomization.yaml"), "resources:\n  - missing.yaml\n").expect("write");
+    let unique = format!("missing-{}.yaml", std::process::id());
+    std::fs::write(tree.join("app/kustomization.yaml"), format!("resources:\n  - {unique}\n")).expect("write");
     let disk = work.path().join("cache");
-    let err = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s1")).expect_err("fails");
-    assert!(err.to_string().contains("missing.yaml"), "{err}");
-    assert!(
+    let runs = build::stats().runs;
+    let (s1, s2, s3) = (work.path().join("s1"), work.path().join("s2"), work.path().join("s3"));
+    let first = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &s1).expect_err("fails").to_string();
+    assert!(first.contains(&unique) && first.contains(&s1.display().to_string()), "{first}");
+    assert_eq!(build::stats().runs - runs, 1);
+    let kept: Vec<_> = std::fs::read_dir(disk.join("kustomize")).expect("cache dir").flatten().collect();
+    assert_eq!(kept.len(), 1, "one failure on disk");
+    assert_eq!(kept[0].path().extension().and_then(|e| e.to_str()), Some("err"));
+    // Another platform (its own scratch directory) gets kustomize's message as if kustomize
+    // had run there, from the process-wide map and then from the disk.
+    let second = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &s2).expect_err("fails").to_string();
+    assert_eq!(second, first.replace(&s1.display().to_string(), &s2.display().to_string()));
+    assert!(!second.contains(&s1.display().to_string()), "{second}");
+    build::forget_shared();
+    let third = build_in(&build::BuildCache::new(Some(disk)), &tree, &s3).expect_err("fails").to_string();
+    assert_eq!(third, first.replace(&s1.display().to_string(), &s3.display().to_string()));
+    assert_eq!(build::stats().runs - runs, 1, "kustomize ran once for the three");
+}
+
+#[test]
+fn failures_that_are_not_kustomizes_and_remote_references_are_not_kept() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("app")).expect("mkdir");
+    std::fs::write(tree.join("app/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-kept\n")
+        .expect("write");
+    let disk = work.path().join("cache");
+    let empty = |disk: &std::path::Path| {
         !disk.join("kustomize").exists() || std::fs::read_dir(disk.join("kustomize")).expect("dir").next().is_none()
-    );
-    // A kustomization naming a URL: its output depends on more than the tree.
+    };
+    // kustomize that cannot be started: the next attempt must try again.
+    let digest = crate::git::artifact_digest(&tree).expect("digest");
+    let spec = super::crd::Spec { path: "./app".into(), ..Default::default() };
+    let missing = work.path().join("no-kubectl");
+    let err = build::BuildCache::new(Some(disk.clone()))
+        .build(("flux-system", "app"), Some(&missing), &tree, &digest, &spec, &work.path().join("s0"))
+        .expect_err("no kubectl");
+    assert!(err.to_string().contains("no-kubectl"), "{err}");
+    let out = build_in(&build::BuildCache::new(None), &tree, &work.path().join("s1")).expect("a real kubectl builds");
+    assert!(out.contains("not-kept"), "{out}");
+    // A kustomization naming a URL: its result depends on more than the tree.
+    std::fs::write(
+        tree.join("app/kustomization.yaml"),
+        "resources:\n  - missing.yaml\n# upstream: https://example.com/base\n",
+    )
+    .expect("write");
+    let err = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s2")).expect_err("fails");
+    assert!(err.to_string().contains("missing.yaml"), "{err}");
     std::fs::write(
         tree.join("app/kustomization.yaml"),
         "resources:\n  - cm.yaml\n# upstream: https://example.com/base\n",
     )
     .expect("write");
-    std::fs::write(tree.join("app/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote-note\n")
-        .expect("write");
-    let out = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s2")).expect("build");
-    assert!(out.contains("remote-note"));
-    assert!(
-        !disk.join("kustomize").exists() || std::fs::read_dir(disk.join("kustomize")).expect("dir").next().is_none()
-    );
+    let out = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s3")).expect("build");
+    assert!(out.contains("not-kept"));
+    assert!(empty(&disk));
 }
 
 #[test]
