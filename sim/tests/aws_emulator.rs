@@ -1,5 +1,5 @@
 //! The moto server as the simulator's AWS: start-up, accounts from access key ids, the SDK
-//! clients, errors worded for users, and no process left behind.
+//! clients, connections kept open, errors worded for users, and no process left behind.
 
 mod common;
 
@@ -86,4 +86,47 @@ fn a_busy_port_is_named() {
     let port = holder.local_addr().unwrap().port();
     let err = Moto::start(&MotoOptions { python: python(), port, log: None }).err();
     assert!(matches!(err, Some(EmulatorError::PortBusy { port: p }) if p == port), "{err:?}");
+}
+
+/// One HTTP/1.1 exchange on `stream`: the status code, whether the server says it closes the
+/// connection, and the body length read.
+fn exchange(stream: &mut std::net::TcpStream, path: &str) -> std::io::Result<(u16, bool, usize)> {
+    use std::io::{BufRead, Read, Write};
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    let mut reader = std::io::BufReader::new(stream.try_clone()?);
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    let code = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (mut length, mut closes) = (0usize, false);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        closes |= lower.starts_with("connection:") && lower.contains("close");
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    Ok((code, closes, length))
+}
+
+#[test]
+fn one_connection_carries_many_requests() {
+    // The simulator's HTTP client pools connections: a server that closes after every answer
+    // (moto's own development server) costs a TCP connection and a server thread per AWS call.
+    let moto = start();
+    let addr = moto.url().trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    for i in 0..3 {
+        let (code, closes, length) =
+            exchange(&mut stream, "/moto-api/data.json").expect("an answer on the same connection");
+        assert_eq!(code, 200, "request {i}");
+        assert!(!closes, "request {i}: the server closes the connection");
+        assert!(length > 0, "request {i}");
+    }
 }
