@@ -5,7 +5,26 @@
 //! CRDs; this module only removes the JSON boilerplate. It must not hold any component's
 //! schema.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use serde_json::{json, Map, Value};
+
+/// The CRDs `make` returns, made once per process under `key` (a component and its version):
+/// making a CRD is pure, and every simulated platform of a run installs the same ones.
+pub fn made_once(key: &str, make: impl FnOnce() -> Vec<Value>) -> Vec<Value> {
+    static MADE: LazyLock<Mutex<HashMap<String, Arc<Vec<Value>>>>> = LazyLock::new(Default::default);
+    let found = MADE.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned();
+    let crds = match found {
+        Some(crds) => crds,
+        None => {
+            let crds = Arc::new(make());
+            MADE.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), crds.clone());
+            crds
+        }
+    };
+    crds.as_ref().clone()
+}
 
 /// One served version of a CRD.
 #[derive(Debug, Clone)]

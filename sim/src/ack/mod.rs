@@ -490,9 +490,11 @@ pub fn install(platform: &Platform) -> Result<(), PlatformError> {
         let Some(v) = s.version.as_deref() else { continue };
         check_version(s.component, v, s.supported)?;
         let ready = at_least(v, s.ready_since);
-        for crd in (s.crds)() {
+        let crds =
+            crate::crds::made_once(&format!("ack {}", s.component), || (s.crds)().iter().map(|c| c.crd()).collect());
+        for crd in crds {
             server
-                .create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd.crd())
+                .create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd)
                 .map_err(|e| PlatformError::Install { component: s.component, message: e.to_string() })?;
         }
         for h in (s.handlers)() {

@@ -111,11 +111,14 @@ fn validate_crd(crd: &Value) -> Vec<FieldError> {
                     "schemas are required",
                 )),
                 Some(schema) => {
-                    if let Err(mut schema_errs) = super::schema::structural::parse_at(
-                        schema,
-                        &format!("spec.versions[{i}].schema.openAPIV3Schema"),
-                    ) {
-                        errs.append(&mut schema_errs);
+                    // The errors name this version's path: parsed again only when there are any.
+                    if super::schema::structural::parse_shared(schema).is_err() {
+                        if let Err(mut schema_errs) = super::schema::structural::parse_at(
+                            schema,
+                            &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                        ) {
+                            errs.append(&mut schema_errs);
+                        }
                     }
                 }
             }
@@ -133,7 +136,8 @@ pub fn fidelity_warnings(def: &ResourceDef, crd: &Value) -> Vec<String> {
     let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut out = Vec::new();
     for v in &versions {
-        let Some(st) = v.pointer("/schema/openAPIV3Schema").and_then(|sc| super::schema::structural::parse(sc).ok())
+        let Some(st) =
+            v.pointer("/schema/openAPIV3Schema").and_then(|sc| super::schema::structural::parse_shared(sc).ok())
         else {
             continue;
         };
@@ -237,7 +241,7 @@ pub fn defs_of(crd: &Value) -> Vec<ResourceDef> {
         .map(|v| {
             let version = s(v, "/name").to_string();
             let schema = v.pointer("/schema/openAPIV3Schema").cloned();
-            let structural = schema.as_ref().and_then(|sc| super::schema::structural::parse(sc).ok()).map(Arc::new);
+            let structural = schema.as_ref().and_then(|sc| super::schema::structural::parse_shared(sc).ok());
             let shape =
                 structural.as_ref().map(|st| super::schema::structural::to_type_node(st)).unwrap_or(TypeNode::Unknown);
             let scale = v.pointer("/subresources/scale").map(|sc| ScaleSpec {

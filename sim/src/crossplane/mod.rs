@@ -65,7 +65,7 @@ pub fn install(platform: &Platform, version: &str) -> Result<(), PlatformError> 
         component: "crossplane provider-aws-iam",
         message: e.to_string(),
     };
-    for crd in crds::all() {
+    for crd in crate::crds::made_once("crossplane provider-aws-iam", crds::all) {
         let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
         if v1 && group.contains(".m.") {
             continue;

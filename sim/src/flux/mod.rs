@@ -14,8 +14,6 @@ pub mod helm;
 pub mod kustomize;
 pub mod source;
 
-use serde_json::Value;
-
 use crate::platform::{check_version, Platform, PlatformError};
 pub use artifacts::{Artifact, ArtifactStore};
 
@@ -65,8 +63,9 @@ pub fn install(platform: &Platform, version: &str) -> Result<Flux, PlatformError
     let fail = |e: crate::apiserver::ApiError| PlatformError::Install { component: "flux", message: e.to_string() };
     let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FLUX_NAMESPACE}});
     server.create_internal("", "v1", "namespaces", None, ns).map_err(fail)?;
-    let crds: Vec<Value> =
-        [source::crds(parsed), kustomize::crds(parsed), helm::crds(parsed)].into_iter().flatten().collect();
+    let crds = crate::crds::made_once(&format!("flux {}.{}", parsed.major, parsed.minor), || {
+        [source::crds(parsed), kustomize::crds(parsed), helm::crds(parsed)].into_iter().flatten().collect()
+    });
     for crd in crds {
         server.create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd).map_err(fail)?;
     }

@@ -146,6 +146,54 @@ pub fn parse(schema: &Value) -> Result<Structural, Vec<FieldError>> {
     parse_at(schema, DEFAULT_SCHEMA_PATH)
 }
 
+/// [`parse`], once per process for each distinct schema: every simulated platform of a run
+/// installs the same CRDs, and parsing a schema costs far more than comparing it with the one
+/// parsed before (a fifth of a platform's boot went to parsing the same schemas again).
+pub fn parse_shared(schema: &Value) -> Result<Arc<Structural>, Vec<FieldError>> {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    use std::sync::{Mutex, OnceLock};
+    type Parsed = Result<Arc<Structural>, Vec<FieldError>>;
+    // Distinct schemas are few (one per CRD version); the bound keeps a stream of generated
+    // CRDs from growing the cache without end.
+    const MAX_ENTRIES: usize = 1024;
+    static CACHE: OnceLock<Mutex<HashMap<u64, Vec<(Value, Parsed)>>>> = OnceLock::new();
+    fn feed(v: &Value, h: &mut impl Hasher) {
+        match v {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.as_i64(), n.as_u64(), n.as_f64().map(f64::to_bits)).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(items) => {
+                (4u8, items.len()).hash(h);
+                items.iter().for_each(|i| feed(i, h));
+            }
+            Value::Object(map) => {
+                (5u8, map.len()).hash(h);
+                for (k, v) in map {
+                    k.hash(h);
+                    feed(v, h);
+                }
+            }
+        }
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    feed(schema, &mut hasher);
+    let key = hasher.finish();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = lock().get(&key).and_then(|same| same.iter().find(|(v, _)| v == schema)) {
+        return hit.1.clone();
+    }
+    let parsed = parse(schema).map(Arc::new);
+    let mut c = lock();
+    if c.len() >= MAX_ENTRIES {
+        c.clear();
+    }
+    c.entry(key).or_default().push((schema.clone(), parsed.clone()));
+    parsed
+}
+
 /// Parses a schema; errors (a keyword of the wrong JSON type) are reported under `base`, e.g.
 /// `spec.versions[1].schema.openAPIV3Schema`.
 pub fn parse_at(schema: &Value, base: &str) -> Result<Structural, Vec<FieldError>> {

@@ -565,3 +565,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_schema_is_parsed_once_per_process_and_told_apart_from_any_other() {
+    let a = role_crd_schema();
+    let first = parse_shared(&a).expect("parses");
+    let again = parse_shared(&a.clone()).expect("parses");
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "an equal schema is answered from the cache");
+    // One keyword differs: a different schema, parsed on its own.
+    let mut b = a.clone();
+    b["properties"]["spec"]["properties"]["name"]["maxLength"] = json!(7);
+    let other = parse_shared(&b).expect("parses");
+    assert!(!std::sync::Arc::ptr_eq(&first, &other));
+    let name = |s: &Structural| s.property("spec").and_then(|p| p.property("name")).map(|n| n.max_length);
+    assert_eq!(name(&other), Some(Some(7)));
+    assert_ne!(name(&first), name(&other));
+    // Errors are those of `parse`, and kept as well.
+    let bad = json!({"type": "object", "properties": {"a": {"type": 5}}});
+    let errs = parse_shared(&bad).expect_err("a keyword of the wrong type");
+    assert_eq!(errs, parse(&bad).expect_err("the same"));
+    assert_eq!(parse_shared(&bad).expect_err("again"), errs);
+}
