@@ -154,10 +154,12 @@ pub fn parse_shared(schema: &Value) -> Result<Arc<Structural>, Vec<FieldError>> 
     use std::hash::{Hash, Hasher};
     use std::sync::{Mutex, OnceLock};
     type Parsed = Result<Arc<Structural>, Vec<FieldError>>;
+    /// Schemas by hash, each with its parse (equal hashes are told apart by comparing).
+    type Cache = HashMap<u64, Vec<(Value, Parsed)>>;
     // Distinct schemas are few (one per CRD version); the bound keeps a stream of generated
     // CRDs from growing the cache without end.
     const MAX_ENTRIES: usize = 1024;
-    static CACHE: OnceLock<Mutex<HashMap<u64, Vec<(Value, Parsed)>>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
     fn feed(v: &Value, h: &mut impl Hasher) {
         match v {
             Value::Null => 0u8.hash(h),
