@@ -17,8 +17,9 @@
 //! ([`SHARED`]) and kept on disk: the digest covers every file of the artifact, so scenarios
 //! that start from the same fixtures build each Kustomization once. kustomize's own failures
 //! are kept too, with the scratch directory of the failed build as a mark that the next
-//! caller's directory replaces, so a replayed message reads as if kustomize had run there. The time spent in kustomize
-//! processes is counted apart ([`stats`]). This module must not talk to the API server.
+//! caller's directory replaces, so a replayed message reads as if kustomize had run there.
+//! The time spent in kustomize processes is counted apart ([`stats`]). This module must not
+//! talk to the API server.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -224,9 +225,10 @@ pub struct BuildCache {
 /// kustomize outputs on disk, one file per key: `<dir>/kustomize/<sha256>.yaml` (a failure:
 /// `<sha256>.err`, see [`Kept`]). The key covers the kubectl binary (path, size, modification
 /// time), the artifact digest (every file of the tree) and the build settings; like the
-/// process-wide map, only builds of trees without remote references are kept. Files are written whole and renamed
-/// into place, so parallel runs sharing the directory never read half a file. When the
-/// directory holds more than [`DISK_LIMIT`] outputs, the older half is removed.
+/// process-wide map, only builds of trees without remote references are kept. Files are
+/// written whole and renamed into place, so parallel runs sharing the directory never read
+/// half a file. When the directory holds more than [`DISK_LIMIT`] files, the older half is
+/// removed.
 struct DiskCache {
     dir: PathBuf,
 }
