@@ -124,19 +124,22 @@ fn build_in(
     cache.build(("flux-system", "app"), Some(&kubectl()), tree, &digest, &spec, scratch)
 }
 
-#[test]
-fn builds_are_kept_on_disk_and_reused_by_a_later_process() {
+/// A work directory holding `tree/app/<file>` with `text`; builds use the tree's `./app`.
+fn tree_with(file: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let work = tempfile::tempdir().expect("tempdir");
     let tree = work.path().join("tree");
     std::fs::create_dir_all(tree.join("app")).expect("mkdir");
+    std::fs::write(tree.join("app").join(file), text).expect("write");
+    (work, tree)
+}
+
+#[test]
+fn builds_are_kept_on_disk_and_reused_by_a_later_process() {
     // A name no other test uses, so no other build of this process can have filled the
     // process-wide map with this tree.
     let unique = format!("disk-cache-{}", std::process::id());
-    std::fs::write(
-        tree.join("app/cm.yaml"),
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {unique}\ndata:\n  a: b\n"),
-    )
-    .expect("write");
+    let (work, tree) =
+        tree_with("cm.yaml", &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {unique}\ndata:\n  a: b\n"));
     let disk = work.path().join("cache");
     let first = build_in(&build::BuildCache::new(Some(disk.clone())), &tree, &work.path().join("s1")).expect("build");
     assert!(first.contains(&unique), "{first}");
@@ -160,11 +163,8 @@ fn builds_are_kept_on_disk_and_reused_by_a_later_process() {
 
 #[test]
 fn a_failed_build_is_kept_and_replayed_naming_the_callers_scratch_directory() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let tree = work.path().join("tree");
-    std::fs::create_dir_all(tree.join("app")).expect("mkdir");
     let unique = format!("missing-{}.yaml", std::process::id());
-    std::fs::write(tree.join("app/kustomization.yaml"), format!("resources:\n  - {unique}\n")).expect("write");
+    let (work, tree) = tree_with("kustomization.yaml", &format!("resources:\n  - {unique}\n"));
     let disk = work.path().join("cache");
     let runs = build::stats().runs;
     let (s1, s2, s3) = (work.path().join("s1"), work.path().join("s2"), work.path().join("s3"));
@@ -187,11 +187,7 @@ fn a_failed_build_is_kept_and_replayed_naming_the_callers_scratch_directory() {
 
 #[test]
 fn failures_that_are_not_kustomizes_and_remote_references_are_not_kept() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let tree = work.path().join("tree");
-    std::fs::create_dir_all(tree.join("app")).expect("mkdir");
-    std::fs::write(tree.join("app/cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-kept\n")
-        .expect("write");
+    let (work, tree) = tree_with("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-kept\n");
     let disk = work.path().join("cache");
     let empty = |disk: &std::path::Path| {
         !disk.join("kustomize").exists() || std::fs::read_dir(disk.join("kustomize")).expect("dir").next().is_none()
@@ -226,12 +222,8 @@ fn failures_that_are_not_kustomizes_and_remote_references_are_not_kept() {
 
 #[test]
 fn platforms_building_the_same_tree_at_once_run_kustomize_once() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let tree = work.path().join("tree");
-    std::fs::create_dir_all(tree.join("app")).expect("mkdir");
     let unique = format!("in-flight-{}", std::process::id());
-    std::fs::write(tree.join("app/cm.yaml"), format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {unique}\n"))
-        .expect("write");
+    let (work, tree) = tree_with("cm.yaml", &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {unique}\n"));
     let before = build::stats().runs;
     // Four platforms (each its own cache, no disk cache) start together.
     let outputs: Vec<String> = std::thread::scope(|scope| {
