@@ -59,6 +59,7 @@ async fn example_suite(label: &str, files: &[PathBuf]) {
     let (loaded, errors) = idp_harness::cli::discover::load_all(files);
     assert!(errors.is_empty(), "the example scenarios load");
     let n = loaded.len();
+    let before = sim::flux::kustomize::stats();
     let t = Instant::now();
     let backend = Backend::sim().await.expect("sim");
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -76,6 +77,14 @@ async fn example_suite(label: &str, files: &[PathBuf]) {
         totals.passed,
         ms(percentile(&times, 0.5)),
         ms(percentile(&times, 1.0))
+    );
+    let after = sim::flux::kustomize::stats();
+    figure!(
+        "suite",
+        "example suite, {label}: {} kustomize processes ({} of them ahead, while moto started), {} builds from a cache",
+        after.runs - before.runs,
+        after.runs_ahead - before.runs_ahead,
+        after.cached - before.cached
     );
     let mut by_name: Vec<&ScenarioReport> = reports.0.iter().collect();
     by_name.sort_by(|a, b| a.name.cmp(&b.name));

@@ -783,3 +783,63 @@ async fn health_checks_pass_once_the_deployments_pods_run() {
     let deploy = env.get("apps", "deployments", "default", "web").expect("applied");
     assert_eq!(deploy.pointer("/status/readyReplicas").and_then(serde_json::Value::as_i64), Some(1));
 }
+
+/// `prefetch` follows a plan as the platform will (the root's output, its post-build
+/// substitution, a child Kustomization, a commit) and makes exactly the builds the
+/// kustomize-controller then asks for: the platform runs no kustomize process of its own. A
+/// second prefetch of the same plan finds them on disk; a changed fixture file is a new plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_made_ahead_are_the_ones_the_platform_asks_for() {
+    use sim::flux::kustomize::prefetch::{prefetch, Plan, PlanStep};
+    let child = format!(
+        "apiVersion: {GROUP}/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: {NS}\nspec:\n  interval: 10m\n  prune: true\n  path: ./apps/${{cluster}}\n  sourceRef:\n    kind: GitRepository\n    name: platform\n"
+    );
+    let one = cm("one", Some("default"), "a");
+    let env = Env::new(&[("clusters/dev/apps.yaml", &child), ("apps/dev/one.yaml", &one)], false);
+    let vars = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "vars", "namespace": NS}, "data": {"cluster": "dev"}});
+    let source = json!({"apiVersion": format!("{SRC}/v1"), "kind": "GitRepository",
+        "metadata": {"name": "platform", "namespace": NS},
+        "spec": {"url": URL, "interval": "1m", "ref": {"branch": "main"}}});
+    let root = json!({"apiVersion": format!("{GROUP}/v1"), "kind": "Kustomization",
+        "metadata": {"name": "cluster", "namespace": NS},
+        "spec": {"interval": "10m", "prune": true, "path": "./clusters/dev",
+            "sourceRef": {"kind": "GitRepository", "name": "platform"},
+            "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]}}});
+    let two = Change::write("apps/dev/two.yaml", cm("two", Some("default"), "b"));
+    let plan = Plan {
+        repos: vec![RepoSpec::new(URL, env._seed.path())],
+        steps: vec![
+            PlanStep::Apply {
+                objects: vec![vars.clone(), source.clone(), root.clone()],
+                default_namespace: "default".into(),
+            },
+            PlanStep::Commit { url: URL.into(), branch: None, changes: vec![two.clone()] },
+        ],
+    };
+    let disk = tempfile::tempdir().expect("cache dir");
+    let tools = Tools { kubectl: Some(common::kubectl_path()), build_cache: Some(disk.path().to_path_buf()) };
+    let ahead = prefetch(std::slice::from_ref(&plan), &tools);
+    // Two Kustomizations at two commits.
+    assert_eq!((ahead.plans, ahead.known, ahead.builds, ahead.kustomize_runs), (1, 0, 4, 4), "{ahead:?}");
+    assert_eq!(sim::flux::kustomize::stats().runs_ahead, 4);
+
+    let before = sim::flux::kustomize::stats();
+    env.create(vars).await;
+    env.create(source).await;
+    env.create(root).await;
+    env.settle().await;
+    assert_eq!(env.ready("apps").1, "ReconciliationSucceeded", "{:?}", env.ready("apps"));
+    assert!(env.get("", "configmaps", "default", "one").is_some(), "the child's path was substituted");
+    env.commit(&[two]).await;
+    assert!(env.get("", "configmaps", "default", "two").is_some(), "the commit was applied");
+    let after = sim::flux::kustomize::stats();
+    assert_eq!(after.runs, before.runs, "the platform ran no kustomize: every build was made ahead");
+    assert!(after.cached >= before.cached + 4, "{before:?} -> {after:?}");
+
+    let again = prefetch(std::slice::from_ref(&plan), &tools);
+    assert_eq!((again.known, again.builds, again.kustomize_runs), (1, 0, 0), "{again:?}");
+
+    std::fs::write(env._seed.path().join("apps/dev/one.yaml"), cm("one", Some("default"), "changed")).expect("write");
+    let changed = prefetch(std::slice::from_ref(&plan), &tools);
+    assert_eq!((changed.known, changed.builds, changed.kustomize_runs), (0, 4, 4), "{changed:?}");
+}

@@ -478,13 +478,17 @@ impl Backend {
         }
         let started = std::time::Instant::now();
         // While moto starts (one busy core), one throwaway platform fills this process's caches
-        // (compiled schema patterns, lazily built tables) that the first scenario would fill.
+        // (compiled schema patterns, lazily built tables) that the first scenario would fill,
+        // and the scenarios' kustomize builds are made (each a kubectl process of 40 to 60 ms
+        // the first time a tree is seen; see `run::prefetch`).
         let Mode::Sim { tools } = &self.mode else { return None };
-        let tools = tools.clone();
+        let (t1, t2) = (tools.clone(), tools.clone());
         let platform = tokio::task::spawn_blocking(move || {
-            let config = PlatformConfig { tools, ..Default::default() };
+            let config = PlatformConfig { tools: t1, ..Default::default() };
             Platform::start(config).map(drop)
         });
+        let plans = crate::run::prefetch::plans(scenarios);
+        let builds = tokio::task::spawn_blocking(move || sim::flux::kustomize::prefetch::prefetch(&plans, &t2));
         let (target, _) = self.aws_for(WARM_UP_ACCOUNT, sim::aws::DEFAULT_REGION).await.ok()?;
         let c = target.clients();
         // One cheap call per service, in an account of its own; answers do not matter.
@@ -495,6 +499,7 @@ impl Backend {
             c.rds.describe_db_instances().send(),
             c.organizations.describe_organization().send(),
             platform,
+            builds,
         );
         Some(started.elapsed())
     }

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod expect;
 pub mod kube_io;
 pub mod matcher;
+pub mod prefetch;
 pub mod scenario;
 pub mod steps;
 

@@ -215,22 +215,29 @@ pub async fn run(loaded: &Loaded, env: Env<'_>) -> ScenarioReport {
 async fn add_repos(cx: &Cx, loaded: &Loaded) -> Result<(), Failure> {
     for (i, r) in loaded.scenario.spec.repos.iter().enumerate() {
         let r = &r.value;
-        let mut spec = sim::git::RepoSpec::new(r.url.clone(), loaded.dir().join(&r.from));
-        if let Some(b) = &r.branch {
-            spec = spec.initial_branch(b.clone());
-        }
-        for b in &r.branches {
-            spec = spec.with_branch(b.name.clone(), b.from.as_deref());
-        }
-        for t in &r.tags {
-            spec = match &t.message {
-                Some(m) => spec.with_annotated_tag(t.name.clone(), t.from.as_deref(), m.clone()),
-                None => spec.with_tag(t.name.clone(), t.from.as_deref()),
-            };
-        }
+        let spec = repo_spec(loaded, r);
         cx.stage.add_repo(spec).await.map_err(|e| fail(format!("spec.repos[{i}] ({}): {e}", r.url)))?;
     }
     Ok(())
+}
+
+/// The repository a `spec.repos` entry makes.
+pub fn repo_spec(loaded: &Loaded, r: &crate::scenario::model::Repo) -> sim::git::RepoSpec {
+    let mut spec = sim::git::RepoSpec::new(r.url.clone(), loaded.dir().join(&r.from));
+
+    if let Some(b) = &r.branch {
+        spec = spec.initial_branch(b.clone());
+    }
+    for b in &r.branches {
+        spec = spec.with_branch(b.name.clone(), b.from.as_deref());
+    }
+    for t in &r.tags {
+        spec = match &t.message {
+            Some(m) => spec.with_annotated_tag(t.name.clone(), t.from.as_deref(), m.clone()),
+            None => spec.with_tag(t.name.clone(), t.from.as_deref()),
+        };
+    }
+    spec
 }
 
 /// The report of a scenario whose stage could not be made.

@@ -6,6 +6,8 @@
 //! Stops at the first object the API server refuses and returns that answer, so an expected
 //! denial can be checked against it.
 
+use std::path::Path;
+
 use http::Method;
 use serde_json::Value;
 
@@ -16,14 +18,25 @@ use crate::scenario::Apply;
 
 /// Reads the documents an apply names, bindings substituted.
 pub fn documents(cx: &Cx, a: &Apply) -> Result<Vec<Value>, Failure> {
+    read(&cx.dir, a, &|t| cx.subst(t), &|v| cx.subst_value(v))
+}
+
+/// Reads the documents an apply names as written (`${...}` left as it is), relative to `dir`.
+pub fn documents_as_written(dir: &Path, a: &Apply) -> Result<Vec<Value>, Failure> {
+    read(dir, a, &|t| Ok(t.to_string()), &|v| Ok(v.clone()))
+}
+
+type Subst<'a, T> = &'a dyn Fn(&T) -> Result<<T as ToOwned>::Owned, Failure>;
+
+fn read(dir: &Path, a: &Apply, subst: Subst<str>, subst_value: Subst<Value>) -> Result<Vec<Value>, Failure> {
     let mut texts: Vec<(String, String)> = Vec::new();
     if let Some(f) = &a.file {
-        let path = cx.dir.join(cx.subst(f)?);
+        let path = dir.join(subst(f)?);
         let t = std::fs::read_to_string(&path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
         texts.push((path.display().to_string(), t));
     }
     if let Some(d) = &a.dir {
-        let dir = cx.dir.join(cx.subst(d)?);
+        let dir = dir.join(subst(d)?);
         let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| fail(format!("cannot read {}: {e}", dir.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -40,14 +53,14 @@ pub fn documents(cx: &Cx, a: &Apply) -> Result<Vec<Value>, Failure> {
     }
     let mut docs = Vec::new();
     for (origin, text) in texts {
-        let text = cx.subst(&text).map_err(|f| fail(format!("{origin}: {}", f.message)))?;
+        let text = subst(&text).map_err(|f| fail(format!("{origin}: {}", f.message)))?;
         let parsed: Vec<Value> = serde_saphyr::from_multiple(&text)
             .map_err(|e| fail(format!("{origin}: invalid YAML: {}", e.without_snippet())))?;
         docs.extend(parsed.into_iter().filter(|d| !d.is_null()));
     }
     if let Some(objs) = &a.objects {
         for o in objs {
-            docs.push(cx.subst_value(o)?);
+            docs.push(subst_value(o)?);
         }
     }
     Ok(docs)

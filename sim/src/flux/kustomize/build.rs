@@ -61,11 +61,19 @@ pub struct BuildStats {
     pub cached: u64,
     /// Wall time inside kustomize processes.
     pub process_time: Duration,
+    /// Of `runs`, those made ahead of the platforms that need them ([`super::prefetch`]).
+    pub runs_ahead: u64,
 }
 
 static RUNS: AtomicU64 = AtomicU64::new(0);
 static CACHED: AtomicU64 = AtomicU64::new(0);
 static NANOS: AtomicU64 = AtomicU64::new(0);
+static AHEAD: AtomicU64 = AtomicU64::new(0);
+
+/// Counts kustomize runs made ahead (see [`BuildStats::runs_ahead`]).
+pub(crate) fn count_ahead(runs: u64) {
+    AHEAD.fetch_add(runs, Ordering::Relaxed);
+}
 
 /// What the kustomize processes of this process cost so far.
 pub fn stats() -> BuildStats {
@@ -73,6 +81,7 @@ pub fn stats() -> BuildStats {
         runs: RUNS.load(Ordering::Relaxed),
         cached: CACHED.load(Ordering::Relaxed),
         process_time: Duration::from_nanos(NANOS.load(Ordering::Relaxed)),
+        runs_ahead: AHEAD.load(Ordering::Relaxed),
     }
 }
 
@@ -167,7 +176,7 @@ impl Drop for FlightGuard {
 
 /// True when a kustomization file under `dir` names something remote (`scheme://` or an
 /// scp-like `git@host:` reference), whose contents the artifact digest does not cover.
-fn names_remote(dir: &Path) -> bool {
+pub(crate) fn names_remote(dir: &Path) -> bool {
     fn walk(dir: &Path) -> bool {
         let Ok(entries) = std::fs::read_dir(dir) else { return true };
         for entry in entries.flatten() {
@@ -211,6 +220,11 @@ fn settings_key(spec: &Spec) -> String {
     .to_string()
 }
 
+/// The key a build is cached by: the artifact's digest and the build settings.
+pub(crate) fn cache_key(digest: &str, spec: &Spec) -> String {
+    format!("{digest}\n{}", settings_key(spec))
+}
+
 /// One cached build: its key and result.
 type Cached = (String, Result<String, BuildError>);
 
@@ -223,7 +237,7 @@ pub struct BuildCache {
 }
 
 /// kustomize outputs on disk, one file per key: `<dir>/kustomize/<sha256>.yaml` (a failure:
-/// `<sha256>.err`, see [`Kept`]). The key covers the kubectl binary (path, size, modification
+/// `<sha256>.err`, see [`Kept`]; a prefetch plan's builds: `<sha256>.plan`). The key covers the kubectl binary (path, size, modification
 /// time), the artifact digest (every file of the tree) and the build settings; like the
 /// process-wide map, only builds of trees without remote references are kept. Files are
 /// written whole and renamed into place, so parallel runs sharing the directory never read
@@ -245,21 +259,28 @@ impl DiskCache {
         Some(ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
     }
 
+    fn holds(&self, key: &str) -> bool {
+        ["yaml", "err"].iter().any(|ext| self.dir.join(format!("{key}.{ext}")).is_file())
+    }
+
     fn get(&self, key: &str) -> Option<Kept> {
         let read = |ext: &str| std::fs::read_to_string(self.dir.join(format!("{key}.{ext}"))).ok();
         read("yaml").map(Kept::Output).or_else(|| read("err").map(Kept::Failed))
     }
 
-    /// Best effort: a cache that cannot be written only costs time.
     fn put(&self, key: &str, kept: &Kept) {
+        match kept {
+            Kept::Output(output) => self.write(key, "yaml", output),
+            Kept::Failed(text) => self.write(key, "err", text),
+        }
+    }
+
+    /// Best effort: a cache that cannot be written only costs time.
+    fn write(&self, key: &str, ext: &str, text: &str) {
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
         let Ok(mut tmp) = tempfile::NamedTempFile::new_in(&self.dir) else { return };
-        let (text, ext) = match kept {
-            Kept::Output(output) => (output, "yaml"),
-            Kept::Failed(text) => (text, "err"),
-        };
         use std::io::Write;
         if tmp.write_all(text.as_bytes()).is_ok() && tmp.persist(self.dir.join(format!("{key}.{ext}"))).is_ok() {
             self.trim();
@@ -296,7 +317,7 @@ impl BuildCache {
         spec: &Spec,
         scratch: &Path,
     ) -> Result<String, BuildError> {
-        let ck = format!("{digest}\n{}", settings_key(spec));
+        let ck = cache_key(digest, spec);
         let k = (key.0.to_string(), key.1.to_string());
         if let Some((stored, result)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
             if *stored == ck {
@@ -350,9 +371,35 @@ impl BuildCache {
         result
     }
 
+    /// The disk cache's name for a build (`None` without a disk cache or a readable kubectl).
+    pub(crate) fn disk_key(&self, kubectl: &Path, digest: &str, spec: &Spec) -> Option<String> {
+        self.disk.as_ref()?;
+        DiskCache::key(kubectl, &cache_key(digest, spec))
+    }
+
+    /// True when the disk cache holds the build of this [`BuildCache::disk_key`].
+    pub(crate) fn on_disk(&self, key: &str) -> bool {
+        self.disk.as_ref().is_some_and(|d| d.holds(key))
+    }
+
+    /// The builds recorded for a prefetch plan (see [`super::prefetch`]): disk keys, one per
+    /// line in `<dir>/kustomize/<fingerprint>.plan`, where `fingerprint` also covers kubectl.
+    pub(crate) fn plan_builds(&self, kubectl: &Path, fingerprint: &str) -> Option<Vec<String>> {
+        let d = self.disk.as_ref()?;
+        let name = DiskCache::key(kubectl, fingerprint)?;
+        let text = std::fs::read_to_string(d.dir.join(format!("{name}.plan"))).ok()?;
+        Some(text.lines().map(str::to_string).collect())
+    }
+
+    /// Records a prefetch plan's builds (best effort, as every disk write here).
+    pub(crate) fn put_plan_builds(&self, kubectl: &Path, fingerprint: &str, keys: &[String]) {
+        let (Some(d), Some(name)) = (self.disk.as_ref(), DiskCache::key(kubectl, fingerprint)) else { return };
+        d.write(&name, "plan", &keys.join("\n"));
+    }
+
     /// True when the cache holds no build for these inputs.
     pub fn is_stale(&self, key: (&str, &str), digest: &str, spec: &Spec) -> bool {
-        let ck = format!("{digest}\n{}", settings_key(spec));
+        let ck = cache_key(digest, spec);
         let k = (key.0.to_string(), key.1.to_string());
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&k).is_none_or(|(stored, _)| *stored != ck)
     }

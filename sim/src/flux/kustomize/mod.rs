@@ -24,6 +24,7 @@ pub mod build;
 pub mod crd;
 pub mod health;
 pub mod inventory;
+pub mod prefetch;
 pub mod substitute;
 
 use std::path::PathBuf;
@@ -428,7 +429,7 @@ impl KustomizeController {
         st.last_attempted = Some(revision.clone());
         st.progressing(format!("Building manifests for revision {revision} with a timeout of {timeout}"));
         // 4. Build and post-build.
-        let digest = format!("{}|{}", artifact.digest, artifact.revision);
+        let digest = artifact.digest.clone();
         if self.cache.is_stale((&key.namespace, &key.name), &digest, spec) {
             self.prebuild(cx);
         }
@@ -562,7 +563,7 @@ impl KustomizeController {
             if !build::secure_join(&artifact.dir, &spec.path).exists() {
                 continue;
             }
-            let digest = format!("{}|{}", artifact.digest, artifact.revision);
+            let digest = artifact.digest.clone();
             if !self.cache.is_stale((&key.namespace, &key.name), &digest, &spec) {
                 continue;
             }
@@ -627,46 +628,9 @@ impl KustomizeController {
 
     /// Splits the build output, substitutes variables, parses the objects.
     fn post_build(&self, cx: &Cx, key: &Key, spec: &crd::Spec, output: &str) -> Result<Vec<Value>, String> {
-        let mut vars: Option<std::collections::BTreeMap<String, String>> = None;
-        let mut objects = Vec::new();
-        for doc in build::split_documents(output) {
-            let mut obj: Value = serde_saphyr::from_str(&doc).map_err(|e| format!("kustomize build failed: {e}"))?;
-            if obj.is_null() {
-                continue;
-            }
-            let r = ObjRef::of(&obj);
-            if r.kind.is_empty() || r.name.is_empty() || r.api_version().is_empty() {
-                return Err(format!("failed to decode Kubernetes apiVersion, kind and name from: {}", doc.trim_end()));
-            }
-            if let Some(post) = &spec.post_build {
-                if !substitute::disabled(&obj) {
-                    let gvk = format!(
-                        "{}.{}.{}",
-                        r.kind,
-                        if r.version.is_empty() { "[noVer]" } else { &r.version },
-                        if r.group.is_empty() { "[noGrp]" } else { &r.group }
-                    );
-                    let fail =
-                        |e: substitute::SubstituteError| format!("post build failed for '{gvk}/{}': {e}", r.name);
-                    if vars.is_none() {
-                        let loaded = substitute::load_variables(post, &key.namespace, |plural, name| {
-                            cx.get("", plural, &key.namespace, name).map(|o| o.as_ref().clone())
-                        })
-                        .map_err(fail)?;
-                        vars = Some(loaded);
-                    }
-                    let v = vars.as_ref().cloned().unwrap_or_default();
-                    if !v.is_empty() || post.substitute_strategy == "Always" {
-                        substitute::check_names(&v).map_err(fail)?;
-                        let text = substitute::envsubst(&doc, &v).map_err(fail)?;
-                        obj = serde_saphyr::from_str(&text)
-                            .map_err(|e| fail(substitute::SubstituteError::Yaml(e.to_string())))?;
-                    }
-                }
-            }
-            objects.push(obj);
-        }
-        Ok(objects)
+        substitute::post_build(spec, output, |plural, name| {
+            cx.get("", plural, &key.namespace, name).map(|o| o.as_ref().clone())
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::Value;
 
-use super::crd::PostBuild;
+use super::apply::ObjRef;
+use super::build::split_documents;
+use super::crd::{PostBuild, Spec};
 
 /// The label/annotation that opts an object out.
 pub const SUBSTITUTE_KEY: &str = "kustomize.toolkit.fluxcd.io/substitute";
@@ -43,7 +45,6 @@ pub enum SubstituteError {
 /// map. `get` answers `Ok(None)` when the object does not exist.
 pub fn load_variables(
     post: &PostBuild,
-    namespace: &str,
     mut get: impl FnMut(&str, &str) -> Option<Value>,
 ) -> Result<BTreeMap<String, String>, SubstituteError> {
     let mut vars = BTreeMap::new();
@@ -59,7 +60,6 @@ pub fn load_variables(
                 message: format!("{plural} \"{}\" not found", r.name),
             });
         };
-        let _ = namespace;
         if let Some(data) = obj.get("data").and_then(Value::as_object) {
             for (k, v) in data {
                 let raw = v.as_str().unwrap_or_default();
@@ -79,6 +79,51 @@ pub fn load_variables(
         }
     }
     Ok(vars)
+}
+
+/// The post-build step of one Kustomization: kustomize's output as objects, each substituted
+/// as `spec.postBuild` asks (variables loaded on the first object that needs them, through
+/// `get(plural, name)` on the Kustomization's namespace). The error is the `BuildFailed`
+/// message.
+pub fn post_build(
+    spec: &Spec,
+    output: &str,
+    mut get: impl FnMut(&str, &str) -> Option<Value>,
+) -> Result<Vec<Value>, String> {
+    let mut vars: Option<BTreeMap<String, String>> = None;
+    let mut objects = Vec::new();
+    for doc in split_documents(output) {
+        let mut obj: Value = serde_saphyr::from_str(&doc).map_err(|e| format!("kustomize build failed: {e}"))?;
+        if obj.is_null() {
+            continue;
+        }
+        let r = ObjRef::of(&obj);
+        if r.kind.is_empty() || r.name.is_empty() || r.api_version().is_empty() {
+            return Err(format!("failed to decode Kubernetes apiVersion, kind and name from: {}", doc.trim_end()));
+        }
+        if let Some(post) = &spec.post_build {
+            if !disabled(&obj) {
+                let gvk = format!(
+                    "{}.{}.{}",
+                    r.kind,
+                    if r.version.is_empty() { "[noVer]" } else { &r.version },
+                    if r.group.is_empty() { "[noGrp]" } else { &r.group }
+                );
+                let fail = |e: SubstituteError| format!("post build failed for '{gvk}/{}': {e}", r.name);
+                if vars.is_none() {
+                    vars = Some(load_variables(post, &mut get).map_err(fail)?);
+                }
+                let v = vars.as_ref().cloned().unwrap_or_default();
+                if !v.is_empty() || post.substitute_strategy == "Always" {
+                    check_names(&v).map_err(fail)?;
+                    let text = envsubst(&doc, &v).map_err(fail)?;
+                    obj = serde_saphyr::from_str(&text).map_err(|e| fail(SubstituteError::Yaml(e.to_string())))?;
+                }
+            }
+        }
+        objects.push(obj);
+    }
+    Ok(objects)
 }
 
 /// True when the object opts out of substitution.
@@ -321,7 +366,7 @@ mod tests {
             ],
         }))
         .expect("postBuild");
-        let got = load_variables(&post, "ns", |plural, name| match (plural, name) {
+        let got = load_variables(&post, |plural, name| match (plural, name) {
             ("configmaps", "one") => Some(serde_json::json!({"data": {"a": "cm", "b": "cm", "c": "cm"}})),
             ("secrets", "two") => Some(serde_json::json!({"data": {"c": "c2VjcmV0"}})),
             _ => None,
@@ -331,7 +376,7 @@ mod tests {
         let strict: PostBuild =
             serde_json::from_value(serde_json::json!({"substituteFrom": [{"kind": "Secret", "name": "gone"}]}))
                 .expect("postBuild");
-        let err = load_variables(&strict, "ns", |_, _| None).expect_err("missing");
+        let err = load_variables(&strict, |_, _| None).expect_err("missing");
         assert_eq!(err.to_string(), "substitute from 'Secret/gone' error: secrets \"gone\" not found");
         assert!(check_names(&vars(&[("bad-name", "x")])).is_err());
     }
