@@ -237,12 +237,12 @@ pub struct BuildCache {
 }
 
 /// kustomize outputs on disk, one file per key: `<dir>/kustomize/<sha256>.yaml` (a failure:
-/// `<sha256>.err`, see [`Kept`]; a prefetch plan's builds: `<sha256>.plan`). The key covers the kubectl binary (path, size, modification
-/// time), the artifact digest (every file of the tree) and the build settings; like the
-/// process-wide map, only builds of trees without remote references are kept. Files are
-/// written whole and renamed into place, so parallel runs sharing the directory never read
-/// half a file. When the directory holds more than [`DISK_LIMIT`] files, the older half is
-/// removed.
+/// `<sha256>.err`, see [`Kept`]; a prefetch plan's builds: `<sha256>.plan`). The key covers the
+/// kubectl binary (path, size, modification time), the artifact digest (every file of the tree) and
+/// the build settings; like the process-wide map, only builds of trees without remote references
+/// are kept. Files are written whole and renamed into place, so parallel runs sharing the directory
+/// never read half a file. When the directory holds more than [`DISK_LIMIT`] files, the older half
+/// is removed.
 struct DiskCache {
     dir: PathBuf,
 }
