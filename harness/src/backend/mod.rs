@@ -491,16 +491,26 @@ impl Backend {
         let builds = tokio::task::spawn_blocking(move || sim::flux::kustomize::prefetch::prefetch(&plans, &t2));
         let (target, _) = self.aws_for(WARM_UP_ACCOUNT, sim::aws::DEFAULT_REGION).await.ok()?;
         let c = target.clients();
-        // One cheap call per service, in an account of its own; answers do not matter.
-        let _ = tokio::join!(
-            c.iam.list_roles().send(),
-            c.sts.get_caller_identity().send(),
-            c.secretsmanager.list_secrets().send(),
-            c.rds.describe_db_instances().send(),
-            c.organizations.describe_organization().send(),
-            platform,
-            builds,
-        );
+        // One cheap call per service, in an account of its own; answers do not matter. Then
+        // one "not found" per service: moto builds its error answers lazily (20 to 25 ms the
+        // first time, measured), and every ACK reconcile starts by reading what may not exist.
+        let calls = async {
+            let _ = tokio::join!(
+                c.iam.list_roles().send(),
+                c.sts.get_caller_identity().send(),
+                c.secretsmanager.list_secrets().send(),
+                c.rds.describe_db_instances().send(),
+                c.organizations.describe_organization().send(),
+            );
+            let missing = format!("arn:aws:iam::{WARM_UP_ACCOUNT}:policy/idp-harness-warm-up");
+            let _ = tokio::join!(
+                c.iam.get_policy().policy_arn(missing).send(),
+                c.iam.get_role().role_name("idp-harness-warm-up").send(),
+                c.secretsmanager.describe_secret().secret_id("idp-harness-warm-up").send(),
+                c.rds.describe_db_instances().db_instance_identifier("idp-harness-warm-up").send(),
+            );
+        };
+        let _ = tokio::join!(calls, platform, builds);
         Some(started.elapsed())
     }
 

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::cmd::GitCmd;
 use super::ignore::{read_patterns, Matcher, Pattern, IGNORE_FILE};
+use super::memo::{self, Memo};
 use super::GitError;
 
 /// What an export wrote.
@@ -41,14 +42,32 @@ impl Drop for TempFile {
 
 static EXPORTS: AtomicU64 = AtomicU64::new(0);
 
+/// Exports made in this process, by commit and ignore rules.
+pub(crate) static EXPORTED: Memo<ExportStats> = Memo::new();
+
 /// Checks out `sha` of the repository at `repo_dir` into `dest` (created if missing; it must
-/// be empty if it exists) and applies the ignore rules (`ignore` is `spec.ignore`).
+/// be empty if it exists) and applies the ignore rules (`ignore` is `spec.ignore`). A commit
+/// exported before with the same rules is written from memory.
 pub(crate) fn export_tree(
     repo_dir: &Path,
     sha: &str,
     dest: &Path,
     ignore: Option<&str>,
 ) -> Result<ExportStats, GitError> {
+    let key = memo::key([b"export 1" as &[u8], sha.as_bytes(), ignore.map_or(b"\0" as &[u8], str::as_bytes)]);
+    if let Some(made) = EXPORTED.get(&key) {
+        if fs::read_dir(dest).is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(GitError::DestinationNotEmpty { path: dest.to_path_buf() });
+        }
+        made.0.write(dest)?;
+        return Ok(made.1);
+    }
+    let stats = export_with_git(repo_dir, sha, dest, ignore)?;
+    EXPORTED.put(key, dest, stats);
+    Ok(stats)
+}
+
+fn export_with_git(repo_dir: &Path, sha: &str, dest: &Path, ignore: Option<&str>) -> Result<ExportStats, GitError> {
     let created = match fs::read_dir(dest) {
         Ok(mut entries) => {
             if entries.next().is_some() {

@@ -20,6 +20,8 @@
 //! * [`constraint`]: Masterminds-style semver constraints for `spec.ref.semver`;
 //! * [`export`] and [`ignore`]: writing a commit's tree, filtered as source-controller
 //!   filters its artifacts, and the artifact digest;
+//! * `memo`: repositories and exports made before, remembered so that the same one is
+//!   written out as files instead of being made by git again;
 //! * [`url`]: URL normalisation for lookups;
 //! * `cmd`: running git.
 
@@ -29,6 +31,7 @@ mod error;
 pub mod export;
 pub mod fetch;
 pub mod ignore;
+mod memo;
 pub mod repo;
 pub mod url;
 

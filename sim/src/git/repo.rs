@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::cmd::{self, GitCmd, IDENTITY_EMAIL, IDENTITY_NAME};
+use super::memo::{self, Memo};
 use super::url::normalize_url;
 use super::GitError;
 
@@ -276,35 +277,50 @@ impl Repos {
             }
         }
 
-        let files = collect_dir(&url, &spec.from)?;
+        let mut files = Vec::new();
+        for (rel, abs, exec) in collect_dir(&url, &spec.from)? {
+            let contents =
+                fs::read(&abs).map_err(|source| GitError::Io { path: abs.clone(), action: "read", source })?;
+            files.push((rel, exec, contents));
+        }
         let dir = self.inner.root.join(format!("{:03}-{}", state.created, slug(&key)));
         state.created += 1;
-        cmd::init(&dir, &initial)?;
-
-        let mut stream = Stream::new();
-        stream.commit(&format!("refs/heads/{initial}"), 0, INITIAL_COMMIT_MESSAGE, None);
-        for (rel, abs, exec) in &files {
-            let contents =
-                fs::read(abs).map_err(|source| GitError::Io { path: abs.clone(), action: "read", source })?;
-            stream.modify(*exec, rel, &contents);
-        }
-        stream.end_commit();
-        for b in &spec.branches {
-            stream.reset(&format!("refs/heads/{}", b.name));
-        }
-        let mut seq = 1;
-        for t in &spec.tags {
-            match &t.annotation {
-                None => stream.reset(&format!("refs/tags/{}", t.name)),
-                Some(message) => {
-                    stream.tag(&t.name, seq, message);
-                    seq += 1;
-                }
+        // The date sequence number of the next commit or annotated tag.
+        let seq = 1 + spec.tags.iter().filter(|t| t.annotation.is_some()).count() as u64;
+        let made_key = made_key(&initial, &spec, &files);
+        let refs = match MADE.get(&made_key) {
+            Some(made) => {
+                made.0.write(&dir)?;
+                made.1.clone()
             }
-        }
-        stream.run(&dir)?;
-        GitCmd::new(&dir).args(["reset", "--hard", "-q"]).run()?;
-        let refs = read_refs(&dir)?;
+            None => {
+                cmd::init(&dir, &initial)?;
+                let mut stream = Stream::new();
+                stream.commit(&format!("refs/heads/{initial}"), 0, INITIAL_COMMIT_MESSAGE, None);
+                for (rel, exec, contents) in &files {
+                    stream.modify(*exec, rel, contents);
+                }
+                stream.end_commit();
+                for b in &spec.branches {
+                    stream.reset(&format!("refs/heads/{}", b.name));
+                }
+                let mut tag_seq = 1;
+                for t in &spec.tags {
+                    match &t.annotation {
+                        None => stream.reset(&format!("refs/tags/{}", t.name)),
+                        Some(message) => {
+                            stream.tag(&t.name, tag_seq, message);
+                            tag_seq += 1;
+                        }
+                    }
+                }
+                stream.run(&dir)?;
+                GitCmd::new(&dir).args(["reset", "--hard", "-q"]).run()?;
+                let refs = read_refs(&dir)?;
+                MADE.put(made_key, &dir, refs.clone());
+                refs
+            }
+        };
         let repo = Arc::new(Repo {
             url: url.clone(),
             dir,
@@ -528,6 +544,26 @@ impl RepoHandle {
 }
 
 /// Reads all branches and tags with their commits and commit times.
+/// Fresh repositories made in this process, by [`made_key`].
+pub(crate) static MADE: Memo<Refs> = Memo::new();
+
+/// What a fresh repository is made from, but its URL: the same key, the same objects and refs.
+fn made_key(initial: &str, spec: &RepoSpec, files: &[(String, bool, Vec<u8>)]) -> String {
+    let mut fields: Vec<&[u8]> = vec![b"repository 1", initial.as_bytes()];
+    for (what, refs) in [(&b"branch"[..], &spec.branches), (&b"tag"[..], &spec.tags)] {
+        for r in refs {
+            fields.push(what);
+            fields.push(r.name.as_bytes());
+            fields.push(r.from.as_deref().map_or(b"\0" as &[u8], str::as_bytes));
+            fields.push(r.annotation.as_deref().map_or(b"\0" as &[u8], str::as_bytes));
+        }
+    }
+    for (path, exec, contents) in files {
+        fields.extend([path.as_bytes(), if *exec { b"x" } else { b"-" }, contents.as_slice()]);
+    }
+    memo::key(fields)
+}
+
 fn read_refs(dir: &Path) -> Result<Refs, GitError> {
     let format = "--format=%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(committerdate:unix)%00%(*committerdate:unix)";
     let out = GitCmd::new(dir).args(["for-each-ref", format, "refs/heads", "refs/tags"]).run_text()?;

@@ -2,6 +2,7 @@
 //! creation, changes, Flux's ref resolution and messages, semver, export and ignore rules.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -151,6 +152,38 @@ fn the_same_inputs_give_the_same_shas_in_every_run() {
     let from = c.src("same", &[("a.txt", "one!\n"), ("dir/b.yaml", "b: 1\n")]);
     let other = c.repos.add(RepoSpec::new(URL, from)).unwrap();
     assert_ne!(other.head("main").unwrap(), initial.head("main").unwrap());
+}
+
+#[test]
+fn a_repository_made_again_is_written_from_memory_and_behaves_as_made_by_git() {
+    let files: &[(&str, &str)] = &[("deploy/app.yaml", "kind: ConfigMap\n"), ("bin/run.sh", "#!/bin/sh\n")];
+    let make = |env: &Env, contents: &[(&str, &str)]| {
+        let from = env.src("tpl", contents);
+        let mode = fs::Permissions::from_mode(0o755);
+        fs::set_permissions(from.join("bin/run.sh"), mode).unwrap();
+        env.repos.add(RepoSpec::new(URL, from).with_annotated_tag("v1", None, "one")).unwrap()
+    };
+    let (a, b) = (env(), env());
+    let first = make(&a, files);
+    let hits = super::repo::MADE.hits();
+    let again = make(&b, files);
+    assert_eq!(super::repo::MADE.hits(), hits + 1, "the second repository was made by git again");
+    // The first one's directory going does not touch the copy.
+    drop(a);
+    assert_eq!(again.head("main").unwrap(), first.head("main").unwrap());
+    assert_eq!(again.tags(), vec!["v1"]);
+    assert_eq!(git(again.dir(), &["fsck", "--strict", "--no-progress"]), "");
+    assert_eq!(git(again.dir(), &["status", "--porcelain"]), "");
+    assert!(fs::metadata(again.dir().join("bin/run.sh")).unwrap().permissions().mode() & 0o111 != 0);
+    // Changes work on the copy, dated after the annotated tag as on a repository git made.
+    let c = env();
+    let fresh = c.repos.add(RepoSpec::new(URL, c.src("other", &[("x", "y\n")]))).unwrap();
+    assert_eq!(super::repo::MADE.hits(), hits + 1, "different contents were taken for the same");
+    assert_ne!(fresh.head("main").unwrap(), again.head("main").unwrap());
+    let next = again.commit("main", &[Change::write("deploy/app.yaml", "kind: Secret\n")], "next").unwrap();
+    assert_eq!(git(again.dir(), &["log", "-1", "--format=%ct", "main"]), (EPOCH + 2).to_string());
+    assert_eq!(fs::read_to_string(again.dir().join("deploy/app.yaml")).unwrap(), "kind: Secret\n");
+    assert_eq!(git(again.dir(), &["rev-parse", "HEAD"]), next.as_str());
 }
 
 #[test]
@@ -820,6 +853,27 @@ fn export_takes_any_commit_and_refuses_a_used_destination() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("idp-export"))
         .collect();
     assert!(leftovers.is_empty());
+}
+
+#[test]
+fn a_commit_exported_again_is_written_from_memory_with_the_same_files_and_digest() {
+    let env = env();
+    let from =
+        env.src("exp", &[("deploy/app.yaml", "kind: ConfigMap\n"), ("docs/x.md", "x\n"), (".sourceignore", "docs/\n")]);
+    let h = env.repos.add(RepoSpec::new(URL, from)).unwrap();
+    let sha = h.head("main").unwrap();
+    let (one, two, three) = (env.out("one"), env.out("two"), env.out("three"));
+    let stats = h.export(&sha, &one, None).unwrap();
+    let hits = super::export::EXPORTED.hits();
+    assert_eq!(h.export(&sha, &two, None).unwrap(), stats);
+    assert_eq!(super::export::EXPORTED.hits(), hits + 1, "the second export ran git again");
+    assert_eq!(files_under(&two), files_under(&one));
+    assert_eq!(files_under(&two), vec![".sourceignore", "deploy/app.yaml"]);
+    assert_eq!(artifact_digest(&two).unwrap(), artifact_digest(&one).unwrap());
+    // Other ignore rules are another export; a used destination is refused either way.
+    assert_eq!(h.export(&sha, &three, Some("deploy/")).unwrap().files, 1);
+    assert_eq!(super::export::EXPORTED.hits(), hits + 1);
+    assert!(matches!(h.export(&sha, &one, None), Err(GitError::DestinationNotEmpty { .. })));
 }
 
 #[test]
