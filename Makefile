@@ -7,14 +7,18 @@ setup:
 build:
 	cargo build --workspace
 
+# The binary the set-up builds. Built with the tests, its crates have the tests' dev features;
+# `cargo run -p idp-harness` would build them once more without (about two minutes).
+IDP := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/idp-harness
+
 # The main job: every scenario on the simulator, a live view, a summary table, and JUnit and
 # JSON reports under target/idp-harness/<run>/. The set-up's kubectl is on PATH for command steps.
 run: setup
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo run -q -p idp-harness -- run
+	PATH="$(CURDIR)/.venv/bin:$$PATH" "$(IDP)" run
 
 # The simulator's API server in the foreground, for kubectl.
 sim: setup
-	cargo run -q -p idp-harness -- sim up
+	"$(IDP)" sim up
 
 # Set-up, then every test of the workspace.
 test: setup
@@ -58,21 +62,21 @@ localstack-setup:
 # also the simulator scenarios of scenarios/aws/ (IAM and STS) on LocalStack in Docker.
 KEEP ?= 0
 kind-up: setup
-	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo run -q -p idp-harness -- kind up
+	PATH="$(CURDIR)/.venv/bin:$$PATH" "$(IDP)" kind up
 
 kind-down:
 	cargo run -q -p idp-harness -- kind down
 
 nightly: setup
 	@PATH="$(CURDIR)/.venv/bin:$$PATH"; export PATH; status=0; \
-	cargo run -q -p idp-harness -- kind up $(if $(filter 1,$(KEEP)),--keep,) || status=$$?; \
+	"$(IDP)" kind up $(if $(filter 1,$(KEEP)),--keep,) || status=$$?; \
 	if [ $$status -eq 0 ]; then \
-	  cargo run -q -p idp-harness -- run --backend kind || status=$$?; \
+	  "$(IDP)" run --backend kind || status=$$?; \
 	  IDP_HARNESS_BACKEND=kind cargo nextest run -p idp-harness --test scenarios --test-threads 1 || status=$$?; \
 	  cargo nextest run -p idp-harness --test kind_e2e || status=$$?; \
 	fi; \
-	cargo run -q -p idp-harness -- run --aws localstack-container scenarios/aws || status=$$?; \
-	if [ "$(KEEP)" != "1" ]; then cargo run -q -p idp-harness -- kind down || true; \
+	"$(IDP)" run --aws localstack-container scenarios/aws || status=$$?; \
+	if [ "$(KEEP)" != "1" ]; then "$(IDP)" kind down || true; \
 	else echo "[nightly] KEEP=1: cluster left up (make kind-down removes it)" >&2; fi; \
 	exit $$status
 
