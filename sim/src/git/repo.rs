@@ -543,7 +543,6 @@ impl RepoHandle {
     }
 }
 
-/// Reads all branches and tags with their commits and commit times.
 /// Fresh repositories made in this process, by [`made_key`].
 pub(crate) static MADE: Memo<Refs> = Memo::new();
 
@@ -564,6 +563,7 @@ fn made_key(initial: &str, spec: &RepoSpec, files: &[(String, bool, Vec<u8>)]) -
     memo::key(fields)
 }
 
+/// Reads all branches and tags with their commits and commit times.
 fn read_refs(dir: &Path) -> Result<Refs, GitError> {
     let format = "--format=%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(committerdate:unix)%00%(*committerdate:unix)";
     let out = GitCmd::new(dir).args(["for-each-ref", format, "refs/heads", "refs/tags"]).run_text()?;
