@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 /// The CRDs `make` returns, made once per process under `key` (a component and its version):
 /// making a CRD is pure, and every simulated platform of a run installs the same ones.
-pub fn made_once(key: &str, make: impl FnOnce() -> Vec<Value>) -> Vec<Value> {
+pub fn made_once(key: &str, make: impl FnOnce() -> Vec<Value>) -> Arc<Vec<Value>> {
     static MADE: LazyLock<Mutex<HashMap<String, Arc<Vec<Value>>>>> = LazyLock::new(Default::default);
     let found = MADE.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned();
     let crds = match found {
@@ -23,7 +23,7 @@ pub fn made_once(key: &str, make: impl FnOnce() -> Vec<Value>) -> Vec<Value> {
             crds
         }
     };
-    crds.as_ref().clone()
+    crds
 }
 
 /// One served version of a CRD.

@@ -112,6 +112,48 @@ pub struct PlatformConfig {
 }
 
 /// Starting a platform failed.
+/// What the installed objects of a platform depend on: its profile, the API server's issuer
+/// and the region.
+fn image_key(config: &PlatformConfig) -> String {
+    let region = region_of(config.aws.as_ref(), &config.profile);
+    format!("{:?}|{:?}|{region}", config.profile, config.api.service_account_issuer)
+}
+
+/// The AWS target's region, else the profile's, else the default.
+fn region_of<'a>(aws: Option<&'a crate::aws::AwsTarget>, profile: &'a Profile) -> &'a str {
+    match (aws, &profile.region) {
+        (Some(a), _) => a.region.as_str(),
+        (None, Some(r)) => r.as_str(),
+        (None, None) => crate::aws::DEFAULT_REGION,
+    }
+}
+
+/// The installed state of the first platform started with each key in this process. The
+/// components' CRDs, namespaces and nodes are the same for every platform of a profile, and
+/// installing them through the API server's full pipeline is most of a platform's start; later
+/// platforms copy them (objects are shared, never changed in place) and run the installs again
+/// only to register their controllers and plugins.
+static IMAGES: std::sync::Mutex<Vec<(String, crate::apiserver::ServerImage)>> = std::sync::Mutex::new(Vec::new());
+
+/// At most this many profiles keep an image (a run uses one or a few).
+const MAX_IMAGES: usize = 8;
+
+fn installed_image(key: &str) -> Option<crate::apiserver::ServerImage> {
+    let images = IMAGES.lock().unwrap_or_else(|e| e.into_inner());
+    images.iter().find(|(k, _)| k == key).map(|(_, image)| image.clone())
+}
+
+fn keep_image(key: String, image: crate::apiserver::ServerImage) {
+    let mut images = IMAGES.lock().unwrap_or_else(|e| e.into_inner());
+    if images.iter().any(|(k, _)| *k == key) {
+        return;
+    }
+    if images.len() >= MAX_IMAGES {
+        images.remove(0);
+    }
+    images.push((key, image));
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     #[error("unsupported {component} version {version:?}: the simulator models {supported}")]
@@ -141,6 +183,12 @@ pub struct Platform {
 impl Platform {
     /// Starts the API server and the profile's components. Must run inside a tokio runtime.
     pub fn start(config: PlatformConfig) -> Result<Platform, PlatformError> {
+        Platform::start_from(config, true)
+    }
+
+    /// [`Platform::start`]; with `images`, the installed objects come from the process's
+    /// image of the same profile when there is one (see [`installed_image`]).
+    fn start_from(config: PlatformConfig, images: bool) -> Result<Platform, PlatformError> {
         let (work, temp) = match &config.work_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(PlatformError::WorkDir)?;
@@ -151,7 +199,12 @@ impl Platform {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let server = ApiServer::new(config.api.clone());
+        let image_key = images.then(|| image_key(&config));
+        let image = image_key.as_deref().and_then(installed_image);
+        let server = match &image {
+            Some(image) => ApiServer::from_image(config.api.clone(), image),
+            None => ApiServer::new(config.api.clone()),
+        };
         let runtime = Runtime::start(&server);
         let repos = Repos::new(work.join("repos"));
         let mut platform = Platform {
@@ -187,6 +240,10 @@ impl Platform {
             crate::csi::install(&platform, v)?;
         }
         crate::ack::install(&platform)?;
+        platform.server.end_replay();
+        if let (Some(key), None) = (image_key, image) {
+            keep_image(key, platform.server.image());
+        }
         drop(hold);
         Ok(platform)
     }
@@ -231,11 +288,7 @@ impl Platform {
     /// (`topology.kubernetes.io/region`), the pod identity webhook injects it, the CSI provider
     /// and ACK use it.
     pub fn region(&self) -> &str {
-        match (&self.aws, &self.profile.region) {
-            (Some(a), _) => a.region.as_str(),
-            (None, Some(r)) => r.as_str(),
-            (None, None) => crate::aws::DEFAULT_REGION,
-        }
+        region_of(self.aws.as_ref(), &self.profile)
     }
 
     /// Where AWS calls go (see [`PlatformConfig::aws`]).
@@ -272,3 +325,6 @@ pub fn check_version(component: &'static str, version: &str, supported: &[&str])
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

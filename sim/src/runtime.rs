@@ -72,6 +72,8 @@ pub enum Map {
     All,
     /// Whatever the function says.
     With(Mapper),
+    /// Every object of the controller's own resource, for the changes the function accepts.
+    AllWhen(Arc<dyn Fn(&Change) -> bool + Send + Sync>),
 }
 
 /// A resource a controller watches.
@@ -88,6 +90,11 @@ impl Watch {
 
     pub fn all(group: &str, resource: &str) -> Self {
         Watch { resource: GroupResource::new(group, resource), map: Map::All }
+    }
+
+    /// Like [`Watch::all`], for the changes `relevant` accepts.
+    pub fn all_when(group: &str, resource: &str, relevant: impl Fn(&Change) -> bool + Send + Sync + 'static) -> Self {
+        Watch { resource: GroupResource::new(group, resource), map: Map::AllWhen(Arc::new(relevant)) }
     }
 
     /// `group` or `resource` may be `*`: any.
@@ -339,6 +346,9 @@ struct Inner {
     server: ApiServer,
     client: kube::Client,
     controllers: RwLock<Vec<Arc<dyn Controller>>>,
+    /// Each controller's resource and watches (as `controllers`), asked once when it is added:
+    /// every change is matched against them.
+    interests: RwLock<Vec<(GroupResource, Vec<Watch>)>>,
     queue: Mutex<Queue>,
     decisions: Mutex<VecDeque<Decision>>,
     started: Instant,
@@ -401,6 +411,7 @@ impl Runtime {
             server: server.clone(),
             client: server.client(),
             controllers: RwLock::new(Vec::new()),
+            interests: RwLock::new(Vec::new()),
             queue: Mutex::new(Queue::default()),
             decisions: Mutex::new(VecDeque::new()),
             started: Instant::now(),
@@ -424,7 +435,9 @@ impl Runtime {
     pub fn add(&self, controller: Arc<dyn Controller>) {
         let idx = {
             let mut cs = self.inner.controllers.write().unwrap_or_else(|e| e.into_inner());
+            let mut interests = self.inner.interests.write().unwrap_or_else(|e| e.into_inner());
             cs.push(controller.clone());
+            interests.push((controller.resource(), controller.watches()));
             cs.len() - 1
         };
         let keys = self.keys_of(&controller.resource());
@@ -529,19 +542,21 @@ impl Inner {
     /// Maps one change to queue entries.
     fn enqueue_change(&self, rt: &Runtime, change: &Change) {
         let cs = rt.controllers();
+        let interests = self.interests.read().unwrap_or_else(|e| e.into_inner());
         let mut q = lock(&self.queue);
-        for (i, c) in cs.iter().enumerate() {
-            let own = c.resource();
-            if change.gr == own && c.on_own_change(change) {
+        for (i, (c, (own, watches))) in cs.iter().zip(interests.iter()).enumerate() {
+            if change.gr == *own && c.on_own_change(change) {
                 q.push(i, Key::new(&change.namespace, &change.name));
             }
-            for w in c.watches() {
+            for w in watches {
                 if !w.covers(&change.gr) {
                     continue;
                 }
                 let keys = match &w.map {
                     Map::Own => vec![Key::new(&change.namespace, &change.name)],
-                    Map::All => rt.keys_of(&own),
+                    Map::All => rt.keys_of(own),
+                    Map::AllWhen(relevant) if relevant(change) => rt.keys_of(own),
+                    Map::AllWhen(_) => Vec::new(),
                     Map::With(f) => f(change),
                 };
                 for k in keys {

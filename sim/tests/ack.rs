@@ -184,6 +184,46 @@ fn deleting_a_role_deletes_it_in_iam_unless_retained() {
 }
 
 #[test]
+fn a_policy_still_attached_is_deleted_only_once_its_role_lets_go() {
+    let s = server();
+    apply(&s, &format!("{}---\n{}", policy_yaml("read-s3", READ_S3), app_role()));
+    assert_eq!(cond(&get(&s, "roles.iam.services.k8s.aws", "app"), "ACK.ResourceSynced").0, "True");
+    let arn = format!("arn:aws:iam::{}:policy/read-s3", account(&s));
+
+    // IAM refuses to delete an attached policy (moto would delete it and leave the role's
+    // attachment dangling): the object waits, saying why.
+    s.ok(&["delete", "policies.iam.services.k8s.aws", "read-s3", "-n", "default", "--wait=false"], None);
+    s.settle();
+    let policy = get(&s, "policies.iam.services.k8s.aws", "read-s3");
+    assert!(policy["metadata"]["deletionTimestamp"].is_string(), "{policy:#}");
+    let (status, message, _) = cond(&policy, "ACK.Recoverable");
+    assert_eq!(
+        (status.as_str(), message.as_str()),
+        ("True", "DeleteConflict: Cannot delete a policy attached to entities.")
+    );
+    let (_, _, reason) = cond(&policy, "ACK.ResourceSynced");
+    assert!(
+        reason.starts_with("operation error IAM: DeletePolicy, https response error StatusCode: 409, RequestID: "),
+        "{reason}"
+    );
+    assert!(s.block_on(s.aws().iam.get_policy().policy_arn(&arn).send()).is_ok(), "still in IAM");
+
+    // The role goes and detaches it; then the policy's deletion goes through.
+    s.ok(&["delete", "roles.iam.services.k8s.aws", "app", "-n", "default", "--wait=false"], None);
+    s.settle();
+    let left =
+        s.ok(&["get", "roles.iam.services.k8s.aws,policies.iam.services.k8s.aws", "-n", "default", "-o", "name"], None);
+    assert_eq!(left.trim(), "", "both objects are gone from Kubernetes");
+    s.block_on(async {
+        let iam = s.aws().iam;
+        let err = iam.get_policy().policy_arn(&arn).send().await.expect_err("deleted in IAM");
+        assert_eq!(sim::aws::error_code(&err), Some("NoSuchEntity"));
+        let err = iam.get_role().role_name("app").send().await.expect_err("deleted in IAM");
+        assert_eq!(sim::aws::error_code(&err), Some("NoSuchEntity"));
+    });
+}
+
+#[test]
 fn a_policy_detached_behind_ack_is_reattached_on_resync() {
     let s = server();
     apply(&s, &format!("{}---\n{}", policy_yaml("read-s3", READ_S3), app_role()));

@@ -115,6 +115,18 @@ where
     }
 }
 
+/// An AWS API error the emulator does not give but AWS would (the simulator checks what moto
+/// does not): worded as [`aws`] words a real one, with a request id made from `seed` (the same
+/// for the same resource, so a retried call repeats the same condition message).
+pub fn emulated(service: &str, operation: &str, status: u16, code: &str, message: &str, seed: &str) -> AckError {
+    let text = format!("{code}: {message}");
+    let request_id = crate::aws::stable_request_id(&format!("{seed}/{operation}"));
+    let chain = format!(
+        "operation error {service}: {operation}, https response error StatusCode: {status}, RequestID: {request_id}, {text}"
+    );
+    AckError::Aws { code: code.to_string(), message: text, chain }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -231,9 +231,10 @@ async fn account(c: &Ctx<'_>) -> Result<String, AckError> {
     Ok(out.account.unwrap_or_default())
 }
 
-/// Roles watch Policies: a referenced Policy becoming synced resolves their `policyRefs`.
-fn roles_on_policy_change() -> Watch {
-    Watch::all(GROUP, POLICY.plural)
+/// Roles, Users and Groups watch Policies: a referenced Policy becoming synced resolves their
+/// `policyRefs`.
+fn on_policy_change() -> Watch {
+    super::on_reference_change(POLICY, ARN)
 }
 
 pub struct RoleHandler;
@@ -244,7 +245,7 @@ impl Handler for RoleHandler {
     }
 
     fn watches(&self) -> Vec<Watch> {
-        vec![roles_on_policy_change()]
+        vec![on_policy_change()]
     }
 
     fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {
@@ -718,6 +719,20 @@ async fn delete_policy(c: &Ctx<'_>) -> Result<(), AckError> {
                 .map_err(e("DeletePolicyVersion"))?;
         }
     }
+    // IAM refuses to delete a policy that is still attached (moto deletes it and leaves the
+    // attachment dangling, so a Role deleted after it could never detach it): ACK retries until
+    // the Roles, Users and Groups let go of it.
+    let policy = iam.get_policy().policy_arn(&arn).send().await.map_err(e("GetPolicy"))?;
+    if policy.policy.and_then(|p| p.attachment_count).unwrap_or(0) > 0 {
+        return Err(error::emulated(
+            "IAM",
+            "DeletePolicy",
+            409,
+            "DeleteConflict",
+            "Cannot delete a policy attached to entities.",
+            &arn,
+        ));
+    }
     found(iam.delete_policy().policy_arn(&arn).send().await.map_err(e("DeletePolicy")))?;
     Ok(())
 }
@@ -730,7 +745,7 @@ impl Handler for UserHandler {
     }
 
     fn watches(&self) -> Vec<Watch> {
-        vec![Watch::all(GROUP, POLICY.plural)]
+        vec![on_policy_change()]
     }
 
     fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {
@@ -816,7 +831,7 @@ impl Handler for GroupHandler {
     }
 
     fn watches(&self) -> Vec<Watch> {
-        vec![Watch::all(GROUP, POLICY.plural)]
+        vec![on_policy_change()]
     }
 
     fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {
@@ -876,7 +891,7 @@ impl Handler for InstanceProfileHandler {
 
     /// `roleRef` resolves once the Role is synced.
     fn watches(&self) -> Vec<Watch> {
-        vec![Watch::all(GROUP, ROLE.plural)]
+        vec![super::on_reference_change(ROLE, "/spec/name")]
     }
 
     fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {

@@ -492,9 +492,9 @@ pub fn install(platform: &Platform) -> Result<(), PlatformError> {
         let ready = at_least(v, s.ready_since);
         let crds =
             crate::crds::made_once(&format!("ack {}", s.component), || (s.crds)().iter().map(|c| c.crd()).collect());
-        for crd in crds {
+        for crd in crds.iter() {
             server
-                .create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd)
+                .install("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd)
                 .map_err(|e| PlatformError::Install { component: s.component, message: e.to_string() })?;
         }
         for h in (s.handlers)() {
@@ -519,6 +519,27 @@ pub fn resync(platform: &Platform) {
     for k in kinds() {
         platform.runtime().touch(&k.resource());
     }
+}
+
+/// A watch that runs every resource of the watcher again when a `target` resource changes in
+/// what [`Ctx::resolve`] reads of it (its existence, its Terminal and Synced conditions, the
+/// string at `pointer`): a reference that waited on it may resolve now. Other changes (a new
+/// status field, a tag) are not the watcher's business, as upstream (which has no such watch
+/// and retries an unresolved reference with backoff) would not look either.
+pub fn on_reference_change(target: Kind, pointer: &'static str) -> Watch {
+    Watch::all_when(target.group, target.plural, move |change| {
+        let state = |obj: &Value| {
+            (
+                crate::conditions::status_of(obj, cond::TERMINAL).map(str::to_string),
+                crate::conditions::status_of(obj, cond::SYNCED).map(str::to_string),
+                obj.pointer(pointer).and_then(Value::as_str).map(str::to_string),
+            )
+        };
+        match (&change.type_, &change.old) {
+            (crate::apiserver::store::EventType::Modified, Some(old)) => state(old) != state(&change.object),
+            _ => true,
+        }
+    })
 }
 
 /// `version >= since`, both `major.minor`.

@@ -204,7 +204,7 @@ impl Handler for DbInstanceHandler {
 
     /// The master password Secret appearing or changing, and subnet groups becoming synced.
     fn watches(&self) -> Vec<Watch> {
-        vec![Watch::all("", "secrets"), Watch::all(GROUP, DB_SUBNET_GROUP.plural)]
+        vec![Watch::all("", "secrets"), super::on_reference_change(DB_SUBNET_GROUP, "/spec/name")]
     }
 
     fn sync<'a>(&'a self, c: &'a Ctx<'a>) -> BoxFuture<'a, Result<Observed, AckError>> {

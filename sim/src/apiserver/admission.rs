@@ -94,6 +94,13 @@ impl Verdict {
 /// A mutating plugin: may change the object.
 pub trait MutatingPlugin: Send + Sync {
     fn name(&self) -> &str;
+    /// Whether the request matches the plugin's rules (a webhook configuration's `rules`); only
+    /// matching requests are copied and passed to [`MutatingPlugin::admit`]. `req.object` is
+    /// not set yet.
+    fn intercepts(&self, req: &AdmissionRequest<'_>) -> bool {
+        let _ = req;
+        true
+    }
     fn admit(&self, req: &AdmissionRequest<'_>, object: &mut Value) -> Verdict;
 }
 
@@ -127,7 +134,7 @@ impl AdmissionChain {
         let validating: Vec<_> = self.validating.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut object = object;
         if let Some(obj) = object.as_deref_mut() {
-            for p in &mutating {
+            for p in mutating.iter().filter(|p| p.intercepts(&AdmissionRequest { object: None, ..clone_req(req) })) {
                 let snapshot = obj.clone();
                 let req = AdmissionRequest { object: Some(&snapshot), ..clone_req(req) };
                 let v = p.admit(&req, obj);
@@ -137,8 +144,7 @@ impl AdmissionChain {
                 }
             }
         }
-        let current = object.as_deref().cloned();
-        let req = AdmissionRequest { object: current.as_ref().or(req.object), ..clone_req(req) };
+        let req = AdmissionRequest { object: object.as_deref().or(req.object), ..clone_req(req) };
         for p in &validating {
             let v = p.validate(&req);
             warnings.extend(v.warnings);

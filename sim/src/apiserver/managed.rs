@@ -20,6 +20,13 @@ fn entries(obj: &Value) -> Vec<super::apply::ManagedEntry> {
         .unwrap_or_default()
 }
 
+/// Removes `metadata.managedFields` (they are written again after the change is recorded).
+fn drop_managed(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+}
+
 fn store_entries(obj: &mut Value, entries: &[super::apply::ManagedEntry]) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if entries.is_empty() {
@@ -30,36 +37,19 @@ fn store_entries(obj: &mut Value, entries: &[super::apply::ManagedEntry]) {
     }
 }
 
-fn without_managed(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-    }
-    o
-}
-
 /// Records a create by `manager` (operation Update).
 pub fn on_create(def: &ResourceDef, obj: &mut Value, manager: &str, now: &str) {
-    let clean = without_managed(obj);
-    let e = super::apply::record_update(None, &clean, Vec::new(), manager, &def.api_version(), &def.shape, now, None);
+    drop_managed(obj);
+    let e = super::apply::record_update(None, obj, Vec::new(), manager, &def.api_version(), &def.shape, now, None);
     store_entries(obj, &e);
 }
 
 /// Records an update, patch or status write by `manager` (operation Update).
 pub fn on_update(def: &ResourceDef, old: &Value, next: &mut Value, manager: &str, now: &str, sub: Option<&str>) {
     let managed = entries(old);
-    let clean_old = without_managed(old);
-    let clean_new = without_managed(next);
-    let e = super::apply::record_update(
-        Some(&clean_old),
-        &clean_new,
-        managed,
-        manager,
-        &def.api_version(),
-        &def.shape,
-        now,
-        sub,
-    );
+    // `old` keeps its entries (the field sets are compared without them); `next` gets new ones.
+    drop_managed(next);
+    let e = super::apply::record_update(Some(old), next, managed, manager, &def.api_version(), &def.shape, now, sub);
     store_entries(next, &e);
 }
 
@@ -74,7 +64,7 @@ pub fn apply(
     now: &str,
 ) -> Result<Value, ApiError> {
     let managed = live.map(entries).unwrap_or_default();
-    let clean_live = live.map(without_managed);
+
     let api_version = def.api_version();
     let req = super::apply::ApplyRequest {
         manager,
@@ -84,7 +74,6 @@ pub fn apply(
         now,
         subresource: None,
     };
-    let applied =
-        super::apply::server_side_apply(clean_live.as_ref(), config, managed, &req).map_err(|c| c.to_api_error())?;
+    let applied = super::apply::server_side_apply(live, config, managed, &req).map_err(|c| c.to_api_error())?;
     Ok(applied.object)
 }

@@ -33,4 +33,4 @@ pub mod validation;
 pub mod watch;
 
 pub use error::{ApiError, CauseType, FieldError};
-pub use server::{ApiServer, ApiServerConfig, RunningServer, ServeError, WeakApiServer};
+pub use server::{ApiServer, ApiServerConfig, RunningServer, ServeError, ServerImage, WeakApiServer};

@@ -210,7 +210,21 @@ struct Inner {
     versions: BTreeMap<String, Vec<String>>,
 }
 
+/// A copy of a registry's definitions (see [`Registry::image`]).
+#[derive(Debug, Clone)]
+pub struct RegistryImage(Inner);
+
 impl Registry {
+    /// The definitions served now.
+    pub fn image(&self) -> RegistryImage {
+        RegistryImage(self.read().clone())
+    }
+
+    /// A registry serving what `image` does.
+    pub fn from_image(image: &RegistryImage) -> Self {
+        Registry { inner: RwLock::new(image.0.clone()) }
+    }
+
     pub fn with_builtins() -> Self {
         let reg = Registry::default();
         for def in super::builtin_resources::all() {

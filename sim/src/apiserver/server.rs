@@ -57,6 +57,25 @@ pub struct Shared {
     pub address: std::sync::RwLock<String>,
     /// The service-account token issuer.
     pub issuer: Arc<crate::identity::Issuer>,
+    /// Set while a server made from an image is being installed again: see
+    /// [`ApiServer::from_image`].
+    replaying: std::sync::atomic::AtomicBool,
+}
+
+/// What a server stores and serves at one moment (not its admission plugins, issuer or
+/// address): the state a simulated platform has once its components are installed, copied
+/// for the next platform with the same components instead of installing them again.
+#[derive(Clone)]
+pub struct ServerImage {
+    store: super::store::StoreImage,
+    registry: super::resources::RegistryImage,
+}
+
+impl ServerImage {
+    /// How many objects the image holds.
+    pub fn objects(&self) -> usize {
+        self.store.len()
+    }
 }
 
 /// The API server. Clones share one store.
@@ -123,19 +142,49 @@ impl ApiServer {
     ///
     /// Panics only if the system random generator cannot make the token signing key.
     pub fn new(config: ApiServerConfig) -> Self {
+        let server = ApiServer::with_state(config, Store::new, Registry::with_builtins());
+        server.bootstrap();
+        server
+    }
+
+    fn with_state(config: ApiServerConfig, store: impl FnOnce(usize) -> Store, registry: Registry) -> Self {
         let issuer_url = config.service_account_issuer.clone().unwrap_or_else(crate::identity::default_issuer_url);
         let issuer = crate::identity::Issuer::new(issuer_url).expect("the system random generator works");
         let shared = Arc::new(Shared {
             issuer: Arc::new(issuer),
-            store: Store::new(config.history),
-            registry: Registry::with_builtins(),
+            store: store(config.history),
+            registry,
             admission: AdmissionChain::default(),
             config,
             address: std::sync::RwLock::new("127.0.0.1:0".into()),
+            replaying: std::sync::atomic::AtomicBool::new(false),
         });
-        let server = ApiServer { shared };
-        server.bootstrap();
+        ApiServer { shared }
+    }
+
+    /// What the server stores and serves now.
+    pub fn image(&self) -> ServerImage {
+        ServerImage { store: self.shared.store.image(), registry: self.shared.registry.image() }
+    }
+
+    /// A server that starts with what `image` stores and serves, in replay: until
+    /// [`ApiServer::end_replay`], [`ApiServer::install`] of an object the image holds does
+    /// nothing, so the code that installed the image's objects can run again to register its
+    /// plugins and controllers. Admission plugins are
+    /// not part of an image; the service-account issuer is new.
+    pub fn from_image(config: ApiServerConfig, image: &ServerImage) -> Self {
+        let server = ApiServer::with_state(
+            config,
+            |history| Store::from_image(history, &image.store),
+            Registry::from_image(&image.registry),
+        );
+        server.shared.replaying.store(true, std::sync::atomic::Ordering::SeqCst);
         server
+    }
+
+    /// Ends the replay [`ApiServer::from_image`] starts in.
+    pub fn end_replay(&self) {
+        self.shared.replaying.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn bootstrap(&self) {
@@ -176,6 +225,28 @@ impl ApiServer {
             warnings: Vec::new(),
         };
         objects::create(&self.shared, &mut req, &def, ns, body).map(|(_, v)| v)
+    }
+
+    /// Creates an object a component installs, as [`ApiServer::create_internal`] does. On a
+    /// server made from an image, until [`ApiServer::end_replay`], an object the image holds
+    /// is already there and is left as it is (nothing is copied or checked again).
+    pub fn install(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        ns: Option<&str>,
+        body: &Value,
+    ) -> Result<(), ApiError> {
+        if self.shared.replaying.load(std::sync::atomic::Ordering::SeqCst) {
+            let def = self.shared.registry.get(group, version, plural).ok_or_else(ApiError::no_resource)?;
+            let at = |k: &str| body.pointer(&format!("/metadata/{k}")).and_then(Value::as_str).unwrap_or("");
+            let ns = ns.unwrap_or_else(|| at("namespace"));
+            if self.shared.store.get(&def.group_resource(), ns, at("name")).is_some() {
+                return Ok(());
+            }
+        }
+        self.create_internal(group, version, plural, ns, body.clone()).map(|_| ())
     }
 
     /// A handle that does not keep the server alive.

@@ -151,10 +151,63 @@ pub struct WatchStart {
     pub current_rv: u64,
 }
 
+/// A copy of a store's contents at one resourceVersion: its objects and the history watches
+/// resume from. Objects are shared, not copied (stored objects are never changed in place).
+#[derive(Clone)]
+pub struct StoreImage {
+    rv: u64,
+    objects: HashMap<GroupResource, BTreeMap<Key, Arc<Value>>>,
+    history: VecDeque<Arc<Change>>,
+    compacted: u64,
+    dependents: HashMap<String, BTreeSet<ObjectRef>>,
+}
+
+impl StoreImage {
+    /// How many objects the image holds.
+    pub fn len(&self) -> usize {
+        self.objects.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Store {
     pub fn new(history_cap: usize) -> Self {
         let (tx, _) = broadcast::channel(65_536);
         Store { state: Mutex::new(State::default()), tx, history_cap }
+    }
+
+    /// The store's contents now.
+    pub fn image(&self) -> StoreImage {
+        let st = self.lock();
+        StoreImage {
+            rv: st.rv,
+            objects: st.objects.clone(),
+            history: st.history.clone(),
+            compacted: st.compacted,
+            dependents: st.dependents.clone(),
+        }
+    }
+
+    /// A store that starts with `image`'s contents (and keeps at most `history_cap` changes).
+    pub fn from_image(history_cap: usize, image: &StoreImage) -> Self {
+        let store = Store::new(history_cap);
+        {
+            let mut st = store.lock();
+            st.rv = image.rv;
+            st.objects = image.objects.clone();
+            st.history = image.history.clone();
+            st.compacted = image.compacted;
+            while st.history.len() > history_cap {
+                if let Some(old) = st.history.pop_front() {
+                    st.compacted = old.rv;
+                }
+            }
+            st.dependents = image.dependents.clone();
+        }
+        store
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

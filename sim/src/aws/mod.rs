@@ -333,6 +333,17 @@ impl aws_sdk_iam::config::Intercept for Recorder {
     }
 }
 
+/// A UUID-shaped AWS request id that is the same for the same seed, for errors the simulator
+/// gives where AWS would (the same failure then repeats the same message).
+pub fn stable_request_id(seed: &str) -> uuid::Uuid {
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for b in seed.bytes() {
+        h ^= b as u128;
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    uuid::Builder::from_random_bytes(h.to_be_bytes()).into_uuid()
+}
+
 /// Adds `x-moto-account-id` to every request: moto's way to act in an account.
 #[derive(Debug, Clone)]
 struct MotoAccount(String);

@@ -65,12 +65,12 @@ pub fn install(platform: &Platform, version: &str) -> Result<(), PlatformError> 
         component: "crossplane provider-aws-iam",
         message: e.to_string(),
     };
-    for crd in crate::crds::made_once("crossplane provider-aws-iam", crds::all) {
+    for crd in crate::crds::made_once("crossplane provider-aws-iam", crds::all).iter() {
         let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
         if v1 && group.contains(".m.") {
             continue;
         }
-        server.create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd).map_err(fail)?;
+        server.install("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd).map_err(fail)?;
     }
     for kind in KINDS.iter().filter(|k| !(v1 && k.namespaced)) {
         platform.runtime().add(Arc::new(ManagedController { kind: *kind, aws: platform.aws().cloned() }));

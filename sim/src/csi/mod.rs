@@ -73,10 +73,10 @@ fn spcps_crd() -> Value {
 /// Installs the driver and provider: CRDs and the volume plugin.
 pub fn install(platform: &Platform, version: &str) -> Result<Arc<Csi>, PlatformError> {
     crate::platform::check_version("Secrets Store CSI driver", version, SUPPORTED_VERSIONS)?;
-    for c in crate::crds::made_once("secrets-store-csi-driver", || vec![spc_crd(), spcps_crd()]) {
+    for c in crate::crds::made_once("secrets-store-csi-driver", || vec![spc_crd(), spcps_crd()]).iter() {
         platform
             .server()
-            .create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, c)
+            .install("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, c)
             .map_err(|e| PlatformError::Install { component: "Secrets Store CSI driver", message: e.to_string() })?;
     }
     let csi = Arc::new(Csi {

@@ -64,18 +64,8 @@ fn provider_error(ns: &str, pod: &str, msg: &str) -> String {
 fn go_sdk_error(seed: &str, service: &str, op: &str, status: u16, code: &str, message: &str) -> String {
     format!(
         "operation error {service}: {op}, https response error StatusCode: {status}, RequestID: {}, api error {code}: {message}",
-        stable_uuid(&format!("{seed}/{op}"))
+        crate::aws::stable_request_id(&format!("{seed}/{op}"))
     )
-}
-
-/// A UUID-shaped id that is the same for the same seed.
-fn stable_uuid(seed: &str) -> uuid::Uuid {
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
-    for b in seed.bytes() {
-        h ^= b as u128;
-        h = h.wrapping_mul(0x0000000001000000000000000000013B);
-    }
-    uuid::Builder::from_random_bytes(h.to_be_bytes()).into_uuid()
 }
 
 /// Mounts one `secrets-store.csi.k8s.io` volume of `pod`.
@@ -241,8 +231,10 @@ async fn assume(
     }
     // The Go SDK names web-identity sessions by the time in nanoseconds; a stable number keeps
     // retried messages identical.
-    let session =
-        format!("{}", u64::from_be_bytes(stable_uuid(&seed).as_bytes()[..8].try_into().unwrap_or([0; 8])) >> 4);
+    let session = format!(
+        "{}",
+        u64::from_be_bytes(crate::aws::stable_request_id(&seed).as_bytes()[..8].try_into().unwrap_or([0; 8])) >> 4
+    );
     let out = admin
         .sts
         .assume_role_with_web_identity()

@@ -62,12 +62,12 @@ pub fn install(platform: &Platform, version: &str) -> Result<Flux, PlatformError
     let server = platform.server();
     let fail = |e: crate::apiserver::ApiError| PlatformError::Install { component: "flux", message: e.to_string() };
     let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": FLUX_NAMESPACE}});
-    server.create_internal("", "v1", "namespaces", None, ns).map_err(fail)?;
+    server.install("", "v1", "namespaces", None, &ns).map_err(fail)?;
     let crds = crate::crds::made_once(&format!("flux {}.{}", parsed.major, parsed.minor), || {
         [source::crds(parsed), kustomize::crds(parsed), helm::crds(parsed)].into_iter().flatten().collect()
     });
-    for crd in crds {
-        server.create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd).map_err(fail)?;
+    for crd in crds.iter() {
+        server.install("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd).map_err(fail)?;
     }
     let flux = Flux { version: parsed, artifacts: ArtifactStore::new(platform.work_dir().join("artifacts")) };
     source::install(platform, &flux)?;

@@ -80,9 +80,9 @@ pub fn install(platform: &Platform, version: &str) -> Result<Arc<State>, Platfor
         "name": GATEKEEPER_NAMESPACE,
         "labels": {"admission.gatekeeper.sh/ignore": "no-self-managing"},
     }});
-    server.create_internal("", "v1", "namespaces", None, ns).map_err(fail)?;
-    for crd in crate::crds::made_once("gatekeeper", crds::crds) {
-        server.create_internal("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd).map_err(fail)?;
+    server.install("", "v1", "namespaces", None, &ns).map_err(fail)?;
+    for crd in crate::crds::made_once("gatekeeper", crds::crds).iter() {
+        server.install("apiextensions.k8s.io", "v1", "customresourcedefinitions", None, crd).map_err(fail)?;
     }
     let state = Arc::new(State::default());
     server.admission().add_validating(Arc::new(webhook::Webhook::new(state.clone(), server.downgrade())));

@@ -96,9 +96,14 @@ impl MutatingPlugin for PodIdentityWebhook {
         WEBHOOK_NAME
     }
 
-    fn admit(&self, req: &AdmissionRequest<'_>, pod: &mut Value) -> Verdict {
+    /// The webhook's rule: pod creation.
+    fn intercepts(&self, req: &AdmissionRequest<'_>) -> bool {
         let r = req.resource;
-        if req.operation != Operation::Create || req.subresource.is_some() || !r.group.is_empty() || r.kind != "Pod" {
+        req.operation == Operation::Create && req.subresource.is_none() && r.group.is_empty() && r.kind == "Pod"
+    }
+
+    fn admit(&self, req: &AdmissionRequest<'_>, pod: &mut Value) -> Verdict {
+        if !self.intercepts(req) {
             return Verdict::allow();
         }
         if pod["metadata"]["labels"].get(SKIP_LABEL).is_some() {

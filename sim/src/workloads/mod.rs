@@ -111,7 +111,7 @@ pub fn install(platform: &Platform) -> Result<Arc<Workloads>, PlatformError> {
     }
     for i in 0..nodes.count {
         server
-            .create_internal("", "v1", "nodes", None, kubelet::node(&node_name(i), i, platform.region(), &nodes.labels))
+            .install("", "v1", "nodes", None, &kubelet::node(&node_name(i), i, platform.region(), &nodes.labels))
             .map_err(|e| PlatformError::Install { component: "workloads", message: e.to_string() })?;
     }
     let workloads = Arc::new(Workloads::default());

@@ -6,6 +6,8 @@
 //! This module must not merge objects or detect apply conflicts (see `super::server_side_apply`);
 //! it only keeps the ownership bookkeeping of non-apply writes.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::fieldset::{FieldSet, FieldSetError};
@@ -205,13 +207,16 @@ pub fn encode_managed_fields(entries: &[ManagedEntry]) -> Value {
     )
 }
 
-/// Removes `metadata.managedFields` from a copy of an object.
-pub(crate) fn without_managed_fields(obj: &Value) -> Value {
+/// The object without `metadata.managedFields`: itself when it has none, else a copy.
+pub(crate) fn without_managed_fields(obj: &Value) -> Cow<'_, Value> {
+    if obj.pointer("/metadata/managedFields").is_none() {
+        return Cow::Borrowed(obj);
+    }
     let mut copy = obj.clone();
     if let Some(Value::Object(meta)) = copy.get_mut("metadata") {
         meta.remove("managedFields");
     }
-    copy
+    Cow::Owned(copy)
 }
 
 /// Records a create, update or patch by `manager` (operation Update): the fields that changed
@@ -229,8 +234,7 @@ pub fn record_update(
     now: &str,
     subresource: Option<&str>,
 ) -> Vec<ManagedEntry> {
-    let empty = Value::Object(Map::new());
-    let old = old.map(without_managed_fields).unwrap_or(empty);
+    let old = old.map(without_managed_fields).unwrap_or_else(|| Cow::Owned(Value::Object(Map::new())));
     let new = without_managed_fields(new);
     let cmp = compare(&old, &new, shape, Markers::Recorded);
     let taken = strip_server_fields(&cmp.added.union(&cmp.modified));

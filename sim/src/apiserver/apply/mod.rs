@@ -145,7 +145,7 @@ pub fn server_side_apply(
     let subresource = req.subresource.filter(|s| !s.is_empty());
     let config = without_managed_fields(config);
     let live_exists = live.is_some();
-    let live = live.map(without_managed_fields).unwrap_or_else(|| Value::Object(Map::new()));
+    let live = live.map(without_managed_fields).unwrap_or_else(|| std::borrow::Cow::Owned(Value::Object(Map::new())));
     let mut managed = managed;
     if live_exists && managed.is_empty() {
         // An object nobody owns yet: its fields go to "before-first-apply" first, so the

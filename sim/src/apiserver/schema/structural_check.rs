@@ -350,10 +350,9 @@ fn defaults(s: &Structural, path: &str, root: bool, errs: &mut Vec<FieldError>) 
         if !found.is_empty() {
             errs.extend(found);
         } else {
+            // Pruned as a resource's top (apiVersion, kind and metadata kept), as before.
             let mut copy = d.clone();
-            let mut node = s.clone();
-            node.embedded_resource = s.embedded_resource || root;
-            if !prune(&node, &mut copy).is_empty() && d.is_object() {
+            if !prune(s, &mut copy).is_empty() && d.is_object() {
                 errs.push(invalid(at, d, "must not have unknown fields"));
             }
         }

@@ -15,13 +15,8 @@ use super::structural::{AdditionalProperties, Structural};
 /// sorted.
 pub fn prune(s: &Structural, obj: &mut Value) -> Vec<String> {
     let mut out = Vec::new();
-    if s.embedded_resource {
-        prune_node(Some(s), obj, "", &mut out);
-    } else {
-        let mut root = s.clone();
-        root.embedded_resource = true;
-        prune_node(Some(&root), obj, "", &mut out);
-    }
+    // The top is a resource whatever its schema says (without copying the schema to say so).
+    prune_node(Some(s), obj, "", &mut out, true);
     out.sort();
     out
 }
@@ -48,10 +43,12 @@ fn additional(s: &Structural) -> Option<Option<&Structural>> {
     }
 }
 
-fn prune_node(s: Option<&Structural>, x: &mut Value, path: &str, out: &mut Vec<String>) {
+/// `root`: `x` is the object itself, whose `apiVersion`, `kind` and `metadata` are kept as at
+/// an embedded resource.
+fn prune_node(s: Option<&Structural>, x: &mut Value, path: &str, out: &mut Vec<String>, root: bool) {
     if let Some(sc) = s {
         if sc.preserves_unknown() {
-            skip_prune(sc, x, path, out);
+            skip_prune(sc, x, path, out, root);
             return;
         }
     }
@@ -66,13 +63,13 @@ fn prune_node(s: Option<&Structural>, x: &mut Value, path: &str, out: &mut Vec<S
             };
             let mut remove = Vec::new();
             for (k, v) in map.iter_mut() {
-                if sc.embedded_resource && is_meta(k) {
+                if (sc.embedded_resource || root) && is_meta(k) {
                     continue;
                 }
                 if let Some(p) = sc.property(k) {
-                    prune_node(Some(p), v, &join(path, k), out);
+                    prune_node(Some(p), v, &join(path, k), out, false);
                 } else if let Some(a) = additional(sc) {
-                    prune_node(a, v, &join(path, k), out);
+                    prune_node(a, v, &join(path, k), out, false);
                 } else {
                     if !is_meta(k) || !path.is_empty() {
                         out.push(join(path, k));
@@ -87,31 +84,31 @@ fn prune_node(s: Option<&Structural>, x: &mut Value, path: &str, out: &mut Vec<S
         Value::Array(items) => {
             let item_schema = s.and_then(|sc| sc.items.as_deref());
             for (i, v) in items.iter_mut().enumerate() {
-                prune_node(item_schema, v, &format!("{path}[{i}]"), out);
+                prune_node(item_schema, v, &format!("{path}[{i}]"), out, false);
             }
         }
         _ => {}
     }
 }
 
-fn skip_prune(s: &Structural, x: &mut Value, path: &str, out: &mut Vec<String>) {
+fn skip_prune(s: &Structural, x: &mut Value, path: &str, out: &mut Vec<String>, root: bool) {
     match x {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
-                if s.embedded_resource && is_meta(k) {
+                if (s.embedded_resource || root) && is_meta(k) {
                     continue;
                 }
                 if let Some(p) = s.property(k) {
-                    prune_node(Some(p), v, &join(path, k), out);
+                    prune_node(Some(p), v, &join(path, k), out, false);
                 } else if let Some(a) = additional(s) {
-                    prune_node(a, v, &join(path, k), out);
+                    prune_node(a, v, &join(path, k), out, false);
                 }
             }
         }
         Value::Array(items) => {
             if let Some(is) = s.items.as_deref() {
                 for (i, v) in items.iter_mut().enumerate() {
-                    skip_prune(is, v, &format!("{path}[{i}]"), out);
+                    skip_prune(is, v, &format!("{path}[{i}]"), out, false);
                 }
             }
         }
