@@ -130,3 +130,61 @@ fn one_connection_carries_many_requests() {
         assert!(length > 0, "request {i}");
     }
 }
+
+/// A role read from one `GetAccountAuthorizationDetails` on an emulator is the role read call
+/// by call: trust, the attached policy at its default version (not its first), inline policies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_loaded_in_one_call_on_an_emulator_is_the_role_read_call_by_call() {
+    use sim::aws::roles::{load_role, load_role_by_reads};
+    let moto = common::moto();
+    let c = AwsTarget::emulator(moto.url(), &common::fresh_account(), "us-east-1").clients();
+    let doc = |action: &str, effect: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"{effect}","Action":"{action}","Resource":"*"}}]}}"#
+        )
+    };
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    c.iam.create_role().role_name("app").assume_role_policy_document(trust).send().await.expect("role");
+    c.iam.create_role().role_name("other").assume_role_policy_document(trust).send().await.expect("other role");
+    let arn = c
+        .iam
+        .create_policy()
+        .policy_name("read")
+        .policy_document(doc("s3:GetObject", "Allow"))
+        .send()
+        .await
+        .expect("policy")
+        .policy
+        .and_then(|p| p.arn)
+        .expect("an ARN");
+    c.iam
+        .create_policy_version()
+        .policy_arn(&arn)
+        .policy_document(doc("sqs:*", "Allow"))
+        .set_as_default(true)
+        .send()
+        .await
+        .expect("version 2");
+    c.iam.attach_role_policy().role_name("app").policy_arn(&arn).send().await.expect("attach");
+    for (name, action) in [("logs", "logs:*"), ("deny-all", "*")] {
+        let effect = if name == "logs" { "Allow" } else { "Deny" };
+        c.iam
+            .put_role_policy()
+            .role_name("app")
+            .policy_name(name)
+            .policy_document(doc(action, effect))
+            .send()
+            .await
+            .expect("inline");
+    }
+
+    let one = load_role(&c, "app").await.expect("loads").expect("exists");
+    let mut reads = load_role_by_reads(&c, "app").await.expect("reads").expect("exists");
+    reads.inline.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!((&one.name, &one.arn, &one.trust), (&reads.name, &reads.arn, &reads.trust));
+    assert_eq!(one.attached, reads.attached);
+    assert_eq!(one.inline, reads.inline);
+    assert_eq!(one.attached[0].1["Statement"][0]["Action"], "sqs:*", "the default version: {:?}", one.attached);
+    assert_eq!(one.inline.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["deny-all", "logs"]);
+    assert!(load_role(&c, "missing").await.expect("answers").is_none());
+}

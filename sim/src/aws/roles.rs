@@ -49,7 +49,69 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Loads a role; `Ok(None)` when there is no such role.
+///
+/// On an emulator (an account of a few roles and policies) the role and its documents come from
+/// one `GetAccountAuthorizationDetails` call; on AWS, where an account may hold thousands and
+/// the caller may not be allowed that call, from the role's own reads.
 pub async fn load_role(c: &Clients, name: &str) -> Result<Option<RoleInfo>, String> {
+    if c.target.endpoint.is_some() {
+        return load_role_from_details(c, name).await;
+    }
+    load_role_by_reads(c, name).await
+}
+
+/// [`load_role`] from `GetAccountAuthorizationDetails` (roles and the account's own managed
+/// policies; an AWS managed policy attached is read on its own).
+async fn load_role_from_details(c: &Clients, name: &str) -> Result<Option<RoleInfo>, String> {
+    use aws_sdk_iam::types::EntityType;
+    let mut roles = Vec::new();
+    let mut policies = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = c
+            .iam
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .filter(EntityType::LocalManagedPolicy)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| format!("GetAccountAuthorizationDetails: {}", error_text(&e)))?;
+        roles.extend(page.role_detail_list.unwrap_or_default());
+        policies.extend(page.policies.unwrap_or_default());
+        match page.marker.filter(|_| page.is_truncated) {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    let Some(r) = roles.into_iter().find(|r| r.role_name.as_deref() == Some(name)) else { return Ok(None) };
+    let trust = r.assume_role_policy_document.as_deref().map(decode_document).transpose()?.unwrap_or(Value::Null);
+    let mut attached = Vec::new();
+    for p in r.attached_managed_policies.unwrap_or_default() {
+        let Some(arn) = p.policy_arn else { continue };
+        let listed = policies.iter().find(|d| d.arn.as_deref() == Some(arn.as_str()));
+        let doc = match listed {
+            Some(d) => {
+                let default = d.default_version_id.as_deref();
+                let version = d.policy_version_list().iter().find(|v| v.version_id.as_deref() == default);
+                version.and_then(|v| v.document.as_deref()).map(decode_document).transpose()?.unwrap_or(Value::Null)
+            }
+            None => managed_document(c, &arn).await?.unwrap_or(Value::Null),
+        };
+        attached.push((arn, doc));
+    }
+    let mut inline = Vec::new();
+    for p in r.role_policy_list.unwrap_or_default() {
+        let doc = p.policy_document.as_deref().map(decode_document).transpose()?.unwrap_or(Value::Null);
+        inline.push((p.policy_name.unwrap_or_default(), doc));
+    }
+    inline.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Some(RoleInfo { name: name.to_string(), arn: r.arn.unwrap_or_default(), trust, attached, inline }))
+}
+
+/// [`load_role`] from the role's own reads: GetRole, its attached policies' default versions,
+/// its inline policies.
+pub async fn load_role_by_reads(c: &Clients, name: &str) -> Result<Option<RoleInfo>, String> {
     let role = match c.iam.get_role().role_name(name).send().await {
         Ok(r) => r,
         Err(e) if error_code(&e) == Some("NoSuchEntity") => return Ok(None),
