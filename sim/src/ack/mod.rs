@@ -432,12 +432,17 @@ impl Controller for AckController {
         self.handler.watches()
     }
 
+    /// ACK's runtime filters its own objects' events with controller-runtime's
+    /// `GenerationChangedPredicate` (aws-controllers-k8s/runtime `BindControllerManager`):
+    /// creations, deletions and spec changes run a reconcile; its own finalizer and status
+    /// writes, labels and annotations do not. kube-apiserver also bumps the generation when it
+    /// marks an object with finalizers for deletion; the deletion timestamp stands in for that.
     fn on_own_change(&self, change: &crate::apiserver::store::Change) -> bool {
-        crate::runtime::generation_or_request_changed(change)
-            || change
-                .old
-                .as_ref()
-                .is_some_and(|o| o.pointer("/metadata/annotations") != change.object.pointer("/metadata/annotations"))
+        let Some(old) = &change.old else { return true };
+        change.type_ == crate::apiserver::store::EventType::Deleted
+            || ["/metadata/generation", "/metadata/deletionTimestamp"]
+                .iter()
+                .any(|p| old.pointer(p) != change.object.pointer(p))
     }
 
     fn reconcile<'a>(&'a self, cx: &'a Cx, key: &'a Key) -> BoxFuture<'a, Result<Outcome, ReconcileError>> {
