@@ -232,10 +232,15 @@ impl Match {
     }
 
     fn kinds_match(&self, t: &MatchTarget<'_>) -> bool {
+        self.kind_matches(t.group, t.kind)
+    }
+
+    /// `spec.match.kinds` alone: whether objects of `group`/`kind` may match.
+    pub fn kind_matches(&self, group: &str, kind: &str) -> bool {
         self.kinds.is_empty()
             || self.kinds.iter().any(|(groups, kinds)| {
-                let kind_ok = kinds.is_empty() || kinds.iter().any(|k| k == "*" || k == t.kind);
-                let group_ok = groups.is_empty() || groups.iter().any(|g| g == "*" || g == t.group);
+                let kind_ok = kinds.is_empty() || kinds.iter().any(|k| k == "*" || k == kind);
+                let group_ok = groups.is_empty() || groups.iter().any(|g| g == "*" || g == group);
                 kind_ok && group_ok
             })
     }

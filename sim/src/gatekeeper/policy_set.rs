@@ -82,6 +82,12 @@ impl PolicySet {
         !self.constraints.is_empty()
     }
 
+    /// Whether a constraint in force may match objects of `group`/`kind` (its `match.kinds`):
+    /// when none does, a request for them is admitted without building its AdmissionReview.
+    pub fn may_match_kind(&self, group: &str, kind: &str) -> bool {
+        self.constraints.values().any(|c| self.prepared.contains_key(&c.kind) && c.match_.kind_matches(group, kind))
+    }
+
     pub fn admit(&self, request: &Value, namespace_object: Option<&Value>) -> AdmissionOutcome {
         let s = |k: &str| request.get(k).and_then(Value::as_str).unwrap_or_default();
         let operation = s("operation");

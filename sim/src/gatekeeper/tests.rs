@@ -344,6 +344,19 @@ fn kinds_group_must_match_exactly() {
 }
 
 #[test]
+fn only_kinds_a_constraint_may_match_are_evaluated() {
+    let mut set = repos_set("deny");
+    assert!(set.may_match_kind("", "Pod"));
+    assert!(!set.may_match_kind("apps", "Deployment"), "the constraint names core Pods only");
+    // The webhook's shortcut gives the answer a full evaluation gives.
+    let deployment =
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "a"}});
+    assert!(set.admit(&request("CREATE", &deployment), None).to_verdict().denial.is_none());
+    set.upsert_constraint(constraint("SimRepos", "everything", json!({"match": {}, "parameters": {"registries": []}})));
+    assert!(set.may_match_kind("apps", "Deployment"), "a constraint without kinds matches every kind");
+}
+
+#[test]
 fn scope() {
     let cluster = constraint("K", "c", json!({"match": {"scope": "Cluster"}}));
     let namespaced = constraint("K", "c", json!({"match": {"scope": "Namespaced"}}));

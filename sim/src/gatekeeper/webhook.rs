@@ -71,7 +71,7 @@ impl ValidatingPlugin for Webhook {
         let policy = self.state.policy.read().unwrap_or_else(|e| e.into_inner());
         // No constraint, nothing to evaluate: skip building the AdmissionReview (most requests
         // while a platform installs).
-        if !policy.has_constraints() {
+        if !policy.has_constraints() || !policy.may_match_kind(&req.resource.group, &req.resource.kind) {
             return Verdict::allow();
         }
         let namespace_object = self.namespace_object(req);
