@@ -111,7 +111,6 @@ pub struct PlatformConfig {
     pub aws: Option<crate::aws::AwsTarget>,
 }
 
-/// Starting a platform failed.
 /// What the installed objects of a platform depend on: its profile, the API server's issuer
 /// and the region.
 fn image_key(config: &PlatformConfig) -> String {
@@ -154,6 +153,7 @@ fn keep_image(key: String, image: crate::apiserver::ServerImage) {
     images.push((key, image));
 }
 
+/// Starting a platform failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     #[error("unsupported {component} version {version:?}: the simulator models {supported}")]

@@ -170,8 +170,8 @@ impl ApiServer {
     /// A server that starts with what `image` stores and serves, in replay: until
     /// [`ApiServer::end_replay`], [`ApiServer::install`] of an object the image holds does
     /// nothing, so the code that installed the image's objects can run again to register its
-    /// plugins and controllers. Admission plugins are
-    /// not part of an image; the service-account issuer is new.
+    /// plugins and controllers. Admission plugins are not part of an image; the
+    /// service-account issuer is new.
     pub fn from_image(config: ApiServerConfig, image: &ServerImage) -> Self {
         let server = ApiServer::with_state(
             config,
