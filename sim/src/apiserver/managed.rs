@@ -20,13 +20,6 @@ fn entries(obj: &Value) -> Vec<super::apply::ManagedEntry> {
         .unwrap_or_default()
 }
 
-/// Removes `metadata.managedFields` (they are written again after the change is recorded).
-fn drop_managed(obj: &mut Value) {
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
-    }
-}
-
 fn store_entries(obj: &mut Value, entries: &[super::apply::ManagedEntry]) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if entries.is_empty() {
@@ -39,7 +32,8 @@ fn store_entries(obj: &mut Value, entries: &[super::apply::ManagedEntry]) {
 
 /// Records a create by `manager` (operation Update).
 pub fn on_create(def: &ResourceDef, obj: &mut Value, manager: &str, now: &str) {
-    drop_managed(obj);
+    // Written again below, once the change is recorded.
+    super::apply::remove_managed_fields(obj);
     let e = super::apply::record_update(None, obj, Vec::new(), manager, &def.api_version(), &def.shape, now, None);
     store_entries(obj, &e);
 }
@@ -48,7 +42,7 @@ pub fn on_create(def: &ResourceDef, obj: &mut Value, manager: &str, now: &str) {
 pub fn on_update(def: &ResourceDef, old: &Value, next: &mut Value, manager: &str, now: &str, sub: Option<&str>) {
     let managed = entries(old);
     // `old` keeps its entries (the field sets are compared without them); `next` gets new ones.
-    drop_managed(next);
+    super::apply::remove_managed_fields(next);
     let e = super::apply::record_update(Some(old), next, managed, manager, &def.api_version(), &def.shape, now, sub);
     store_entries(next, &e);
 }
@@ -64,7 +58,6 @@ pub fn apply(
     now: &str,
 ) -> Result<Value, ApiError> {
     let managed = live.map(entries).unwrap_or_default();
-
     let api_version = def.api_version();
     let req = super::apply::ApplyRequest {
         manager,

@@ -213,10 +213,15 @@ pub(crate) fn without_managed_fields(obj: &Value) -> Cow<'_, Value> {
         return Cow::Borrowed(obj);
     }
     let mut copy = obj.clone();
-    if let Some(Value::Object(meta)) = copy.get_mut("metadata") {
+    remove_managed_fields(&mut copy);
+    Cow::Owned(copy)
+}
+
+/// Removes `metadata.managedFields` in place.
+pub(crate) fn remove_managed_fields(obj: &mut Value) {
+    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
         meta.remove("managedFields");
     }
-    Cow::Owned(copy)
 }
 
 /// Records a create, update or patch by `manager` (operation Update): the fields that changed

@@ -24,6 +24,7 @@ pub use merge::{fields_of, validate_apply_config};
 
 use crate::apiserver::error::ApiError;
 use crate::apiserver::schema::typenode::TypeNode;
+pub(crate) use managed::remove_managed_fields;
 use managed::{sort_entries, without_managed_fields};
 use merge::{compare, merge, prune, Markers};
 
