@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The wrapper: a watchdog on stdin, then moto's own server entry point.
 pub const WRAPPER: &str = r#"
-import os, sys, threading
+import gc, os, sys, threading
 def watch():
     try:
         while sys.stdin.buffer.read(65536):
@@ -25,6 +25,11 @@ def watch():
     finally:
         os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+# Python's full garbage collections walk every object alive: with moto's and botocore's
+# models imported, 50 to 100 ms each, during which every AWS call waits. None runs while the
+# models load; then they are frozen (never walked again), and collections go on as usual
+# over what requests make.
+gc.disable()
 def speed_up():
     # Work moto 5.2 repeats on every request or every new account, although its result never
     # changes in a process: memoised here. Each patch only caches a pure function of its
@@ -83,6 +88,9 @@ def warm():
             get_service_model(service)
     except Exception as e:
         sys.stderr.write("idp-harness: warming moto up failed (first calls will be slower): %s\n" % e)
+    finally:
+        gc.freeze()
+        gc.enable()
 def serve(argv):
     # moto's own entry point serves with werkzeug's development server, which closes the
     # connection after every answer: a TCP connection and a new thread per AWS call. waitress

@@ -209,6 +209,62 @@ fn formats() {
 }
 
 #[test]
+fn an_ascii_hostname_is_checked_as_the_unicode_pattern_would() {
+    use super::structural_validate::{check_format, HOSTNAME, HOSTNAME_ASCII};
+    let full = regex::Regex::new(HOSTNAME).expect("the hostname pattern compiles");
+    let ascii = regex::Regex::new(HOSTNAME_ASCII).expect("the ASCII hostname pattern compiles");
+    // The classes agree on every ASCII character...
+    let unicode_class = regex::Regex::new(r"^[\p{S}\p{L}]$").expect("compiles");
+    let ascii_class = regex::Regex::new(r"^[a-zA-Z$+<=>^`|~]$").expect("compiles");
+    for c in (0u8..128).map(char::from) {
+        let t = c.to_string();
+        assert_eq!(unicode_class.is_match(&t), ascii_class.is_match(&t), "{c:?}");
+    }
+    // ...so the patterns agree on ASCII names; other names take the Unicode pattern.
+    let names = [
+        "example.com",
+        "a",
+        "a-b.c-d.io",
+        "-a.com",
+        "a-.com",
+        "a..com",
+        "x.y",
+        "x.y2",
+        "$+.tld",
+        "a_b.com",
+        "my-app.dev-team-a.svc",
+        "",
+        "a.b.",
+        "UPPER.Case",
+        "a b.com",
+        "bücher.de",
+        "例え.テスト",
+        "a.b€",
+    ];
+    for n in names {
+        if n.is_ascii() {
+            assert_eq!(full.is_match(n), ascii.is_match(n), "{n}");
+        }
+        assert_eq!(check_format("hostname", n), Some(full.is_match(n)), "{n}");
+    }
+    assert_eq!(check_format("hostname", "bücher.de"), Some(true));
+    assert_eq!(check_format("hostname", "a_b.com"), Some(false));
+}
+
+#[test]
+fn format_patterns_read_digits_and_spaces_as_go_does() {
+    use super::structural_validate::check_format;
+    // Go's \d is [0-9]: Arabic-Indic digits are not a date-time there.
+    assert_eq!(check_format("date-time", "2026-11-25T04:00:00Z"), Some(true));
+    assert_eq!(check_format("date-time", "٢٠٢٦-11-25T04:00:00Z"), Some(false));
+    assert_eq!(check_format("duration", "١٠s"), Some(false));
+    assert_eq!(check_format("duration", "10 minutes"), Some(true));
+    // Go's \s is [\t\n\f\r ]: a no-break space is part of an email address there.
+    assert_eq!(check_format("email", "a\u{a0}b@example.com"), Some(true));
+    assert_eq!(check_format("email", "a b@example.com"), Some(false));
+}
+
+#[test]
 fn one_of_and_not_are_composite_errors() {
     let s = spec_schema(
         json!({"x": {"type": "integer", "oneOf": [{"minimum": 0}, {"maximum": 10}], "not": {"enum": [5]}}}),

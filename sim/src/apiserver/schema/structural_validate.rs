@@ -504,6 +504,14 @@ const STRING_FORMATS: &[&str] = &[
     "k8slongname",
 ];
 
+/// go-openapi's hostname pattern (kube-openapi `strfmt`), Unicode letters and symbols included.
+pub(super) const HOSTNAME: &str = r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9-\p{S}\p{L}]{0,61}[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z\p{L}]){2,63})$";
+/// The same pattern for ASCII text: the ASCII symbols (`\p{S}`) are `$+<=>^`|~`, the ASCII
+/// letters (`\p{L}`) `a-zA-Z`.
+pub(super) const HOSTNAME_ASCII: &str = r"^([a-zA-Z0-9$+<=>^`|~]((-?[a-zA-Z0-9$+<=>^`|~]{0,62})?)|([a-zA-Z0-9$+<=>^`|~](([a-zA-Z0-9\-$+<=>^`|~]{0,61}[a-zA-Z0-9$+<=>^`|~])?)(\.)){1,}([a-zA-Z]){2,63})$";
+
+/// Patterns here are Go's (RE2): `\d` and `\s` would be ASCII there but Unicode in Rust's
+/// `regex`, so the format patterns spell their classes out.
 fn re_match(pattern: &str, text: &str) -> bool {
     super::compiled_regex(pattern).is_none_or(|r| r.is_match(text))
 }
@@ -513,8 +521,10 @@ pub(crate) fn check_format(format: &str, text: &str) -> Option<bool> {
     let f = format.replace('-', "").to_ascii_lowercase();
     let ok = match f.as_str() {
         "datetime" => {
-            re_match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$", text)
-                && text.get(0..10).is_some_and(valid_date)
+            re_match(
+                r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?$",
+                text,
+            ) && text.get(0..10).is_some_and(valid_date)
         }
         "date" => text.len() == 10 && valid_date(text),
         "byte" => base64::engine::general_purpose::STANDARD.decode(text).is_ok(),
@@ -533,18 +543,13 @@ pub(crate) fn check_format(format: &str, text: &str) -> Option<bool> {
             None => false,
         },
         "mac" => re_match(r"^([0-9A-Fa-f]{2}[:-]){5}([0-9A-Fa-f]{2})$|^([0-9A-Fa-f]{2}[:-]){7}([0-9A-Fa-f]{2})$", text),
-        "hostname" => {
-            text.len() <= 255
-                && re_match(
-                    r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9-\p{S}\p{L}]{0,61}[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z\p{L}]){2,63})$",
-                    text,
-                )
-        }
-        "email" => re_match(r"^[^@\s]+@[^@\s]+$", text),
-        "uri" => re_match(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|/)\S*$", text),
+        // An ASCII name needs no Unicode classes, whose automaton takes about 60 ms to build.
+        "hostname" => text.len() <= 255 && re_match(if text.is_ascii() { HOSTNAME_ASCII } else { HOSTNAME }, text),
+        "email" => re_match(r"^[^@\t\n\f\r ]+@[^@\t\n\f\r ]+$", text),
+        "uri" => re_match(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|/)[^\t\n\f\r ]*$", text),
         "bsonobjectid" => re_match(r"^[0-9a-fA-F]{24}$", text),
         "duration" => re_match(
-            r"^([+-]?(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+$|^[+-]?0$|^\d+\s*(ns|us|ms|s|m|h|d|w|nanoseconds?|microseconds?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)$",
+            r"^([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$|^[+-]?0$|^[0-9]+[\t\n\f\r ]*(ns|us|ms|s|m|h|d|w|nanoseconds?|microseconds?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)$",
             text,
         ),
         "hexcolor" => re_match(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", text),
