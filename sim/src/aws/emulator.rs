@@ -67,6 +67,18 @@ def speed_up():
     except Exception:
         pass
     try:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication as dda
+        find, hosts = dda.get_backend_for_host, {}
+        def backend_for_host(self, host):  # every service's URL patterns tried, per request
+            if host not in hosts:
+                if len(hosts) > 1024:
+                    hosts.clear()
+                hosts[host] = find(self, host)
+            return hosts[host]
+        dda.get_backend_for_host = backend_for_host
+    except Exception:
+        pass
+    try:
         import boto3.session
         original, sessions = boto3.session.Session.get_available_regions, []
         @functools.lru_cache(maxsize=None)
@@ -130,6 +142,8 @@ def serve(argv):
 # moto's default AMIs (hundreds of made-up images) are loaded for every new account and
 # region that touches EC2, which RDS does for its default VPC: the simulator uses none.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+# Flask-CORS headers on every answer are for browsers; AWS clients do not read them.
+os.environ.setdefault("MOTO_DISABLE_GLOBAL_CORS", "true")
 speed_up()
 threading.Thread(target=warm, daemon=True).start()
 serve(sys.argv[1:])

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use super::*;
 
-/// Every stored object without what differs between two installs (uid, times).
+/// Every stored object without what differs between two installs (uid, times: the two may
+/// straddle a second).
 fn objects(p: &Platform) -> Vec<Value> {
     let mut all: Vec<Value> = p
         .server()
@@ -23,6 +24,11 @@ fn objects(p: &Platform) -> Vec<Value> {
                         e.remove("time");
                     });
                 }
+            }
+            if let Some(Value::Array(conditions)) = o.pointer_mut("/status/conditions") {
+                conditions.iter_mut().filter_map(Value::as_object_mut).for_each(|c| {
+                    c.retain(|k, _| !(k.starts_with("last") && k.ends_with("Time")));
+                });
             }
             json!({"resource": gr.to_string(), "object": o})
         })
