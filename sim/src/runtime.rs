@@ -273,7 +273,7 @@ impl Cx {
             .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
             .body(body)
             .map_err(ReconcileError::new)?;
-        self.client.request::<Value>(req).await?;
+        self.client.request_text(req).await?;
         Ok(true)
     }
 }

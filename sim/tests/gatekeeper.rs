@@ -75,6 +75,27 @@ fn a_template_creates_its_constraint_crd_and_reports_created() {
 }
 
 #[test]
+fn a_constraint_crd_changed_by_hand_is_put_back_at_the_templates_next_reconcile() {
+    let t = TestServer::platform(gatekeeper_only());
+    t.ok(&["apply", "-f", "-"], Some(TEMPLATE));
+    t.settle();
+    let crd = "k8sallowedrepos.constraints.gatekeeper.sh";
+    let rv_of =
+        |t: &TestServer| json(&t.ok(&["get", "crd", crd, "-o", "json"], None))["metadata"]["resourceVersion"].clone();
+    // Reconciles that change nothing leave the CRD alone.
+    let settled = rv_of(&t);
+    t.ok(&["annotate", "constrainttemplate", "k8sallowedrepos", "note=one"], None);
+    t.settle();
+    assert_eq!(rv_of(&t), settled, "the same CRD is not written again");
+    // A hand edit is undone when the template next reconciles.
+    t.ok(&["label", "crd", crd, "gatekeeper.sh/constraint-"], None);
+    t.ok(&["annotate", "constrainttemplate", "k8sallowedrepos", "note=two", "--overwrite"], None);
+    t.settle();
+    let back = json(&t.ok(&["get", "crd", crd, "-o", "json"], None));
+    assert_eq!(back["metadata"]["labels"]["gatekeeper.sh/constraint"], "yes", "{back}");
+}
+
+#[test]
 fn a_deny_constraint_rejects_with_gatekeepers_wording_and_reports_enforced() {
     let t = with_policy("deny");
     let c = json(&t.ok(&["get", "k8sallowedrepos", "only-ecr", "-o", "json"], None));

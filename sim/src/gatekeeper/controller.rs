@@ -87,7 +87,7 @@ pub fn install(platform: &Platform, version: &str) -> Result<Arc<State>, Platfor
     let state = Arc::new(State::default());
     server.admission().add_validating(Arc::new(webhook::Webhook::new(state.clone(), server.downgrade())));
     let rt = platform.runtime();
-    rt.add(Arc::new(TemplateController { state: state.clone() }));
+    rt.add(Arc::new(TemplateController { state: state.clone(), applied: Default::default() }));
     rt.add(Arc::new(ConfigController { state: state.clone() }));
     rt.add(Arc::new(AuditController { state: state.clone() }));
     Ok(state)
@@ -119,6 +119,10 @@ fn status_only(change: &Change) -> bool {
 /// resource's plural).
 struct TemplateController {
     state: Arc<State>,
+    /// Constraint CRD name → what was last applied and the CRD's resourceVersion after it: the
+    /// same CRD is not applied again while nobody has changed it (upstream writes it only
+    /// when it differs from the stored one).
+    applied: std::sync::Mutex<BTreeMap<String, (String, String)>>,
 }
 
 impl Controller for TemplateController {
@@ -146,6 +150,36 @@ impl Controller for TemplateController {
 }
 
 impl TemplateController {
+    /// Server-side applies a constraint CRD, unless this controller applied the same one last
+    /// and the stored CRD has not changed since.
+    async fn apply_crd(&self, cx: &Cx, crd: &Value) -> Result<(), ReconcileError> {
+        let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let body = serde_json::to_string(crd).map_err(ReconcileError::new)?;
+        let stored_rv = cx
+            .get("apiextensions.k8s.io", "customresourcedefinitions", "", name)
+            .and_then(|c| c.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string));
+        let last = self.applied.lock().ok().and_then(|a| a.get(name).cloned());
+        if let (Some((applied, rv)), Some(stored)) = (&last, &stored_rv) {
+            if *applied == body && rv == stored {
+                return Ok(());
+            }
+        }
+        let path = format!(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}?fieldManager={FIELD_MANAGER}&force=true"
+        );
+        let req = http::Request::patch(path)
+            .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
+            .body(body.clone().into_bytes())
+            .map_err(ReconcileError::new)?;
+        let stored: Value = cx.client.request(req).await?;
+        if let (Some(rv), Ok(mut applied)) =
+            (stored.pointer("/metadata/resourceVersion").and_then(Value::as_str), self.applied.lock())
+        {
+            applied.insert(name.to_string(), (body, rv.to_string()));
+        }
+        Ok(())
+    }
+
     async fn sync_template(&self, cx: &Cx, key: &Key) -> Result<Outcome, ReconcileError> {
         let Some(obj) = cx.get(TEMPLATES_GROUP, TEMPLATES, "", &key.name) else {
             // Deleted: its CRD (owned by it) and constraints go with garbage collection.
@@ -178,7 +212,7 @@ impl TemplateController {
                     "controller": true, "blockOwnerDeletion": true,
                 }]);
                 crd["metadata"]["labels"] = json!({"gatekeeper.sh/constraint": "yes"});
-                apply_crd(cx, &crd).await?;
+                self.apply_crd(cx, &crd).await?;
             }
             _ => {
                 // Not compiled: nothing of this template is enforced.
@@ -247,21 +281,6 @@ impl TemplateController {
         }
         Ok(())
     }
-}
-
-/// Creates or updates a CRD by server-side apply.
-async fn apply_crd(cx: &Cx, crd: &Value) -> Result<(), ReconcileError> {
-    let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-    let path = format!(
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}?fieldManager={FIELD_MANAGER}&force=true"
-    );
-    let body = serde_json::to_vec(crd).map_err(ReconcileError::new)?;
-    let req = http::Request::patch(path)
-        .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
-        .body(body)
-        .map_err(ReconcileError::new)?;
-    cx.client.request::<Value>(req).await?;
-    Ok(())
 }
 
 /// The `Config` (`gatekeeper-system/config`) and SyncSets: which kinds go into

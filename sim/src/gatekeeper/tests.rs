@@ -173,6 +173,22 @@ fn template_v1_compiles_only_as_v1() {
 }
 
 #[test]
+fn a_compiled_template_is_reused_only_for_the_same_kind_and_sources() {
+    // Compiles are kept process-wide: each change of kind, source, libs or Rego version is
+    // compiled again, and the same inputs give the same answer again.
+    let ok = |t: &Value| ingest(t).created();
+    assert!(ok(&template("SimSame", REPOS_V0)));
+    assert!(!ok(&template("SimSame", BROKEN)));
+    assert!(ok(&template("SimSame", REPOS_V0)));
+    assert!(!ok(&template("SimSame", BROKEN)));
+    assert_eq!(compiled(&template("SimOther", REPOS_V0)).kind, "SimOther");
+    let mut with_lib = template("SimSame", REPOS_V0);
+    with_lib["spec"]["targets"][0]["libs"] = json!(["package lib.broken\n\nx := \n"]);
+    assert!(!ok(&with_lib), "a broken lib is compiled, not taken from the template without it");
+    assert!(!ok(&template_v1("SimSame", REPOS_V0)), "the same text as Rego v1");
+}
+
+#[test]
 fn v0_syntax_is_rejected_as_v1() {
     let ing = ingest(&template_v1("SimRepos", REPOS_V0));
     assert!(!ing.created(), "v0 rule bodies without `if` are errors in v1");
