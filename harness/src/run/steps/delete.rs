@@ -8,7 +8,7 @@ use http::Method;
 use serde_json::json;
 
 use super::ActionResult;
-use crate::run::context::{fail, Cx, POLL_MAX};
+use crate::run::context::{fail, Cx, POLL_MAX, POLL_MIN};
 use crate::run::events::Failure;
 use crate::run::expect::absent::holding;
 use crate::scenario::{Delete, Propagation};
@@ -34,7 +34,12 @@ pub async fn run(cx: &Cx, d: &Delete, wants_failure: bool) -> Result<ActionResul
     }
     if d.wait && !wants_failure {
         let start = Instant::now();
+        let mut pause = POLL_MIN;
         loop {
+            // On the simulator the controllers are done with the deletion (finalizers,
+            // cascades) once it has settled, so the first look needs no sleep before it;
+            // elsewhere settling does nothing and the looks back off.
+            cx.stage.settle().await.map_err(|e| fail(e.to_string()))?;
             match cx.kube.get(&ar, &t).await.map_err(|e| fail(e.to_string()))? {
                 None => break,
                 Some(obj) if start.elapsed() >= DEFAULT_WAIT => {
@@ -45,9 +50,10 @@ pub async fn run(cx: &Cx, d: &Delete, wants_failure: bool) -> Result<ActionResul
                     )));
                 }
                 Some(_) => {
-                    if !cx.pause(POLL_MAX).await {
+                    if !cx.pause(pause).await {
                         return Err(fail("interrupted"));
                     }
+                    pause = (pause * 2).min(POLL_MAX);
                 }
             }
         }

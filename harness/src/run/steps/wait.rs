@@ -19,6 +19,8 @@ pub async fn run(cx: &Cx, w: &Wait, timeout: Option<Duration>) -> Result<(), Fai
     let start = Instant::now();
     let mut pause = POLL_MIN;
     loop {
+        // On the simulator, what the controllers will do has been done once it has settled.
+        cx.stage.settle().await.map_err(|e| fail(e.to_string()))?;
         let obj = cx.kube.get(&ar, &t).await.map_err(|e| fail(e.to_string()))?;
         let (done, state) = match (&obj, &w.condition) {
             (None, _) if w.deleted => (true, String::new()),
