@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod ack;
 pub mod apiserver;
 pub mod aws;
+pub mod cache;
 pub mod conditions;
 pub mod crds;
 pub mod crossplane;

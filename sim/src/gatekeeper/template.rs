@@ -12,8 +12,6 @@
 //! Rego problems are `ingest_error` "Could not ingest Rego: …". The inner Rego text is
 //! regorus's, not OPA's, so it names the same file, line and column but not OPA's wording.
 
-use std::collections::HashMap;
-
 use serde_json::{json, Map, Value};
 
 use super::builtins;
@@ -184,25 +182,12 @@ impl ConstraintTemplate {
     /// The result depends on the kind and the sources only, so it is kept process-wide: every
     /// platform of a run compiles the same templates, and a controller again at each reconcile.
     pub fn compile(&self) -> Result<CompiledTemplate, TemplateError> {
-        type Compiled = Result<CompiledTemplate, TemplateError>;
-        const MAX_ENTRIES: usize = 256;
-        static CACHE: std::sync::LazyLock<std::sync::Mutex<HashMap<String, Compiled>>> =
-            std::sync::LazyLock::new(Default::default);
+        static CACHE: crate::cache::Cache<Result<CompiledTemplate, TemplateError>> = crate::cache::Cache::new(256);
         // Serialised as JSON so that no two inputs share a key.
         let key =
             json!([self.kind, self.rego, self.libs, format!("{:?}", self.version), self.skipped_engines.is_empty()])
                 .to_string();
-        if let Some(hit) = CACHE.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return hit;
-        }
-        let compiled = self.compile_uncached();
-        if let Ok(mut c) = CACHE.lock() {
-            if c.len() >= MAX_ENTRIES {
-                c.clear();
-            }
-            c.insert(key, compiled.clone());
-        }
-        compiled
+        CACHE.get_or_insert_with(&key, || self.compile_uncached())
     }
 
     fn compile_uncached(&self) -> Result<CompiledTemplate, TemplateError> {

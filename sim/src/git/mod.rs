@@ -60,17 +60,9 @@ impl RepoHandle {
     /// A commit's SHA covers its message, so messages are kept process-wide by SHA (scenarios
     /// made from the same fixtures have the same commits).
     pub fn commit_message(&self, sha: &Sha) -> Result<String, GitError> {
-        static MESSAGES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, String>>> =
-            std::sync::LazyLock::new(Default::default);
-        if let Some(m) = MESSAGES.lock().unwrap_or_else(|e| e.into_inner()).get(sha.as_str()) {
-            return Ok(m.clone());
-        }
-        let message = cmd::GitCmd::new(self.dir()).args(["show", "-s", "--format=%B", sha.as_str()]).run_text()?;
-        let mut map = MESSAGES.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 4096 {
-            map.clear();
-        }
-        map.insert(sha.as_str().to_string(), message.clone());
-        Ok(message)
+        static MESSAGES: crate::cache::Cache<String> = crate::cache::Cache::new(4096);
+        MESSAGES.get_or_try_insert_with(sha.as_str(), || {
+            cmd::GitCmd::new(self.dir()).args(["show", "-s", "--format=%B", sha.as_str()]).run_text()
+        })
     }
 }

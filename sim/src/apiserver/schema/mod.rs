@@ -20,22 +20,8 @@ mod structural_tests;
 /// repeat across every simulated platform of a run, and compiling is far costlier than
 /// matching. `None` if `pattern` does not compile.
 pub(crate) fn compiled_regex(pattern: &str) -> Option<regex::Regex> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
     // Patterns come from CRDs, so the set is finite in practice; the bound keeps a stream of
     // generated CRDs from growing it without end.
-    const MAX_ENTRIES: usize = 4096;
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
-        return hit;
-    }
-    let compiled = regex::Regex::new(pattern).ok();
-    if let Ok(mut c) = cache.lock() {
-        if c.len() >= MAX_ENTRIES {
-            c.clear();
-        }
-        c.insert(pattern.to_string(), compiled.clone());
-    }
-    compiled
+    static CACHE: crate::cache::Cache<Option<regex::Regex>> = crate::cache::Cache::new(4096);
+    CACHE.get_or_insert_with(pattern, || regex::Regex::new(pattern).ok())
 }
